@@ -1,0 +1,25 @@
+# Every target creates or reuses .venv and installs what it needs (pinned; torch is the CPU build).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/otgen demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python benchmarks/egnot_gaussian.py --write BENCHMARKS.md
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

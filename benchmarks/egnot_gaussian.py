@@ -1,0 +1,159 @@
+"""EgNOT on Gaussian pairs with closed-form entropic plans: accuracy, time to train, and speed.
+
+Rerunnable; writes the JSON results and regenerates the EgNOT section of BENCHMARKS.md:
+
+    .venv/bin/python benchmarks/egnot_gaussian.py --write BENCHMARKS.md           # full grid, ~35 min
+    .venv/bin/python benchmarks/egnot_gaussian.py --cells 2:0.1 --no-speed        # one cell
+
+For each cell (D, eps): train with the settings of SETTINGS, then score with 100 conditions x 500
+draws (cBW2-UVP) and 10 000 transported samples (target BW2-UVP), beside the finite-sample floor
+(exact samples scored the same way) and the exact trivial baselines of the pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import otgen
+from otgen.bench import evaluate_pair, exact_sample_floor
+from otgen.groundtruth import GaussianEOTPair
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "egnot_gaussian.json"
+BEGIN, END = "<!-- egnot-gaussian:begin -->", "<!-- egnot-gaussian:end -->"
+
+# Per-cell settings: model arguments and (n_iters, batch_size). Chosen to keep training <= 5 min on
+# 2 threads; see docs/egnot.md for why these values.
+COMMON = dict(hidden=(256, 256), lr=1e-4, lr_schedule="cosine", langevin_steps=30, sample_steps=1000)
+SETTINGS = {
+    (2, 0.1): (dict(COMMON), 4000, 256),
+    (2, 1.0): (dict(COMMON), 4000, 256),
+    (16, 0.1): (dict(COMMON), 4000, 256),
+    (16, 1.0): (dict(COMMON), 4000, 256),
+    (64, 0.1): (dict(COMMON), 4000, 256),
+    (64, 1.0): (dict(COMMON), 4000, 256),
+}
+
+
+def run_cell(dim: int, eps: float, seed: int = 0) -> dict:
+    kwargs, n_iters, batch = SETTINGS[(dim, eps)]
+    pair = GaussianEOTPair(dim=dim, eps=eps, seed=seed)
+    model = otgen.EgNOT(dim=dim, eps=eps, seed=seed, **kwargs)
+    t0 = time.perf_counter()
+    model.fit(pair.source, pair.target, n_iters=n_iters, batch_size=batch, progress=False)
+    train_s = time.perf_counter() - t0
+    scores = evaluate_pair(model, pair, n_conditions=100, n_per_condition=500, n_samples=10_000, seed=seed)
+    floor = exact_sample_floor(pair, n_conditions=100, n_per_condition=500, n_samples=10_000, seed=seed)
+    return {"dim": dim, "eps": eps, "seed": seed, "n_iters": n_iters, "batch_size": batch,
+            "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
+            "train_seconds": round(train_s, 1), "eval_seconds": round(scores["eval_seconds"], 1),
+            "cbw2_uvp": scores["cbw2_uvp"], "bw2_uvp": scores["bw2_uvp"],
+            "floor_cbw2_uvp": floor["cbw2_uvp"], "floor_bw2_uvp": floor["bw2_uvp"],
+            "baselines": pair.baselines()}
+
+
+def _time(fn, repeat: int) -> float:
+    for _ in range(3):
+        fn()
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / repeat)
+    return best
+
+
+def langevin_speed(batch: int = 1024, width: int = 256, dim: int = 2) -> dict:
+    """One Langevin step of the 3 x width MLP potential on `batch` chains, one thread, against the
+    machine's single-thread float32 matmul rate on the same (batch x width x width) shape."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = otgen.EgNOT(dim=dim, eps=0.1, hidden=(width,) * 3, seed=0)
+        x, y = torch.randn(batch, dim), torch.randn(batch, dim)
+        fn = model.log_density(x)
+
+        def step():
+            model.langevin.run(fn, y, model.generator, n_steps=1)
+
+        t_step = _time(step, 50)
+        a, w = torch.randn(batch, width), torch.randn(width, width)
+        t_mm = _time(lambda: a @ w, 500)
+        mm_rate = 2 * batch * width * width / t_mm
+        # forward (all layers) + backward to the input (no weight gradients): 2 matmuls per hidden layer
+        flops = 2 * batch * (dim * width + 2 * width * width + width) + 2 * batch * (2 * width * width + width * dim)
+        return {"batch": batch, "width": width, "step_ms": t_step * 1e3, "step_gflops": flops / t_step / 1e9,
+                "matmul_gflops": mm_rate / 1e9, "ratio": flops / t_step / mm_rate}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def table(results: list[dict], speed: dict | None, meta: dict) -> str:
+    lines = [BEGIN, "",
+             f"Measured {meta['date']} on {meta['machine']}, torch {meta['torch']}, {meta['threads']} threads. "
+             "Reproduce: `.venv/bin/python benchmarks/egnot_gaussian.py --write BENCHMARKS.md`.", "",
+             "cBW2-UVP: 100 conditions x 500 draws; target BW2-UVP: 10 000 transported samples. Floor: exact "
+             "samples scored the same way. Baselines are exact population values for the same pair: the "
+             "deterministic conditional mean E[y|x], the independent coupling, and the eps = 0 OT map.", "",
+             "| D | eps | iters x batch | train s | cBW2-UVP % | floor | E[y\\|x] only | independent | OT map | "
+             "BW2-UVP % | floor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        b = r["baselines"]
+        lines.append(f"| {r['dim']} | {r['eps']:g} | {r['n_iters']} x {r['batch_size']} | {r['train_seconds']:.0f} | "
+                     f"**{r['cbw2_uvp']:.2f}** | {r['floor_cbw2_uvp']:.3f} | {b['conditional_mean']:.2f} | "
+                     f"{b['independent']:.1f} | {b['ot_map']:.2f} | {r['bw2_uvp']:.2f} | {r['floor_bw2_uvp']:.3f} |")
+    if speed:
+        lines += ["", f"Langevin step speed (3 x {speed['width']} MLP, batch {speed['batch']}, 1 thread): "
+                      f"{speed['step_ms']:.2f} ms per step = {speed['step_gflops']:.1f} GFLOP/s vs single-thread "
+                      f"float32 matmul {speed['matmul_gflops']:.1f} GFLOP/s: **{100 * speed['ratio']:.0f} %**."]
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cells", nargs="*", help="cells as D:eps (default: all of SETTINGS)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-speed", action="store_true")
+    p.add_argument("--json", default=str(RESULTS))
+    p.add_argument("--write", help="regenerate the EgNOT section of this Markdown file (e.g. BENCHMARKS.md)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cells = [(int(c.split(":")[0]), float(c.split(":")[1])) for c in args.cells] if args.cells else list(SETTINGS)
+    results = []
+    for dim, eps in cells:
+        r = run_cell(dim, eps)
+        print(json.dumps({k: v for k, v in r.items() if k not in ("settings", "baselines")}), flush=True)
+        results.append(r)
+    speed = None if args.no_speed else langevin_speed()
+    if speed:
+        print(json.dumps(speed), flush=True)
+    meta = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {torch.get_num_threads()}"
+            f" threads of {__import__('os').cpu_count()} cores", "torch": torch.__version__, "threads": args.threads}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"meta": meta, "cells": results, "speed": speed}, indent=1) + "\n")
+    if args.write:
+        path = Path(args.write)
+        text = path.read_text() if path.exists() else ""
+        block = table(results, speed, meta)
+        if BEGIN in text:
+            text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+        else:
+            text += "\n" + block + "\n"
+        path.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

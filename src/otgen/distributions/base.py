@@ -1,0 +1,36 @@
+"""The sampler interface shared by every built-in distribution.
+
+A sampler is a callable ``n -> Tensor`` of shape ``(n, *event_shape)``, float32 by default.
+Every built-in sampler also accepts ``generator=`` (a ``torch.Generator``) so that a fixed seed
+gives the same numbers; user callables that take only ``n`` work wherever a sampler is expected.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class Sampler:
+    """Base class: subclasses set ``event_shape`` and implement ``sample(n, generator)``."""
+
+    event_shape: tuple[int, ...] = ()
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def dim(self) -> int:
+        """Number of coordinates of one sample (the product of ``event_shape``)."""
+        d = 1
+        for s in self.event_shape:
+            d *= s
+        return d
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        return self.sample(n, generator)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(event_shape={self.event_shape})"

@@ -1,0 +1,84 @@
+"""Gaussian and Gaussian-mixture samplers (float64 parameters, float32 samples)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .base import Sampler
+
+
+def _as_matrix(name: str, value, dim: int) -> np.ndarray:
+    m = np.asarray(value, dtype=np.float64)
+    if m.shape != (dim, dim):
+        raise ValueError(f"{name} must have shape ({dim}, {dim}), got {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{name} has non-finite entries")
+    if not np.allclose(m, m.T, atol=1e-10 * max(1.0, np.abs(m).max())):
+        raise ValueError(f"{name} must be symmetric")
+    if np.linalg.eigvalsh(m).min() <= 0:
+        raise ValueError(f"{name} must be positive definite (smallest eigenvalue {np.linalg.eigvalsh(m).min():.3g})")
+    return m
+
+
+class Gaussian(Sampler):
+    """N(mean, cov) in R^D. ``mean``: (D,), ``cov``: (D, D) symmetric positive definite."""
+
+    def __init__(self, mean, cov):
+        mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(mean)):
+            raise ValueError("mean has non-finite entries")
+        self.mean = mean
+        self.cov = _as_matrix("cov", cov, mean.size)
+        self.event_shape = (mean.size,)
+        self._mean_t = torch.as_tensor(mean, dtype=torch.float32)
+        self._chol_t = torch.as_tensor(np.linalg.cholesky(self.cov), dtype=torch.float32)
+
+    @classmethod
+    def standard(cls, dim: int) -> "Gaussian":
+        """N(0, I_dim)."""
+        if dim < 1:
+            raise ValueError(f"dim must be >= 1, got {dim}")
+        return cls(np.zeros(dim), np.eye(dim))
+
+    def sample(self, n, generator=None):
+        z = torch.randn(n, self.dim, generator=generator)
+        return self._mean_t + z @ self._chol_t.T
+
+
+class GaussianMixture(Sampler):
+    """Sum_k w_k N(mean_k, cov_k). ``weights``: (K,), ``means``: (K, D), ``covs``: (K, D, D)."""
+
+    def __init__(self, weights, means, covs):
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        means = np.asarray(means, dtype=np.float64)
+        if means.ndim != 2 or means.shape[0] != w.size:
+            raise ValueError(f"means must have shape (K={w.size}, D), got {means.shape}")
+        if np.any(w < 0) or not np.all(np.isfinite(w)) or w.sum() <= 0:
+            raise ValueError("weights must be finite, non-negative and not all zero")
+        dim = means.shape[1]
+        covs = np.asarray(covs, dtype=np.float64)
+        if covs.shape != (w.size, dim, dim):
+            raise ValueError(f"covs must have shape ({w.size}, {dim}, {dim}), got {covs.shape}")
+        self.weights = w / w.sum()
+        self.means = means
+        self.covs = np.stack([_as_matrix(f"covs[{k}]", c, dim) for k, c in enumerate(covs)])
+        self.event_shape = (dim,)
+        self._w_t = torch.as_tensor(self.weights, dtype=torch.float64)
+        self._means_t = torch.as_tensor(means, dtype=torch.float32)
+        self._chols_t = torch.as_tensor(np.linalg.cholesky(self.covs), dtype=torch.float32)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.weights @ self.means
+
+    @property
+    def cov(self) -> np.ndarray:
+        m = self.mean
+        d = self.means - m
+        return np.einsum("k,kij->ij", self.weights, self.covs) + np.einsum("k,ki,kj->ij", self.weights, d, d)
+
+    def sample(self, n, generator=None):
+        k = torch.multinomial(self._w_t, n, replacement=True, generator=generator)
+        z = torch.randn(n, self.dim, generator=generator)
+        return self._means_t[k] + torch.einsum("nij,nj->ni", self._chols_t[k], z)

@@ -1,0 +1,92 @@
+"""What every solver provides to the training loop and to users.
+
+A solver owns its networks, optimisers and random generator. The loop in ``otgen.train`` calls:
+
+    solver.check_data(source_shape, target_shape)   # before training: raise ValueError on a mismatch
+    solver.prepare(source, target, n_iters)         # once, before the first step (e.g. persistent chains)
+    metrics = solver.train_step(x, y)               # one update on a batch -> dict of floats
+    solver.state_dict() / solver.load_state_dict()  # everything needed to resume exactly
+
+A solver never parses configs, prints, or writes files other than through ``save``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import torch
+
+from .. import io
+
+FORMAT = "otgen-model-1"
+
+
+def check_number(name: str, value: Any, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, integer: bool = False) -> None:
+    """Raise ValueError naming ``name``, ``value`` and the accepted range unless ``value`` is in it."""
+    kind = "an int" if integer else "a number"
+    is_num = isinstance(value, int) if integer else isinstance(value, (int, float))
+    ok = is_num and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        lo = "" if low is None else (f"> {low}" if low_open else f">= {low}")
+        hi = "" if high is None else f"<= {high}"
+        rng = " and ".join(r for r in (lo, hi) if r)
+        raise ValueError(f"{name} must be {kind}{' ' + rng if rng else ''}, got {value!r}")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}") from e
+
+
+class Solver:
+    """Base class of the solvers. Subclasses set ``config`` (the constructor arguments, JSON-like)."""
+
+    name = "solver"
+    config: dict[str, Any]
+
+    def __init__(self, seed: int = 0, device: str | torch.device | None = "cpu"):
+        check_number("seed", seed, low=0, integer=True)
+        self.device = resolve_device(device)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self.step = 0
+
+    # -- the loop's interface ------------------------------------------------------------------
+    def check_data(self, source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> None:
+        raise NotImplementedError
+
+    def prepare(self, source: Any, target: Any, n_iters: int) -> None:
+        """Called once by the loop before the first step with the data and the total step count."""
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # -- persistence ---------------------------------------------------------------------------
+    def saveable_config(self) -> dict[str, Any]:
+        """The config as stored in a file: objects that cannot be stored become ``"custom"``."""
+        return dict(self.config)
+
+    def to_checkpoint(self) -> dict[str, Any]:
+        return {"format": FORMAT, "solver": self.name, "config": self.saveable_config(),
+                "state": self.state_dict()}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model (config, weights, optimiser, buffers, RNG) to ``path`` atomically."""
+        io.save_torch(self.to_checkpoint(), path)

@@ -1,0 +1,319 @@
+"""EgNOT: energy-guided entropic neural optimal transport (Mokrov et al., ICLR 2024).
+
+One potential f(y) defines the conditional plan
+
+    pi_f(y | x) ∝ exp( (f(y) − c(x, y)) / eps ),
+
+the Gibbs minimiser of the weak dual of  min_pi E_pi[c] − eps·E_x H(pi(·|x)),  which has the same
+solution as E_pi[c] + eps·KL(pi ‖ P⊗Q) (design.md's convention for c = ½‖x − y‖²). f is trained like
+an energy-based model: the dual's gradient is E_Q ∇f − E_{x~P, y~pi_f(·|x)} ∇f, so each step
+minimises  mean f(ỹ) − mean f(y)  with positives y ~ Q and Langevin negatives ỹ ~ pi_f(·|x̃).
+
+Shapes: a source batch is (n, *source_shape), a target batch (n, *event_shape); ``sample(x, k)``
+returns (n, k, *event_shape).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from ..costs import Cost, SquaredEuclidean, make_cost
+from ..nn import EMA, ScalarMLP
+from ..sampling import FreshStart, LangevinSampler, PersistentChains, ReplayBuffer, noise_init, source_init
+from .base import Solver, check_number
+
+CHAINS = ("replay", "fresh", "persistent")
+CHAIN_INITS = ("noise", "source")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def _shape(name: str, value: Any) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in value)
+    except TypeError:
+        raise ValueError(f"{name} must be a sequence of positive ints, got {value!r}") from None
+    if not shape or any(s < 1 for s in shape):
+        raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {value!r}")
+    return shape
+
+
+def _takes_generator(fn: Any) -> bool:
+    try:
+        return "generator" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _frozen(module: nn.Module):
+    """Eval mode and no parameter gradients while sampling (restored afterwards)."""
+    was_training = module.training
+    flags = [p.requires_grad for p in module.parameters()]
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+        module.train(was_training)
+
+
+class EgNOTSolver(Solver):
+    """EgNOT losses, Langevin negatives and the update step (``otgen.EgNOT`` adds ``fit``).
+
+    Args:
+        dim: dimension of source and target vectors (or give ``event_shape``).
+        eps: entropic regularisation eps > 0 (cost ½‖x − y‖² + eps·KL convention).
+        event_shape: shape of one target sample, e.g. (3, 32, 32); ``dim=D`` means ``(D,)``.
+        source_shape: shape of one source sample if it differs from the target's (custom or
+            generator costs); defaults to ``event_shape``.
+        cost: "sqeuclidean" (½‖x − y‖², default), "zero" (plain EBM of the target), a ``Cost``
+            (e.g. ``GeneratorCost(G)`` for energies in a generator's latent space), or a callable
+            ``c(x, y) -> (n,)``.
+        potential: a ``nn.Module`` mapping (n, *event_shape) -> (n,); default ``ScalarMLP`` with
+            ``hidden`` widths and ``activation``.
+        lr, betas: Adam settings for the potential. grad_clip: max gradient norm (None: off).
+        lr_schedule: "constant" or "cosine" (from lr down to 0 over the ``n_iters`` of ``fit``).
+        ema: decay of an exponential moving average of the potential's weights, used by
+            ``sample``/``transport`` (None: sample with the trained weights themselves).
+        energy_reg: alpha of the penalty alpha·mean(f(y)² + f(ỹ)²) (0: off, as in the paper).
+        langevin_steps: K steps per training iteration. step_size: eta (default 0.05·eps).
+        metropolis: MALA instead of ULA. score_clip: max per-sample drift norm. step_decay: eta
+            multiplier per step.
+        chains: "replay" (buffer of (y, x) pairs, default), "fresh" (no memory), "persistent" (one
+            chain per source sample, never re-initialised: per sample of a source Tensor, or per
+            each of ``buffer_size`` points drawn once from a source sampler).
+        buffer_size, reinit_prob: replay-buffer capacity (or number of persistent chains) and the
+            per-chain re-initialisation probability of the replay buffer.
+        chain_init: fresh chains start from "noise" N(0, init_scale² I) or from "source"
+            x + sqrt(eps)·ξ (the plan of the squared cost alone; needs equal shapes).
+        sample_steps: Langevin steps of ``sample``/``transport`` (default 10·langevin_steps).
+        seed: seeds the initial weights and every random draw of the solver.
+        device: "cpu" (default), "cuda", "cuda:N" or "auto".
+    """
+
+    name = "EgNOT"
+
+    def __init__(self, dim: int | None = None, eps: float = 1.0, *, event_shape: Sequence[int] | None = None,
+                 source_shape: Sequence[int] | None = None, cost: str | Cost | Any = "sqeuclidean",
+                 potential: nn.Module | None = None, hidden: Sequence[int] = (256, 256, 256),
+                 activation: str = "leaky_relu", lr: float = 2e-4, betas: Sequence[float] = (0.5, 0.99),
+                 grad_clip: float | None = None, lr_schedule: str = "constant", ema: float | None = None,
+                 energy_reg: float = 0.0, langevin_steps: int = 50,
+                 step_size: float | None = None, metropolis: bool = False, score_clip: float | None = None,
+                 step_decay: float = 1.0, chains: str = "replay", buffer_size: int = 10_000,
+                 reinit_prob: float = 0.05, chain_init: str = "noise", init_scale: float = 1.0,
+                 sample_steps: int | None = None, seed: int = 0, device: str | None = "cpu"):
+        if (dim is None) == (event_shape is None):
+            raise ValueError("give exactly one of dim (an int >= 1) and event_shape (a tuple of ints), "
+                             f"got dim={dim!r}, event_shape={event_shape!r}")
+        if dim is not None:
+            check_number("dim", dim, low=1, integer=True)
+            event_shape = (dim,)
+        event_shape = _shape("event_shape", event_shape)
+        source_shape = event_shape if source_shape is None else _shape("source_shape", source_shape)
+        check_number("eps", eps, low=0, low_open=True)
+        check_number("lr", lr, low=0, low_open=True)
+        betas = tuple(float(b) for b in betas)
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        if grad_clip is not None:
+            check_number("grad_clip", grad_clip, low=0, low_open=True)
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        if ema is not None:
+            check_number("ema", ema, low=0, low_open=True, high=1)
+            if ema >= 1:
+                raise ValueError(f"ema must be in (0, 1), got {ema!r}")
+        check_number("energy_reg", energy_reg, low=0)
+        check_number("langevin_steps", langevin_steps, low=1, integer=True)
+        step_size = 0.05 * eps if step_size is None else step_size
+        check_number("step_size", step_size, low=0, low_open=True)
+        if chains not in CHAINS:
+            raise ValueError(f"chains must be one of {CHAINS}, got {chains!r}")
+        if chain_init not in CHAIN_INITS:
+            raise ValueError(f"chain_init must be one of {CHAIN_INITS}, got {chain_init!r}")
+        check_number("init_scale", init_scale, low=0, low_open=True)
+        sample_steps = 10 * langevin_steps if sample_steps is None else sample_steps
+        check_number("sample_steps", sample_steps, low=0, integer=True)
+        super().__init__(seed=seed, device=device)
+
+        self.eps = float(eps)
+        self.event_shape = event_shape
+        self.source_shape = source_shape
+        self.cost = make_cost(cost)
+        self.cost.check_shapes(source_shape, event_shape)
+        if chain_init == "source" and source_shape != event_shape:
+            raise ValueError(f"chain_init='source' needs equal source and target shapes, "
+                             f"got {source_shape} and {event_shape}")
+        custom_potential = potential is not None
+        if potential is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                potential = ScalarMLP(event_shape, hidden, activation)
+        elif not isinstance(potential, nn.Module):
+            raise ValueError(f"potential must be a torch.nn.Module, got {type(potential).__name__}")
+        self.potential = potential.to(self.device)
+        params = [p for p in self.potential.parameters() if p.requires_grad]
+        # a potential without trainable parameters (a fixed, known f) can still be sampled from
+        self.optimizer = torch.optim.Adam(params, lr=lr, betas=betas) if params else None
+        self.grad_clip = grad_clip
+        self.lr = float(lr)
+        self.lr_schedule = lr_schedule
+        self.total_steps = 0  # set by prepare(): the cosine schedule's horizon
+        self.ema = EMA(self.potential, ema) if ema is not None else None
+        self.energy_reg = float(energy_reg)
+        self.langevin = LangevinSampler(step_size, langevin_steps, metropolis, score_clip, step_decay)
+        self.sample_steps = sample_steps
+        self._init = source_init(self.eps) if chain_init == "source" else noise_init(event_shape, init_scale)
+        self.chains_kind = chains
+        self.buffer_size = buffer_size
+        if chains == "replay":
+            self.chains: Any = ReplayBuffer(self._init, buffer_size, reinit_prob)
+        else:
+            self.chains = FreshStart(self._init)  # "persistent" is built in prepare(), from the source set
+        self._pending_chains: dict | None = None
+        self.config = dict(
+            dim=dim, eps=self.eps, event_shape=None if dim is not None else list(event_shape),
+            source_shape=None if source_shape == event_shape else list(source_shape),
+            cost=self.cost.name if type(self.cost) in (SquaredEuclidean,) or self.cost.name == "zero" else "custom",
+            potential="custom" if custom_potential else None, hidden=[int(h) for h in hidden],
+            activation=activation, lr=float(lr), betas=list(betas), grad_clip=grad_clip, lr_schedule=lr_schedule,
+            ema=ema, energy_reg=self.energy_reg,
+            langevin_steps=langevin_steps, step_size=float(step_size), metropolis=bool(metropolis),
+            score_clip=score_clip, step_decay=float(step_decay), chains=chains, buffer_size=buffer_size,
+            reinit_prob=float(reinit_prob), chain_init=chain_init, init_scale=float(init_scale),
+            sample_steps=sample_steps, seed=seed, device=str(device) if device is not None else None,
+        )
+
+    # -- the plan ------------------------------------------------------------------------------
+    def log_density(self, x: torch.Tensor, potential: nn.Module | None = None):
+        """u(y) = (f(y) − c(x, y)) / eps for chains conditioned on ``x``, in the sampler's form
+        ``(y, need_value) -> (u or None, ∇_y u)``; gradients never build a graph of the graph.
+        ``potential`` defaults to the trained f."""
+        eps, cost = self.eps, self.cost
+        potential = self.potential if potential is None else potential
+
+        def fn(y: torch.Tensor, need_value: bool):
+            with torch.enable_grad():
+                y_ = y.detach().requires_grad_(True)
+                f = potential(y_)
+                (grad_f,) = torch.autograd.grad(f.sum(), y_)
+            grad = (grad_f - cost.grad_y(x, y)) / eps
+            value = (f.detach() - cost(x, y)) / eps if need_value else None
+            return value, grad
+
+        return fn
+
+    def _run_chains(self, x: torch.Tensor, y0: torch.Tensor, n_steps: int | None = None):
+        with _frozen(self.potential):
+            return self.langevin.run(self.log_density(x), y0, self.generator, n_steps)
+
+    @torch.no_grad()
+    def sample(self, x: torch.Tensor, n_per_x: int = 1, n_steps: int | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draws from pi(·|x): (len(x), n_per_x, *event_shape). Fresh chains, ``n_steps`` Langevin
+        steps (default ``sample_steps``). Does not touch the training chains."""
+        x = self._as_source(x, "x")
+        check_number("n_per_x", n_per_x, low=1, integer=True)
+        n_steps = self.sample_steps if n_steps is None else n_steps
+        check_number("n_steps", n_steps, low=0, integer=True)
+        gen = self.generator if generator is None else generator
+        xr = x.repeat_interleave(n_per_x, dim=0)
+        y0 = self._init(xr, gen)
+        potential = self.ema.shadow if self.ema is not None else self.potential
+        with _frozen(potential):
+            y, _ = self.langevin.run(self.log_density(xr, potential), y0, gen, n_steps)
+        return y.reshape(x.shape[0], n_per_x, *self.event_shape)
+
+    def transport(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        """One draw from pi(·|x) per x: (len(x), *event_shape)."""
+        return self.sample(x, 1, **kwargs)[:, 0]
+
+    def _as_source(self, x: Any, name: str) -> torch.Tensor:
+        x = torch.as_tensor(x, dtype=torch.float32, device=self.device) if not isinstance(x, torch.Tensor) else x
+        if tuple(x.shape[1:]) != self.source_shape:
+            raise ValueError(f"{name} must have shape (n, {', '.join(map(str, self.source_shape))}), "
+                             f"got {tuple(x.shape)}")
+        return x.to(self.device)
+
+    # -- training ------------------------------------------------------------------------------
+    def check_data(self, source_shape, target_shape) -> None:
+        if tuple(source_shape) != self.source_shape:
+            raise ValueError(f"source samples have shape {tuple(source_shape)} but the model expects "
+                             f"source_shape {self.source_shape}")
+        if tuple(target_shape) != self.event_shape:
+            raise ValueError(f"target samples have shape {tuple(target_shape)} but the model expects "
+                             f"event_shape {self.event_shape}")
+
+    def prepare(self, source, target, n_iters: int) -> None:
+        self.total_steps = n_iters
+        if self.chains_kind == "persistent" and not isinstance(self.chains, PersistentChains):
+            if isinstance(source, torch.Tensor):
+                pool = source
+            else:  # a sampler: one chain for each of buffer_size source points drawn once
+                pool = source(self.buffer_size, generator=self.generator) if _takes_generator(source) \
+                    else source(self.buffer_size)
+            self.chains = PersistentChains(self._init, pool.to(self.device, torch.float32), self.generator)
+            if self._pending_chains is not None:  # resumed: continue the saved chains
+                self.chains.load_state_dict(self._pending_chains)
+                self._pending_chains = None
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """One EgNOT update: Langevin negatives from the chains, then one Adam step on
+        mean f(ỹ) − mean f(y) (+ energy_reg·mean(f² on both))."""
+        x, y = x.to(self.device), y.to(self.device)
+        y0, x_chain, handle = self.chains.begin(x, self.generator)
+        y_neg, stats = self._run_chains(x_chain, y0)
+        self.chains.end(y_neg, x_chain, handle)
+
+        f_pos = self.potential(y)
+        f_neg = self.potential(y_neg)
+        loss = f_neg.mean() - f_pos.mean()
+        if self.energy_reg:
+            loss = loss + self.energy_reg * (f_pos.pow(2).mean() + f_neg.pow(2).mean())
+        if self.optimizer is not None:
+            if self.lr_schedule == "cosine":
+                progress = min(self.step / max(self.total_steps, 1), 1.0)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.potential.parameters(), self.grad_clip)
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update(self.potential)
+        self.step += 1
+        return {"loss": loss.item(), "f_pos": f_pos.mean().item(), "f_neg": f_neg.mean().item(),
+                "accept": stats.acceptance_rate, "drift": stats.drift_norm}
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"potential": self.potential.state_dict(),
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
+                "chains": self.chains.state_dict(), "generator": self.generator.get_state(), "step": self.step,
+                "total_steps": self.total_steps, "ema": self.ema.state_dict() if self.ema is not None else {}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.potential.load_state_dict(state["potential"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if state["chains"]:
+            if self.chains_kind == "persistent" and not isinstance(self.chains, PersistentChains):
+                self._pending_chains = state["chains"]
+            else:
+                self.chains.load_state_dict(state["chains"])
+        self.generator.set_state(state["generator"])
+        self.step = int(state["step"])
+        self.total_steps = int(state["total_steps"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])

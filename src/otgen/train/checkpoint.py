@@ -1,0 +1,49 @@
+"""Run-directory checkpoints: the model plus the loop's own state, written atomically.
+
+``checkpoints/last.pt`` = {"model": solver checkpoint (loadable by ``otgen.load``), "loop": {"step",
+"data_generator", "torch_rng"}}. It is replaced (never overwritten in place) every ``checkpoint_every``
+steps and at the end, so the file on disk is always the last complete, finite state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import io
+
+LAST = "last.pt"
+
+
+def checkpoint_path(out: Path) -> Path:
+    return Path(out) / "checkpoints" / LAST
+
+
+def save_checkpoint(out: Path, solver: Any, step: int, data_generator: torch.Generator) -> Path:
+    payload = {"model": solver.to_checkpoint(),
+               "loop": {"step": step, "data_generator": data_generator.get_state(),
+                        "torch_rng": torch.get_rng_state()}}
+    return io.save_torch(payload, checkpoint_path(out))
+
+
+def load_checkpoint(out: Path) -> dict[str, Any] | None:
+    """The checkpoint in run directory ``out``, or None if there is none."""
+    path = checkpoint_path(out)
+    if not path.is_file():
+        return None
+    return io.load_torch(path)
+
+
+def restore(solver: Any, checkpoint: dict[str, Any], data_generator: torch.Generator | None = None) -> int:
+    """Load ``checkpoint`` into ``solver`` (and the loop's RNGs); returns the step to continue from."""
+    model = checkpoint["model"]
+    if model.get("solver") != solver.name:
+        raise ValueError(f"the checkpoint holds a {model.get('solver')} model, not {solver.name}")
+    solver.load_state_dict(model["state"])
+    loop = checkpoint["loop"]
+    if data_generator is not None:
+        data_generator.set_state(loop["data_generator"])
+        torch.set_rng_state(loop["torch_rng"])
+    return int(loop["step"])

@@ -1,0 +1,157 @@
+"""The one training loop, shared by every solver.
+
+It owns iteration, batches, the progress bar, ``metrics.jsonl``, checkpoints, resume, Ctrl-C and the
+NaN/Inf guard; the solver owns its networks and its ``train_step``. Everything is validated before
+the first step: argument ranges, data shapes (against the solver) and finiteness of the data.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+
+from ..solvers.base import check_number
+from . import checkpoint as ckpt
+from .data import BatchStream, check_finite
+from .distributed import SingleProcess
+from .logging import MetricsLog, progress_bar
+
+Callback = Callable[[int, Any, dict], "dict | None"]
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when a step produces NaN/Inf; the last good checkpoint is kept (and reloaded)."""
+
+
+@dataclass
+class TrainResult:
+    steps: int                      # the step count reached
+    seconds: float                  # wall time of this call
+    metrics: dict[str, float] = field(default_factory=dict)  # the last logged record
+    out: Path | None = None
+
+
+def _finite_state(obj: Any) -> bool:
+    if isinstance(obj, torch.Tensor):
+        return not obj.is_floating_point() or bool(torch.isfinite(obj).all())
+    if isinstance(obj, dict):
+        return all(_finite_state(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return all(_finite_state(v) for v in obj)
+    return True
+
+
+def train(solver: Any, source: Any, target: Any, n_iters: int, batch_size: int, *, seed: int = 0,
+          out: str | Path | None = None, resume: bool = False, progress: bool = True, log_every: int = 50,
+          checkpoint_every: int = 500, callbacks: Iterable[Callback] = (), dist: Any = None) -> TrainResult:
+    """Train ``solver`` until it has taken ``n_iters`` steps in all (counting resumed ones).
+
+    Args:
+        source, target: Tensors of samples (n, *shape), ``Sampler``s or callables ``n -> Tensor``.
+        n_iters: total number of steps >= 1. batch_size: samples of each side per step >= 1.
+        seed: seeds the loop's data draws (the solver has its own seed).
+        out: run directory for ``metrics.jsonl``, ``checkpoints/last.pt`` and ``model.pt``; None: no files.
+        resume: continue from ``out``'s checkpoint. Without it, a directory that already holds a
+            checkpoint is refused (nothing saved is overwritten).
+        progress: a progress bar when stderr is a terminal.
+        log_every, checkpoint_every: in steps.
+        callbacks: ``cb(step, solver, metrics) -> dict | None`` after each step; returned dicts are logged.
+    """
+    check_number("n_iters", n_iters, low=1, integer=True)
+    check_number("batch_size", batch_size, low=1, integer=True)
+    check_number("seed", seed, low=0, integer=True)
+    check_number("log_every", log_every, low=1, integer=True)
+    check_number("checkpoint_every", checkpoint_every, low=1, integer=True)
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not callable(cb):
+            raise ValueError(f"callbacks must be callables cb(step, solver, metrics), got {type(cb).__name__}")
+    dist = dist or SingleProcess()
+    out = Path(out) if out is not None else None
+
+    data_gen = torch.Generator().manual_seed(seed + 1_000_003 * dist.rank)
+    xs = BatchStream(source, "source", data_gen)
+    ys = BatchStream(target, "target", data_gen)
+    x_probe, y_probe = xs(min(batch_size, 2)), ys(min(batch_size, 2))
+    check_finite(x_probe, "source", " in the first batch")
+    check_finite(y_probe, "target", " in the first batch")
+    solver.check_data(tuple(x_probe.shape[1:]), tuple(y_probe.shape[1:]))
+
+    start = 0
+    existing = ckpt.load_checkpoint(out) if out is not None else None
+    if existing is not None and not resume:
+        raise ValueError(f"out={str(out)!r} already holds a run (checkpoints/{ckpt.LAST}); "
+                         "pass resume=True to continue it, or choose another directory")
+    if existing is not None:
+        start = ckpt.restore(solver, existing, data_gen)
+    solver.prepare(xs.data, ys.data, n_iters)
+    log = MetricsLog(out / "metrics.jsonl" if (out is not None and dist.is_main) else None,
+                     truncate_after=start if existing is not None else None)
+    if out is not None and existing is None and dist.is_main and log.path.exists():
+        log.path.unlink()  # a stale log without a checkpoint belongs to no run we can continue
+
+    def save(step: int) -> None:
+        if out is None or not dist.is_main:
+            return
+        if not _finite_state(solver.state_dict()):
+            _diverged(solver, out, step, {"model state": "NaN/Inf"})
+        ckpt.save_checkpoint(out, solver, step, data_gen)
+
+    t0 = time.perf_counter()
+    sums: dict[str, float] = {}
+    count = 0
+    step = start
+    bar = progress_bar(n_iters, start, progress and dist.is_main, desc=type(solver).__name__)
+    try:
+        for step in range(start, n_iters):
+            x, y = xs(batch_size), ys(batch_size)
+            check_finite(x, "source", f" in the batch of step {step + 1}")
+            check_finite(y, "target", f" in the batch of step {step + 1}")
+            metrics = solver.train_step(x, y)
+            bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+            if bad:
+                _diverged(solver, out, step + 1, bad)
+            for cb in callbacks:
+                extra = cb(step + 1, solver, metrics)
+                if extra:
+                    metrics = {**metrics, **extra}
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            done = step + 1
+            if done % log_every == 0 or done == n_iters:
+                record = dist.all_reduce_mean({k: v / count for k, v in sums.items()})
+                log.write({"step": done, "time": round(time.perf_counter() - t0, 3), **record})
+                bar.set_postfix({k: f"{v:.4g}" for k, v in list(record.items())[:3]}, refresh=False)
+                sums, count = {}, 0
+            if done % checkpoint_every == 0 and done != n_iters:
+                save(done)
+            bar.update(1)
+        step = n_iters
+    except KeyboardInterrupt:
+        save(step)  # the state between two steps is consistent: resume continues from here
+        raise
+    finally:
+        bar.close()
+    save(n_iters)
+    if out is not None and dist.is_main and start < n_iters:
+        solver.save(out / "model.pt")
+    return TrainResult(steps=n_iters, seconds=time.perf_counter() - t0, metrics=log.last, out=out)
+
+
+def _diverged(solver: Any, out: Path | None, step: int, bad: dict[str, float]) -> None:
+    what = ", ".join(f"{k}={v}" for k, v in bad.items())
+    kept = ""
+    existing = ckpt.load_checkpoint(out) if out is not None else None
+    if existing is not None:
+        good = ckpt.restore(solver, existing)
+        kept = (f" The last good checkpoint (step {good}) is kept at {ckpt.checkpoint_path(out)} and was "
+                "reloaded into the model.")
+    raise TrainingDiverged(
+        f"training diverged at step {step}: {what}.{kept} Try a smaller learning rate or Langevin step size, "
+        "or set grad_clip / score_clip.")
