@@ -55,11 +55,13 @@ def test_langevin_with_exact_potential_reproduces_conditional_moments(dim, eps):
     assert cbw < 1.5 * floor + 0.02, (cbw, floor)
 
 
-@pytest.mark.parametrize("eps, max_ratio", [(0.1, 1 / 3), (1.0, 1 / 3)])
-def test_egnot_trained_on_gaussian_pair_beats_conditional_mean_baseline_3x(eps, max_ratio):
+@pytest.mark.parametrize("eps", [0.1, 1.0])
+def test_egnot_trained_on_gaussian_pair_beats_conditional_mean_baseline_3x(eps):
+    """Default settings, 1000 iterations: the learned plan must be at least 3x closer to the exact
+    plan than the best deterministic predictor (the exact conditional mean)."""
     pair = GaussianEOTPair(dim=2, eps=eps, seed=0)
-    model = otgen.EgNOT(dim=2, eps=eps, hidden=(128, 128), lr=1e-3, langevin_steps=30, sample_steps=300, seed=0)
-    model.fit(pair.source, pair.target, n_iters=800, batch_size=256, progress=False)
-    scores = [metrics.cbw2_uvp(model, pair, n_conditions=100, n_per_condition=500, seed=s) for s in range(3)]
+    model = otgen.EgNOT(dim=2, eps=eps, seed=0)
+    model.fit(pair.source, pair.target, n_iters=1000, batch_size=256, progress=False)
+    scores = [metrics.cbw2_uvp(model, pair, n_conditions=50, n_per_condition=200, seed=s) for s in range(3)]
     baseline = pair.baselines()["conditional_mean"]
-    assert np.median(scores) <= max_ratio * baseline, (scores, baseline)
+    assert np.median(scores) <= baseline / 3, (scores, baseline)

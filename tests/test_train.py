@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+import signal
 
 import pytest
 import torch
@@ -25,12 +27,21 @@ def weights(model):
     return torch.cat([p.detach().flatten() for p in model.potential.parameters()])
 
 
-def test_resume_continues_exactly_as_if_never_stopped(tmp_path):
+@pytest.mark.parametrize("chains", ["replay", "persistent", "fresh"])
+def test_resume_continues_exactly_as_if_never_stopped(tmp_path, chains):
     kw = dict(batch_size=32, progress=False, checkpoint_every=4, log_every=4)
-    straight = small_model().fit(SOURCE, TARGET, n_iters=12, out=tmp_path / "a", **kw)
-    part = small_model().fit(SOURCE, TARGET, n_iters=8, out=tmp_path / "b", **kw)
-    resumed = small_model().fit(SOURCE, TARGET, n_iters=12, out=tmp_path / "b", resume=True, **kw)
-    assert part.step == 8 and resumed.step == 12
+    model = lambda: small_model(chains=chains, lr_schedule="cosine", ema=0.9)  # noqa: E731
+    straight = model().fit(SOURCE, TARGET, n_iters=12, out=tmp_path / "a", **kw)
+
+    def interrupt(step, solver, metrics):  # as Ctrl-C between steps 7 and 8 would
+        if step == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        model().fit(SOURCE, TARGET, n_iters=12, out=tmp_path / "b", callbacks=[interrupt], **kw)
+    assert otgen.load(tmp_path / "b" / "checkpoints" / "last.pt").step == 7  # checkpointed where it stopped
+    resumed = model().fit(SOURCE, TARGET, n_iters=12, out=tmp_path / "b", resume=True, **kw)
+    assert resumed.step == 12
     assert torch.equal(weights(straight), weights(resumed))
 
     def logged(run):
@@ -38,7 +49,15 @@ def test_resume_continues_exactly_as_if_never_stopped(tmp_path):
 
     a, b = logged("a"), logged("b")
     assert [r["step"] for r in a] == [r["step"] for r in b] == [4, 8, 12]
-    assert [r["loss"] for r in a] == [r["loss"] for r in b]
+    # records average the steps since the previous one: the interval cut by the interruption differs
+    assert a[0]["loss"] == b[0]["loss"] and a[2]["loss"] == b[2]["loss"]
+
+
+def test_sampling_during_training_does_not_change_the_training_run():
+    plain = small_model().fit(SOURCE, TARGET, n_iters=6, batch_size=16, progress=False)
+    peek = lambda step, solver, metrics: solver.sample(torch.randn(3, 2), 2) is None  # noqa: E731
+    watched = small_model().fit(SOURCE, TARGET, n_iters=6, batch_size=16, progress=False, callbacks=[peek])
+    assert torch.equal(weights(plain), weights(watched))
 
 
 def test_run_directory_is_never_overwritten_without_resume(tmp_path):
@@ -141,4 +160,4 @@ def test_nan_in_a_later_batch_is_caught_with_the_step(tmp_path):
         return x
 
     with pytest.raises(ValueError, match="source contains NaN or Inf .*step 3"):
-        small_model().fit(source, TARGET, n_iters=10, batch_size=8, progress=False)
+        small_model(chains="fresh").fit(source, TARGET, n_iters=10, batch_size=8, progress=False)

@@ -28,6 +28,9 @@ class Cost:
     """Base class. Subclasses implement ``__call__``; ``grad_y`` defaults to autograd."""
 
     name = "cost"
+    # c(x, y) = curvature·½‖y‖² + (terms at most linear in y), if known: how fast a potential may grow
+    # before exp((f − c)/eps) stops being a proper density. None: unknown.
+    curvature: float | None = None
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -49,6 +52,7 @@ class SquaredEuclidean(Cost):
     """c(x, y) = ½‖x − y‖², summed over every event dimension."""
 
     name = "sqeuclidean"
+    curvature = 1.0
 
     def __call__(self, x, y):
         return 0.5 * _flat_sum((x - y) ** 2)

@@ -30,11 +30,13 @@ def plot_plan(x: torch.Tensor, y: torch.Tensor, y_hat: torch.Tensor, x_cond: tor
     for i, (xc, yc) in enumerate(zip(x_cond, y_cond)):
         c = colors[i % len(colors)]
         axes[2].scatter(*yc.T, c=c, s=3, alpha=0.6, linewidths=0)
-        axes[2].scatter([xc[0]], [xc[1]], c=c, marker="*", s=250, edgecolors="black",
+        axes[2].scatter([xc[0]], [xc[1]], c=c, marker="*", s=250, edgecolors="black", zorder=3,
                         label=f"x = ({xc[0]:.2g}, {xc[1]:.2g}) and pi(·|x)")
     axes[2].set_title("conditional plans pi(·|x)")
+    for ax in axes[:2]:
+        ax.legend(loc="upper right", fontsize=8, markerscale=4)
+    axes[2].legend(loc="upper right", fontsize=8, markerscale=0.5)
     for ax in axes:
-        ax.legend(loc="upper right", fontsize=8, markerscale=3)
         ax.set_aspect("equal")
     if title:
         fig.suptitle(title)

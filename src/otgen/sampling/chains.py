@@ -140,11 +140,16 @@ class PersistentChains:
     def end(self, y, x, handle) -> None:
         self.y[handle] = y.detach()
 
+    @classmethod
+    def restored(cls, state: dict) -> "PersistentChains":
+        """Chains continued from ``state_dict()`` (the source points and their chains)."""
+        chains = cls.__new__(cls)
+        chains.source, chains.y = state["source"], state["y"]
+        return chains
+
     def state_dict(self) -> dict:
-        return {"y": self.y.clone()}
+        return {"source": self.source.clone(), "y": self.y.clone()}
 
     def load_state_dict(self, state: dict) -> None:
-        if state["y"].shape != self.y.shape:
-            raise ValueError(f"persistent chains in the checkpoint have shape {tuple(state['y'].shape)}, "
-                             f"the source set needs {tuple(self.y.shape)}")
+        self.source = state["source"].to(self.source.device)
         self.y = state["y"].to(self.y.device)

@@ -58,8 +58,10 @@ class Solver:
     def __init__(self, seed: int = 0, device: str | torch.device | None = "cpu"):
         check_number("seed", seed, low=0, integer=True)
         self.device = resolve_device(device)
-        self.generator = torch.Generator(device=self.device)
+        self.generator = torch.Generator(device=self.device)  # training draws
         self.generator.manual_seed(seed)
+        self.sample_generator = torch.Generator(device=self.device)  # draws of sample()/transport()
+        self.sample_generator.manual_seed(seed + 1)
         self.step = 0
 
     # -- the loop's interface ------------------------------------------------------------------

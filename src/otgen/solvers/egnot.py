@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..costs import Cost, SquaredEuclidean, make_cost
+from ..costs import Cost, make_cost
 from ..nn import EMA, ScalarMLP
 from ..sampling import FreshStart, LangevinSampler, PersistentChains, ReplayBuffer, noise_init, source_init
 from .base import Solver, check_number
@@ -79,7 +79,9 @@ class EgNOTSolver(Solver):
             (e.g. ``GeneratorCost(G)`` for energies in a generator's latent space), or a callable
             ``c(x, y) -> (n,)``.
         potential: a ``nn.Module`` mapping (n, *event_shape) -> (n,); default ``ScalarMLP`` with
-            ``hidden`` widths and ``activation``.
+            ``hidden`` widths, ``activation`` and a ``quadratic`` term ("auto", "full", "diag" or
+            "none"; see ``otgen.nn.ScalarMLP``), bounded by the cost's curvature so the plan stays a
+            proper density. "auto" means "none" for costs of unknown curvature (zero, custom).
         lr, betas: Adam settings for the potential. grad_clip: max gradient norm (None: off).
         lr_schedule: "constant" or "cosine" (from lr down to 0 over the ``n_iters`` of ``fit``).
         ema: decay of an exponential moving average of the potential's weights, used by
@@ -88,9 +90,9 @@ class EgNOTSolver(Solver):
         langevin_steps: K steps per training iteration. step_size: eta (default 0.05·eps).
         metropolis: MALA instead of ULA. score_clip: max per-sample drift norm. step_decay: eta
             multiplier per step.
-        chains: "replay" (buffer of (y, x) pairs, default), "fresh" (no memory), "persistent" (one
-            chain per source sample, never re-initialised: per sample of a source Tensor, or per
-            each of ``buffer_size`` points drawn once from a source sampler).
+        chains: "persistent" (default: one chain per source sample, never re-initialised: per sample
+            of a source Tensor, or per each of ``buffer_size`` points drawn once from a source
+            sampler), "replay" (IGEBM buffer of (y, x) pairs, as the paper), "fresh" (no memory).
         buffer_size, reinit_prob: replay-buffer capacity (or number of persistent chains) and the
             per-chain re-initialisation probability of the replay buffer.
         chain_init: fresh chains start from "noise" N(0, init_scale² I) or from "source"
@@ -104,12 +106,12 @@ class EgNOTSolver(Solver):
 
     def __init__(self, dim: int | None = None, eps: float = 1.0, *, event_shape: Sequence[int] | None = None,
                  source_shape: Sequence[int] | None = None, cost: str | Cost | Any = "sqeuclidean",
-                 potential: nn.Module | None = None, hidden: Sequence[int] = (256, 256, 256),
-                 activation: str = "leaky_relu", lr: float = 2e-4, betas: Sequence[float] = (0.5, 0.99),
-                 grad_clip: float | None = None, lr_schedule: str = "constant", ema: float | None = None,
-                 energy_reg: float = 0.0, langevin_steps: int = 50,
+                 potential: nn.Module | None = None, hidden: Sequence[int] = (256, 256),
+                 activation: str = "silu", quadratic: str = "auto", lr: float = 3e-4,
+                 betas: Sequence[float] = (0.5, 0.99), grad_clip: float | None = None, lr_schedule: str = "cosine",
+                 ema: float | None = None, energy_reg: float = 0.0, langevin_steps: int = 30,
                  step_size: float | None = None, metropolis: bool = False, score_clip: float | None = None,
-                 step_decay: float = 1.0, chains: str = "replay", buffer_size: int = 10_000,
+                 step_decay: float = 1.0, chains: str = "persistent", buffer_size: int = 4096,
                  reinit_prob: float = 0.05, chain_init: str = "noise", init_scale: float = 1.0,
                  sample_steps: int | None = None, seed: int = 0, device: str | None = "cpu"):
         if (dim is None) == (event_shape is None):
@@ -155,18 +157,30 @@ class EgNOTSolver(Solver):
             raise ValueError(f"chain_init='source' needs equal source and target shapes, "
                              f"got {source_shape} and {event_shape}")
         custom_potential = potential is not None
+        config_quadratic = quadratic
         if potential is None:
+            curvature = self.cost.curvature
+            if quadratic == "auto" and not curvature:
+                quadratic = "none"
+            elif quadratic != "none" and not curvature:
+                raise ValueError(f"quadratic={quadratic!r} needs a cost of known curvature (sqeuclidean); "
+                                 f"cost {self.cost.name!r} has none: use quadratic='none'")
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                potential = ScalarMLP(event_shape, hidden, activation)
+                potential = ScalarMLP(event_shape, hidden, activation, quadratic, curvature or 1.0)
         elif not isinstance(potential, nn.Module):
             raise ValueError(f"potential must be a torch.nn.Module, got {type(potential).__name__}")
         self.potential = potential.to(self.device)
-        params = [p for p in self.potential.parameters() if p.requires_grad]
+        if hasattr(self.potential, "parameter_groups"):
+            groups = self.potential.parameter_groups(lr)
+        else:
+            groups = [{"params": [p for p in self.potential.parameters() if p.requires_grad], "lr": lr}]
+        groups = [g for g in groups if g["params"]]
         # a potential without trainable parameters (a fixed, known f) can still be sampled from
-        self.optimizer = torch.optim.Adam(params, lr=lr, betas=betas) if params else None
+        self.optimizer = torch.optim.Adam(groups, lr=lr, betas=betas) if groups else None
+        for group in self.optimizer.param_groups if self.optimizer is not None else []:
+            group["base_lr"] = group["lr"]  # the cosine schedule scales from here
         self.grad_clip = grad_clip
-        self.lr = float(lr)
         self.lr_schedule = lr_schedule
         self.total_steps = 0  # set by prepare(): the cosine schedule's horizon
         self.ema = EMA(self.potential, ema) if ema is not None else None
@@ -184,9 +198,9 @@ class EgNOTSolver(Solver):
         self.config = dict(
             dim=dim, eps=self.eps, event_shape=None if dim is not None else list(event_shape),
             source_shape=None if source_shape == event_shape else list(source_shape),
-            cost=self.cost.name if type(self.cost) in (SquaredEuclidean,) or self.cost.name == "zero" else "custom",
+            cost=self.cost.name if self.cost.name in ("sqeuclidean", "zero") else "custom",
             potential="custom" if custom_potential else None, hidden=[int(h) for h in hidden],
-            activation=activation, lr=float(lr), betas=list(betas), grad_clip=grad_clip, lr_schedule=lr_schedule,
+            activation=activation, quadratic=config_quadratic, lr=float(lr), betas=list(betas), grad_clip=grad_clip, lr_schedule=lr_schedule,
             ema=ema, energy_reg=self.energy_reg,
             langevin_steps=langevin_steps, step_size=float(step_size), metropolis=bool(metropolis),
             score_clip=score_clip, step_decay=float(step_decay), chains=chains, buffer_size=buffer_size,
@@ -221,12 +235,13 @@ class EgNOTSolver(Solver):
     def sample(self, x: torch.Tensor, n_per_x: int = 1, n_steps: int | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Draws from pi(·|x): (len(x), n_per_x, *event_shape). Fresh chains, ``n_steps`` Langevin
-        steps (default ``sample_steps``). Does not touch the training chains."""
+        steps (default ``sample_steps``). Neither the training chains nor the training random stream
+        are touched: without ``generator`` the draws come from the model's own sampling generator."""
         x = self._as_source(x, "x")
         check_number("n_per_x", n_per_x, low=1, integer=True)
         n_steps = self.sample_steps if n_steps is None else n_steps
         check_number("n_steps", n_steps, low=0, integer=True)
-        gen = self.generator if generator is None else generator
+        gen = self.sample_generator if generator is None else generator
         xr = x.repeat_interleave(n_per_x, dim=0)
         y0 = self._init(xr, gen)
         potential = self.ema.shadow if self.ema is not None else self.potential
@@ -257,15 +272,16 @@ class EgNOTSolver(Solver):
     def prepare(self, source, target, n_iters: int) -> None:
         self.total_steps = n_iters
         if self.chains_kind == "persistent" and not isinstance(self.chains, PersistentChains):
+            if self._pending_chains is not None:  # resumed: continue the saved chains
+                state = {k: v.to(self.device) for k, v in self._pending_chains.items()}
+                self.chains, self._pending_chains = PersistentChains.restored(state), None
+                return
             if isinstance(source, torch.Tensor):
                 pool = source
             else:  # a sampler: one chain for each of buffer_size source points drawn once
                 pool = source(self.buffer_size, generator=self.generator) if _takes_generator(source) \
                     else source(self.buffer_size)
             self.chains = PersistentChains(self._init, pool.to(self.device, torch.float32), self.generator)
-            if self._pending_chains is not None:  # resumed: continue the saved chains
-                self.chains.load_state_dict(self._pending_chains)
-                self._pending_chains = None
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """One EgNOT update: Langevin negatives from the chains, then one Adam step on
@@ -284,7 +300,7 @@ class EgNOTSolver(Solver):
             if self.lr_schedule == "cosine":
                 progress = min(self.step / max(self.total_steps, 1), 1.0)
                 for group in self.optimizer.param_groups:
-                    group["lr"] = self.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+                    group["lr"] = group["base_lr"] * 0.5 * (1.0 + math.cos(math.pi * progress))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.grad_clip is not None:
@@ -300,7 +316,8 @@ class EgNOTSolver(Solver):
     def state_dict(self) -> dict[str, Any]:
         return {"potential": self.potential.state_dict(),
                 "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
-                "chains": self.chains.state_dict(), "generator": self.generator.get_state(), "step": self.step,
+                "chains": self.chains.state_dict(), "generator": self.generator.get_state(),
+                "sample_generator": self.sample_generator.get_state(), "step": self.step,
                 "total_steps": self.total_steps, "ema": self.ema.state_dict() if self.ema is not None else {}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -313,6 +330,7 @@ class EgNOTSolver(Solver):
             else:
                 self.chains.load_state_dict(state["chains"])
         self.generator.set_state(state["generator"])
+        self.sample_generator.set_state(state["sample_generator"])
         self.step = int(state["step"])
         self.total_steps = int(state["total_steps"])
         if self.ema is not None:

@@ -8,6 +8,8 @@ the first step: argument ranges, data shapes (against the solver) and finiteness
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,36 +107,41 @@ def train(solver: Any, source: Any, target: Any, n_iters: int, batch_size: int, 
     t0 = time.perf_counter()
     sums: dict[str, float] = {}
     count = 0
-    step = start
+    completed, in_step = start, False
     bar = progress_bar(n_iters, start, progress and dist.is_main, desc=type(solver).__name__)
     try:
-        for step in range(start, n_iters):
-            x, y = xs(batch_size), ys(batch_size)
-            check_finite(x, "source", f" in the batch of step {step + 1}")
-            check_finite(y, "target", f" in the batch of step {step + 1}")
-            metrics = solver.train_step(x, y)
-            bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
-            if bad:
-                _diverged(solver, out, step + 1, bad)
-            for cb in callbacks:
-                extra = cb(step + 1, solver, metrics)
-                if extra:
-                    metrics = {**metrics, **extra}
-            for k, v in metrics.items():
-                sums[k] = sums.get(k, 0.0) + v
-            count += 1
-            done = step + 1
-            if done % log_every == 0 or done == n_iters:
-                record = dist.all_reduce_mean({k: v / count for k, v in sums.items()})
-                log.write({"step": done, "time": round(time.perf_counter() - t0, 3), **record})
-                bar.set_postfix({k: f"{v:.4g}" for k, v in list(record.items())[:3]}, refresh=False)
-                sums, count = {}, 0
-            if done % checkpoint_every == 0 and done != n_iters:
-                save(done)
-            bar.update(1)
-        step = n_iters
+        with StopRequest() as stop:
+            for step in range(start + 1, n_iters + 1):
+                x, y = xs(batch_size), ys(batch_size)
+                check_finite(x, "source", f" in the batch of step {step}")
+                check_finite(y, "target", f" in the batch of step {step}")
+                in_step = True
+                metrics = solver.train_step(x, y)
+                in_step = False
+                bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+                if bad:
+                    _diverged(solver, out, step, bad)
+                completed = step
+                for cb in callbacks:
+                    extra = cb(step, solver, metrics)
+                    if extra:
+                        metrics = {**metrics, **extra}
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                if step % log_every == 0 or step == n_iters:
+                    record = dist.all_reduce_mean({k: v / count for k, v in sums.items()})
+                    log.write({"step": step, "time": round(time.perf_counter() - t0, 3), **record})
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(record.items())[:3]}, refresh=False)
+                    sums, count = {}, 0
+                if step % checkpoint_every == 0 and step != n_iters:
+                    save(step)
+                bar.update(1)
+                if stop.requested:  # Ctrl-C / SIGTERM arrived during this step: stop between steps
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
-        save(step)  # the state between two steps is consistent: resume continues from here
+        if not in_step:  # between two steps the state is consistent: resume continues from here
+            save(completed)
         raise
     finally:
         bar.close()
@@ -142,6 +149,33 @@ def train(solver: Any, source: Any, target: Any, n_iters: int, batch_size: int, 
     if out is not None and dist.is_main and start < n_iters:
         solver.save(out / "model.pt")
     return TrainResult(steps=n_iters, seconds=time.perf_counter() - t0, metrics=log.last, out=out)
+
+
+class StopRequest:
+    """While active (in the main thread), the first SIGINT/SIGTERM only sets ``requested`` so the loop
+    can stop between two steps and checkpoint; a second one interrupts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested = False
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
 
 
 def _diverged(solver: Any, out: Path | None, step: int, bad: dict[str, float]) -> None:
