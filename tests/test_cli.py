@@ -35,8 +35,11 @@ def test_train_then_sample(tmp_path, capsys):
     assert arrays["x"].shape == (7, 2) and arrays["y"].shape == (7, 2)
     assert np.isfinite(arrays["y"]).all()
 
+    # a resumed run keeps its model
+    assert main(["train", GAUSS, "--out", str(out), "--resume", "--set", "model.lr=0.1"]) == 2
+    assert "a resumed run keeps its model" in capsys.readouterr().err
     # resume to more steps continues the same run
-    assert main(["train", GAUSS, "--out", str(out), "--resume", *TINY,
+    assert main(["train", GAUSS, "--out", str(out), "--resume",
                  "--set", "train.n_iters=8", "--set", "eval.n_conditions=5", "--set", "eval.n_per_condition=20",
                  "--set", "eval.n_samples=100"]) == 0
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -53,7 +56,11 @@ def test_train_then_sample(tmp_path, capsys):
     ("model.lr=fast", "model.lr must be of type"),
     ("model.eps=0.5", "model.eps = 0.5 disagrees with data.pair.eps"),
     ("train.n_iters=0", "n_iters must be an int >= 1"),
-    ("data.pair.eps=-1", "eps"),
+    ("data.pair.eps=-1", "data.pair: eps"),
+    ("model.hidden=[2.7, true]", "model.hidden must be a list of int"),
+    ("model.betas=0.5", "model.betas must be a list of float"),
+    ("model.buffer_size=0", "buffer_size must be an int >= 1"),
+    ("data.pair=3", "data.pair must be a mapping"),
     ("extra.key=1", "unknown config section"),
 ])
 def test_bad_config_values_are_named_before_training(tmp_path, capsys, override, message):
@@ -64,7 +71,9 @@ def test_bad_config_values_are_named_before_training(tmp_path, capsys, override,
 
 
 def test_every_shipped_config_validates():
-    for path in sorted((ROOT / "configs").glob("*.yaml")):
+    paths = sorted((ROOT / "configs").glob("*.yaml"))
+    assert len(paths) >= 2
+    for path in paths:
         cfg = cfgmod.validate(cfgmod.load_yaml(path))
         source, target, pair = cfgmod.build_data(cfg["data"])
         cfgmod.build_model(cfg["model"], pair)

@@ -58,7 +58,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     floor = metrics.bw2_uvp(y, big.mean(0), torch.cov(big.T))
 
     out_dir = Path(args.out) if args.out else Path(".")
-    png = plot_path = out_dir / "plots" / "plan.png"
+    plot_path = out_dir / "plots" / "plan.png"
     from .viz import plot_plan
 
     plot_plan(x[:3000], y[:3000], y_hat[:3000], x_cond, y_cond, plot_path,
@@ -69,7 +69,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  POT entropic plan         {sinkhorn:.4f}   (log-domain Sinkhorn, same eps)")
     print(f"  independent coupling      {independent:.4f}")
     print(f"target BW2-UVP of the transported samples: {bw:.2f} %   (exact samples: {floor:.2f} %)")
-    print(f"plot: {png}")
+    print(f"plot: {plot_path}")
     return 0
 
 
@@ -77,6 +77,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     if args.resume and (out / "config.yaml").is_file():
+        fixed = [a for a in args.set or [] if a.split("=", 1)[0].strip().split(".")[0] in ("model", "data")]
+        if fixed:
+            raise cfgmod.ConfigError(f"a resumed run keeps its model and data; cannot --set {', '.join(fixed)} "
+                                     "(start a new run with --out instead)")
         cfg = cfgmod.validate(cfgmod.apply_overrides(cfgmod.load_yaml(out / "config.yaml"), args.set or []))
     else:
         cfg = cfgmod.validate(cfgmod.apply_overrides(cfgmod.load_yaml(args.config), args.set or []))
@@ -122,7 +126,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     y = model.sample(x, args.n_per_x) if args.n_per_x > 1 else model.transport(x)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    buf = {"x": x.numpy(), "y": y.numpy()}
+    buf = {"x": x.cpu().numpy(), "y": y.cpu().numpy()}
     io.atomic_write(out, lambda f: np.savez(f, **buf))
     print(f"wrote {out}: x {tuple(x.shape)}, y {tuple(y.shape)}")
     return 0
@@ -162,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, TrainingDiverged) as e:
+    except (ValueError, TypeError, FileNotFoundError, TrainingDiverged) as e:
         print(f"otgen {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

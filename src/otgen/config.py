@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -72,23 +73,30 @@ def _type_ok(value: Any, expected: type) -> bool:
 
 
 def _check_annotated(section: str, key: str, value: Any, annotation: Any) -> None:
-    """Check ``value`` against a constructor annotation written as a string (``"float | None"``)."""
+    """Check ``value`` against a constructor annotation written as a string: ``"float | None"``,
+    ``"Sequence[int]"``, ``"str | Cost | Any"`` (Any: left to the constructor)."""
     ann = str(annotation)
-    if value is None:
-        if "None" in ann or ann in ("Any", "inspect._empty"):
-            return
-        raise ConfigError(f"{section}.{key} may not be null")
-    checks = [("bool", bool), ("int", int), ("float", float), ("str", str), ("Sequence", (list, tuple)),
-              ("list", (list, tuple)), ("tuple", (list, tuple))]
+    where = f"{section}.{key}"
     if "Any" in ann or ann == "inspect._empty":
         return
-    allowed = [t for name, t in checks if name in ann]
+    if value is None:
+        if "None" in ann:
+            return
+        raise ConfigError(f"{where} may not be null")
+    if ann.startswith("Sequence["):
+        inner = ann[len("Sequence["):ann.index("]")]
+        elem = {"int": int, "float": float}.get(inner)
+        if not isinstance(value, (list, tuple)) or (elem and not all(_type_ok(v, elem) for v in value)):
+            raise ConfigError(f"{where} must be a list of {inner}, got {value!r}")
+        return
+    simple = {"bool": bool, "int": int, "float": float, "str": str}
+    allowed = [t for name, t in simple.items() if re.search(rf"\b{name}\b", ann)]
     if isinstance(value, bool):
         ok = bool in allowed
     else:
-        ok = any(_type_ok(value, t) if t in (int, float) else isinstance(value, t) for t in allowed if t is not bool)
+        ok = any(_type_ok(value, t) for t in allowed if t is not bool)
     if not ok:
-        raise ConfigError(f"{section}.{key} must be of type {ann}, got {value!r} ({type(value).__name__})")
+        raise ConfigError(f"{where} must be of type {ann}, got {value!r} ({type(value).__name__})")
 
 
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +122,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     if "pair" in data:
         if set(data) != {"pair"}:
             raise ConfigError(f"data: give either 'pair' or 'source' and 'target', got keys {sorted(data)}")
+        if not isinstance(data["pair"], dict):
+            raise ConfigError(f"data.pair must be a mapping with a 'name' (one of {sorted(PAIRS)})")
         spec = dict(data["pair"])
         if spec.get("name") not in PAIRS:
             raise ConfigError(f"data.pair.name must be one of {sorted(PAIRS)}, got {spec.get('name')!r}")
@@ -129,6 +139,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     for section, keys, defaults in (("train", TRAIN_KEYS, {"seed": 0, "log_every": 50, "checkpoint_every": 500}),
                                     ("eval", EVAL_KEYS, {"n_conditions": 100, "n_per_condition": 500,
                                                          "n_samples": 10000, "seed": 0})):
+        if not isinstance(cfg.get(section) or {}, dict):
+            raise ConfigError(f"config section {section!r} must be a mapping")
         values = dict(cfg.get(section) or {})
         for key, value in values.items():
             if key not in keys:
@@ -151,7 +163,7 @@ def build_data(data: dict[str, Any]):
         cls = PAIRS[spec.pop("name")]
         try:
             pair = cls(**spec)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise ConfigError(f"data.pair: {e}") from None
         return pair.source, pair.target, pair
     sides = []

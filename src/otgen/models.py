@@ -11,6 +11,8 @@ import inspect
 import os
 from typing import Any
 
+import torch
+
 from . import io
 from .solvers.base import FORMAT
 from .solvers.egnot import EgNOTSolver
@@ -56,6 +58,9 @@ def load(path: str | os.PathLike, **overrides: Any):
                          f"otgen.load(path, {'=..., '.join(missing)}=...)")
     for k in [k for k, v in config.items() if v == "custom"]:
         config.pop(k)
+    if "device" not in overrides and str(config.get("device", "cpu")).startswith("cuda") \
+            and not torch.cuda.is_available():
+        config["device"] = "cpu"  # trained on a GPU, loaded where there is none
     model = from_config(blob["solver"], config, **overrides)
     model.load_state_dict(blob["state"])
     return model

@@ -7,6 +7,9 @@ gives the same numbers; user callables that take only ``n`` work wherever a samp
 
 from __future__ import annotations
 
+import inspect
+from typing import Callable
+
 import torch
 
 
@@ -34,3 +37,16 @@ class Sampler:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(event_shape={self.event_shape})"
+
+
+def accepts_generator(fn: Callable) -> bool:
+    """Whether ``fn`` takes a ``generator=`` keyword (built-in samplers do; user callables may not)."""
+    try:
+        return "generator" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def draw(sampler: Callable, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``sampler(n, generator=generator)`` if it accepts a generator, else ``sampler(n)``."""
+    return sampler(n, generator=generator) if accepts_generator(sampler) else sampler(n)

@@ -57,8 +57,9 @@ class ScalarMLP(nn.Module):
     Why: for the squared cost ½‖x − y‖² the optimal potentials are a quadratic plus a correction in
     many cases (exactly quadratic between Gaussians), and a piecewise-linear or SiLU MLP approximates
     the gradient of a quadratic only coarsely. Why bounded: exp((f(y) − ½‖x − y‖²)/eps) is a proper
-    density only if f grows slower than ½‖y‖², i.e. A ≺ I (the MLP grows at most linearly); with c = 1
-    no update can make the Langevin chains escape to infinity. M starts at sqrt(c)·I so A = 0.
+    density only if f grows slower than ½‖y‖², i.e. A ≺ I (the MLP grows at most linearly). With c = 1,
+    A ≼ I by construction, so the quadratic term can never outgrow the cost (only a singular M would
+    leave a direction in which the density is flat). M starts at sqrt(c)·I so A = 0.
     ``quadratic="auto"`` is "full" up to 1024 coordinates and "diag" beyond. The quadratic
     parameters ask for ``quadratic_lr_scale`` times the MLP's learning rate (``parameter_groups``).
 

@@ -118,6 +118,8 @@ class ReplayBuffer:
             self.y = self.x = None
             return
         y, x = state["y"], state["x"]
+        if self.y is not None:  # keep the buffer where it lives
+            y, x = y.to(self.y.device), x.to(self.y.device)
         self.y = torch.empty((self.capacity, *y.shape[1:]), dtype=y.dtype, device=y.device)
         self.x = torch.empty((self.capacity, *x.shape[1:]), dtype=x.dtype, device=x.device)
         self.y[: self.size] = y
@@ -134,7 +136,11 @@ class PersistentChains:
         self.y = init(source, generator)
 
     def begin(self, x, generator=None):
-        idx = torch.randint(self.source.shape[0], (x.shape[0],), generator=generator, device=self.source.device)
+        m, n = self.source.shape[0], x.shape[0]
+        if n <= m:  # distinct chains, so none is advanced twice and overwritten
+            idx = torch.randperm(m, generator=generator, device=self.source.device)[:n]
+        else:
+            idx = torch.randint(m, (n,), generator=generator, device=self.source.device)
         return self.y[idx], self.source[idx], idx
 
     def end(self, y, x, handle) -> None:

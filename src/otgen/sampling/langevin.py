@@ -90,16 +90,16 @@ class LangevinSampler:
         y = y.detach().clone()
         if self.metropolis:
             return self._run_mala(log_density, y, generator, n_steps)
-        eta, drift_norm = self.step_size, 0.0
-        for _ in range(n_steps):
+        eta = self.step_size
+        drift = torch.zeros_like(y)
+        for k in range(n_steps):
+            if k:
+                eta *= self.decay
             _, grad = log_density(y, False)
             drift = self._drift(grad, eta)
             noise = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
             y.add_(drift).add_(noise, alpha=math.sqrt(eta))
-            eta *= self.decay
-            drift_norm = drift
-        if n_steps:
-            drift_norm = float(drift_norm.reshape(y.shape[0], -1).norm(dim=1).mean())
+        drift_norm = float(drift.reshape(y.shape[0], -1).norm(dim=1).mean()) if y.numel() else 0.0
         return y, LangevinStats(n_steps, eta, 1.0, drift_norm)
 
     def _run_mala(self, log_density, y, generator, n_steps):
@@ -107,7 +107,11 @@ class LangevinSampler:
         u, grad = log_density(y, True)
         drift = self._drift(grad, eta)
         accepted = 0.0
-        for _ in range(n_steps):
+        for k in range(n_steps):
+            if k and self.decay != 1.0:
+                eta *= self.decay
+                _, grad = log_density(y, False)
+                drift = self._drift(grad, eta)
             noise = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
             proposal = y + drift + math.sqrt(eta) * noise
             u_new, grad_new = log_density(proposal, True)
@@ -123,10 +127,6 @@ class LangevinSampler:
             u = torch.where(accept, u_new, u)
             drift = torch.where(mask, drift_new, drift)
             accepted += float(accept.double().mean())
-            if self.decay != 1.0:
-                eta *= self.decay
-                _, grad = log_density(y, False)
-                drift = self._drift(grad, eta)
         rate = accepted / n_steps if n_steps else 1.0
         norm = float(drift.reshape(y.shape[0], -1).norm(dim=1).mean())
         return y, LangevinStats(n_steps, eta, rate, norm)

@@ -4,7 +4,7 @@ A solver owns its networks, optimisers and random generator. The loop in ``otgen
 
     solver.check_data(source_shape, target_shape)   # before training: raise ValueError on a mismatch
     solver.prepare(source, target, n_iters)         # once, before the first step (e.g. persistent chains)
-    metrics = solver.train_step(x, y)               # one update on a batch -> dict of floats
+    metrics = solver.train_step(x, y)               # one update on batches x, y -> dict of floats
     solver.state_dict() / solver.load_state_dict()  # everything needed to resume exactly
 
 A solver never parses configs, prints, or writes files other than through ``save``.
@@ -16,6 +16,7 @@ import math
 import os
 from typing import Any
 
+import numpy as np
 import torch
 
 from .. import io
@@ -40,6 +41,12 @@ def check_number(name: str, value: Any, low: float | None = None, high: float | 
         raise ValueError(f"{name} must be {kind}{' ' + rng if rng else ''}, got {value!r}")
 
 
+def derived_seed(seed: int, *stream: int) -> int:
+    """An independent 63-bit seed for the named ``stream`` of ``seed`` (so the solver's training draws,
+    its sampling draws and the loop's data draws never share a random sequence)."""
+    return int(np.random.SeedSequence([seed, *stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -58,10 +65,11 @@ class Solver:
     def __init__(self, seed: int = 0, device: str | torch.device | None = "cpu"):
         check_number("seed", seed, low=0, integer=True)
         self.device = resolve_device(device)
+        self.seed = seed
         self.generator = torch.Generator(device=self.device)  # training draws
-        self.generator.manual_seed(seed)
+        self.generator.manual_seed(derived_seed(seed, 1))
         self.sample_generator = torch.Generator(device=self.device)  # draws of sample()/transport()
-        self.sample_generator.manual_seed(seed + 1)
+        self.sample_generator.manual_seed(derived_seed(seed, 2))
         self.step = 0
 
     # -- the loop's interface ------------------------------------------------------------------
@@ -79,6 +87,15 @@ class Solver:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    def _load_generators(self, state: dict[str, Any]) -> None:
+        """Restore the random streams; a state saved on another kind of device cannot be, and the
+        streams then restart from the seed (the weights are what matter when moving a model)."""
+        for gen, key, stream in ((self.generator, "generator", 1), (self.sample_generator, "sample_generator", 2)):
+            try:
+                gen.set_state(state[key].cpu() if self.device.type == "cpu" else state[key])
+            except (RuntimeError, KeyError):
+                gen.manual_seed(derived_seed(self.seed, stream))
 
     # -- persistence ---------------------------------------------------------------------------
     def saveable_config(self) -> dict[str, Any]:

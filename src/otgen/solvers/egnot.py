@@ -16,7 +16,6 @@ returns (n, k, *event_shape).
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 from typing import Any, Sequence
 
@@ -24,9 +23,10 @@ import torch
 from torch import nn
 
 from ..costs import Cost, make_cost
+from ..distributions.base import draw
 from ..nn import EMA, ScalarMLP
 from ..sampling import FreshStart, LangevinSampler, PersistentChains, ReplayBuffer, noise_init, source_init
-from .base import Solver, check_number
+from .base import Solver, check_number, derived_seed
 
 CHAINS = ("replay", "fresh", "persistent")
 CHAIN_INITS = ("noise", "source")
@@ -41,13 +41,6 @@ def _shape(name: str, value: Any) -> tuple[int, ...]:
     if not shape or any(s < 1 for s in shape):
         raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {value!r}")
     return shape
-
-
-def _takes_generator(fn: Any) -> bool:
-    try:
-        return "generator" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 @contextlib.contextmanager
@@ -144,6 +137,8 @@ class EgNOTSolver(Solver):
         if chain_init not in CHAIN_INITS:
             raise ValueError(f"chain_init must be one of {CHAIN_INITS}, got {chain_init!r}")
         check_number("init_scale", init_scale, low=0, low_open=True)
+        check_number("buffer_size", buffer_size, low=1, integer=True)
+        check_number("reinit_prob", reinit_prob, low=0, high=1)
         sample_steps = 10 * langevin_steps if sample_steps is None else sample_steps
         check_number("sample_steps", sample_steps, low=0, integer=True)
         super().__init__(seed=seed, device=device)
@@ -279,8 +274,8 @@ class EgNOTSolver(Solver):
             if isinstance(source, torch.Tensor):
                 pool = source
             else:  # a sampler: one chain for each of buffer_size source points drawn once
-                pool = source(self.buffer_size, generator=self.generator) if _takes_generator(source) \
-                    else source(self.buffer_size)
+                pool_gen = torch.Generator().manual_seed(derived_seed(self.seed, 4))  # samplers draw on the CPU
+                pool = draw(source, self.buffer_size, pool_gen)
             self.chains = PersistentChains(self._init, pool.to(self.device, torch.float32), self.generator)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
@@ -316,7 +311,8 @@ class EgNOTSolver(Solver):
     def state_dict(self) -> dict[str, Any]:
         return {"potential": self.potential.state_dict(),
                 "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
-                "chains": self.chains.state_dict(), "generator": self.generator.get_state(),
+                "chains": self._pending_chains if self._pending_chains is not None else self.chains.state_dict(),
+                "generator": self.generator.get_state(),
                 "sample_generator": self.sample_generator.get_state(), "step": self.step,
                 "total_steps": self.total_steps, "ema": self.ema.state_dict() if self.ema is not None else {}}
 
@@ -329,8 +325,7 @@ class EgNOTSolver(Solver):
                 self._pending_chains = state["chains"]
             else:
                 self.chains.load_state_dict(state["chains"])
-        self.generator.set_state(state["generator"])
-        self.sample_generator.set_state(state["sample_generator"])
+        self._load_generators(state)
         self.step = int(state["step"])
         self.total_steps = int(state["total_steps"])
         if self.ema is not None:

@@ -7,18 +7,12 @@ replacement), a built-in ``Sampler`` (called with the loop's generator), or any 
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-
-def _accepts_generator(fn: Callable) -> bool:
-    try:
-        return "generator" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+from ..distributions.base import draw
 
 
 def check_finite(batch: torch.Tensor, name: str, where: str = "") -> None:
@@ -47,7 +41,7 @@ class BatchStream:
         elif callable(data):
             self.samples = None
             self.fn = data
-            self._with_generator = _accepts_generator(data)
+
         else:
             raise ValueError(f"{name} must be a Tensor of samples or a callable n -> Tensor, got {type(data).__name__}")
 
@@ -59,7 +53,7 @@ class BatchStream:
         if self.samples is not None:
             idx = torch.randint(self.samples.shape[0], (n,), generator=self.generator)
             return self.samples[idx.to(self.samples.device)]
-        batch = self.fn(n, generator=self.generator) if self._with_generator else self.fn(n)
+        batch = draw(self.fn, n, self.generator)
         if not isinstance(batch, torch.Tensor):
             batch = torch.as_tensor(np.asarray(batch), dtype=torch.float32)
         if batch.dim() < 2 or batch.shape[0] != n:

@@ -10,6 +10,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from .. import io
+
 
 class MetricsLog:
     """Appends ``{"step": k, "time": seconds, **metrics}`` lines to ``metrics.jsonl`` (if a path is given)
@@ -21,10 +23,11 @@ class MetricsLog:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             if truncate_after is not None and path.exists():
-                # on resume drop records written after the checkpoint we continue from
-                keep = [ln for ln in path.read_text().splitlines()
-                        if ln.strip() and json.loads(ln).get("step", 0) <= truncate_after]
-                path.write_text("".join(k + "\n" for k in keep))
+                # on resume drop records written after the checkpoint we continue from (and a line
+                # cut short by a kill)
+                keep = [ln for ln in path.read_text().splitlines() if _step(ln) is not None
+                        and _step(ln) <= truncate_after]
+                io.write_text(path, "".join(k + "\n" for k in keep))
 
     def write(self, record: dict[str, Any]) -> None:
         self.last = record
@@ -32,6 +35,13 @@ class MetricsLog:
             clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in record.items()}
             with open(self.path, "a") as f:
                 f.write(json.dumps(clean) + "\n")
+
+
+def _step(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def progress_bar(total: int, initial: int, enabled: bool, desc: str):

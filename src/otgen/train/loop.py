@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from ..solvers.base import check_number
+from ..solvers.base import check_number, derived_seed
 from . import checkpoint as ckpt
 from .data import BatchStream, check_finite
 from .distributed import SingleProcess
@@ -51,7 +51,8 @@ def _finite_state(obj: Any) -> bool:
 def train(solver: Any, source: Any, target: Any, n_iters: int, batch_size: int, *, seed: int = 0,
           out: str | Path | None = None, resume: bool = False, progress: bool = True, log_every: int = 50,
           checkpoint_every: int = 500, callbacks: Iterable[Callback] = (), dist: Any = None) -> TrainResult:
-    """Train ``solver`` until it has taken ``n_iters`` steps in all (counting resumed ones).
+    """Train ``solver`` until it has taken ``n_iters`` steps in all (counting resumed ones and those of
+    an earlier ``fit`` of the same model object).
 
     Args:
         source, target: Tensors of samples (n, *shape), ``Sampler``s or callables ``n -> Tensor``.
@@ -63,6 +64,9 @@ def train(solver: Any, source: Any, target: Any, n_iters: int, batch_size: int, 
         progress: a progress bar when stderr is a terminal.
         log_every, checkpoint_every: in steps.
         callbacks: ``cb(step, solver, metrics) -> dict | None`` after each step; returned dicts are logged.
+
+    On NaN/Inf the run stops with ``TrainingDiverged``; with ``out`` the last good checkpoint is kept
+    and reloaded into the model, without ``out`` the model is left as it diverged.
     """
     check_number("n_iters", n_iters, low=1, integer=True)
     check_number("batch_size", batch_size, low=1, integer=True)
@@ -76,7 +80,7 @@ def train(solver: Any, source: Any, target: Any, n_iters: int, batch_size: int, 
     dist = dist or SingleProcess()
     out = Path(out) if out is not None else None
 
-    data_gen = torch.Generator().manual_seed(seed + 1_000_003 * dist.rank)
+    data_gen = torch.Generator().manual_seed(derived_seed(seed, 3, dist.rank))
     xs = BatchStream(source, "source", data_gen)
     ys = BatchStream(target, "target", data_gen)
     x_probe, y_probe = xs(min(batch_size, 2)), ys(min(batch_size, 2))
@@ -84,7 +88,7 @@ def train(solver: Any, source: Any, target: Any, n_iters: int, batch_size: int, 
     check_finite(y_probe, "target", " in the first batch")
     solver.check_data(tuple(x_probe.shape[1:]), tuple(y_probe.shape[1:]))
 
-    start = 0
+    start = solver.step  # a model fitted before in memory continues; a checkpoint overrides below
     existing = ckpt.load_checkpoint(out) if out is not None else None
     if existing is not None and not resume:
         raise ValueError(f"out={str(out)!r} already holds a run (checkpoints/{ckpt.LAST}); "
