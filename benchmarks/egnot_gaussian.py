@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import re
 import sys
@@ -26,6 +27,7 @@ import torch
 import otgen
 from otgen.bench import evaluate_pair, exact_sample_floor
 from otgen.groundtruth import GaussianEOTPair
+from otgen.runtime import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "egnot_gaussian.json"
@@ -55,34 +57,34 @@ def run_cell(dim: int, eps: float, seed: int = 0) -> dict:
             "baselines": pair.baselines()}
 
 
-def _time(fn, repeat: int) -> float:
-    for _ in range(3):
+def _best_times(fns: list, repeats: list[int], rounds: int = 15) -> list[float]:
+    """Best seconds per call of each fn, measured in interleaved rounds (so that a noisy neighbour on
+    a shared machine slows every candidate alike, and the best round of each is compared)."""
+    for fn in fns:
         fn()
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / repeat)
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for i, (fn, rep) in enumerate(zip(fns, repeats)):
+            t0 = time.perf_counter()
+            for _ in range(rep):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - t0) / rep)
     return best
 
 
 def langevin_speed(batch: int = 1024, width: int = 256, dim: int = 2) -> dict:
-    """One Langevin step of the 3 x width MLP potential on `batch` chains, one thread, against the
-    machine's single-thread float32 matmul rate on the same (batch x width x width) shape."""
+    """One Langevin step of the 3 x width MLP potential (SiLU, EgNOT's default) on `batch` chains, one
+    thread, against the machine's single-thread float32 matmul rate on the same (batch x width x width)
+    shape. The step runs through EgNOT's own sampling path (frozen parameters, in-place updates)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         model = otgen.EgNOT(dim=dim, eps=0.1, hidden=(width,) * 3, quadratic="none", seed=0)
         x, y = torch.randn(batch, dim), torch.randn(batch, dim)
-        fn = model.log_density(x)
-
-        def step():
-            model.langevin.run(fn, y, model.generator, n_steps=1)
-
-        t_step = _time(step, 50)
         a, w = torch.randn(batch, width), torch.randn(width, width)
-        t_mm = _time(lambda: a @ w, 500)
+        steps = 10
+        t_run, t_mm = _best_times([lambda: model._run_chains(x, y, steps), lambda: a @ w], [1, 20])
+        t_step = t_run / steps
         mm_rate = 2 * batch * width * width / t_mm
         # forward (all layers) + backward to the input (no weight gradients): 2 matmuls per hidden layer
         flops = 2 * batch * (dim * width + 2 * width * width + width) + 2 * batch * (2 * width * width + width * dim)
@@ -94,7 +96,8 @@ def langevin_speed(batch: int = 1024, width: int = 256, dim: int = 2) -> dict:
 
 def table(results: list[dict], speed: dict | None, meta: dict) -> str:
     lines = [BEGIN, "",
-             f"Measured {meta['date']} on {meta['machine']}, torch {meta['torch']}, {meta['threads']} threads. "
+             f"Measured {meta['date']} on {meta['machine']}, torch {meta['torch']}, {meta['threads']} torch threads "
+             "(training and scoring; the speed line uses 1). "
              "Reproduce: `.venv/bin/python benchmarks/egnot_gaussian.py --write BENCHMARKS.md`.", "",
              "cBW2-UVP: 100 conditions x 500 draws; target BW2-UVP: 10 000 transported samples. Floor: exact "
              "samples scored the same way. Baselines are exact population values for the same pair: the "
@@ -120,12 +123,17 @@ def main(argv=None) -> int:
     p.add_argument("--cells", nargs="*", help="cells as D:eps (default: all of SETTINGS)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-speed", action="store_true")
+    p.add_argument("--speed-only", action="store_true", help="re-measure the speed; keep the cells of --json")
     p.add_argument("--json", default=str(RESULTS))
     p.add_argument("--write", help="regenerate the EgNOT section of this Markdown file (e.g. BENCHMARKS.md)")
     args = p.parse_args(argv)
+    keep_freed_memory()  # as the otgen command does (otgen.runtime)
     torch.set_num_threads(args.threads)
     cells = [(int(c.split(":")[0]), float(c.split(":")[1])) for c in args.cells] if args.cells else list(SETTINGS)
     results = []
+    if args.speed_only:
+        previous = json.loads(Path(args.json).read_text())
+        results, cells = previous["cells"], []
     for dim, eps in cells:
         r = run_cell(dim, eps)
         print(json.dumps({k: v for k, v in r.items() if k not in ("settings", "baselines")}), flush=True)
@@ -133,8 +141,11 @@ def main(argv=None) -> int:
     speed = None if args.no_speed else langevin_speed()
     if speed:
         print(json.dumps(speed), flush=True)
-    meta = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {torch.get_num_threads()}"
-            f" threads of {__import__('os').cpu_count()} cores", "torch": torch.__version__, "threads": args.threads}
+    if args.speed_only:
+        meta = dict(previous["meta"], speed_date=datetime.date.today().isoformat())
+    else:
+        meta = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "torch": torch.__version__, "threads": args.threads}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"meta": meta, "cells": results, "speed": speed}, indent=1) + "\n")
     if args.write:

@@ -52,3 +52,21 @@ def test_make_cost_errors_name_the_argument():
         CallableCost(lambda a, b: a.sum())(torch.randn(3, 2), torch.randn(3, 2))
     with pytest.raises(ValueError, match="source and target shapes must match"):
         SquaredEuclidean().check_shapes((2,), (3,))
+
+
+@pytest.mark.parametrize("act", ["silu", "leaky_relu", "relu", "tanh"])
+@pytest.mark.parametrize("quadratic", ["none", "full", "diag"])
+def test_scalar_mlp_hand_written_gradient_matches_autograd(act, quadratic):
+    from otgen.nn import ScalarMLP
+
+    torch.manual_seed(0)
+    net = ScalarMLP((2, 3), hidden=(7, 5), act=act, quadratic=quadratic)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    y = torch.randn(6, 2, 3)
+    f, g = net.value_and_grad(y)
+    y_ = y.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(net(y_).sum(), y_)
+    assert torch.allclose(f, net(y), atol=1e-5)
+    assert torch.allclose(g, expected, atol=1e-5)

@@ -91,3 +91,21 @@ def test_egnot_trained_on_gaussian_pair_beats_conditional_mean_baseline_3x(eps):
     scores = [metrics.cbw2_uvp(model, pair, n_conditions=50, n_per_condition=200, seed=s) for s in range(3)]
     baseline = pair.baselines()["conditional_mean"]
     assert np.median(scores) <= baseline / 3, (scores, baseline)
+
+
+def test_image_shaped_targets_and_a_generator_cost_keep_their_shapes():
+    imgs = torch.rand(64, 1, 4, 4)
+    model = otgen.EgNOT(event_shape=(1, 4, 4), eps=0.5, hidden=(16,), langevin_steps=2, sample_steps=3, seed=0)
+    model.fit(imgs, imgs.flip(0), n_iters=3, batch_size=8, progress=False)
+    assert model.sample(imgs[:5], 2).shape == (5, 2, 1, 4, 4)
+    assert model.transport(imgs[:5]).shape == (5, 1, 4, 4)
+
+    # energy in the latent space of a frozen generator: source in R^5, target latents in R^3
+    G = torch.nn.Linear(3, 5)
+    latent = otgen.EgNOT(dim=3, source_shape=(5,), eps=0.5, cost=otgen.costs.GeneratorCost(G), hidden=(16,),
+                         langevin_steps=2, sample_steps=3, seed=0)
+    assert latent.potential.quadratic == "none"  # the cost's curvature in z is unknown
+    latent.fit(torch.randn(64, 5), torch.randn(64, 3), n_iters=3, batch_size=8, progress=False)
+    z = latent.sample(torch.randn(4, 5), 2)
+    assert z.shape == (4, 2, 3)
+    assert latent.cost.decode(z.reshape(-1, 3)).shape == (8, 5)

@@ -211,13 +211,19 @@ class EgNOTSolver(Solver):
         eps, cost = self.eps, self.cost
         potential = self.potential if potential is None else potential
 
-        def fn(y: torch.Tensor, need_value: bool):
+        def value_and_grad(y: torch.Tensor):
+            if hasattr(potential, "value_and_grad"):  # e.g. ScalarMLP: a hand-written backward pass
+                return potential.value_and_grad(y)
             with torch.enable_grad():
                 y_ = y.detach().requires_grad_(True)
                 f = potential(y_)
                 (grad_f,) = torch.autograd.grad(f.sum(), y_)
+            return f.detach(), grad_f
+
+        def fn(y: torch.Tensor, need_value: bool):
+            f, grad_f = value_and_grad(y)
             grad = (grad_f - cost.grad_y(x, y)) / eps
-            value = (f.detach() - cost(x, y)) / eps if need_value else None
+            value = (f - cost(x, y)) / eps if need_value else None
             return value, grad
 
         return fn
