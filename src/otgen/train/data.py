@@ -41,7 +41,6 @@ class BatchStream:
         elif callable(data):
             self.samples = None
             self.fn = data
-
         else:
             raise ValueError(f"{name} must be a Tensor of samples or a callable n -> Tensor, got {type(data).__name__}")
 
