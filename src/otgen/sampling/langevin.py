@@ -20,16 +20,10 @@ from typing import Callable
 
 import torch
 
+from ..checks import check_number
+
 # log_density(y, need_value) -> (u (n,) or None, grad_u shaped like y)
 LogDensity = Callable[[torch.Tensor, bool], tuple]
-
-
-def _check_positive(name: str, value, allow_zero: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        rng = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {rng}, got {value!r}")
 
 
 @dataclass
@@ -56,14 +50,11 @@ class LangevinSampler:
 
     def __init__(self, step_size: float, n_steps: int, metropolis: bool = False,
                  clip: float | None = None, decay: float = 1.0):
-        _check_positive("step_size", step_size)
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
-            raise ValueError(f"n_steps must be an int >= 0, got {n_steps!r}")
+        check_number("step_size", step_size, low=0, low_open=True)
+        check_number("n_steps", n_steps, low=0, integer=True)
         if clip is not None:
-            _check_positive("clip", clip)
-        _check_positive("decay", decay)
-        if decay > 1:
-            raise ValueError(f"decay must be in (0, 1], got {decay!r}")
+            check_number("clip", clip, low=0, low_open=True)
+        check_number("decay", decay, low=0, low_open=True, high=1)
         self.step_size = float(step_size)
         self.n_steps = n_steps
         self.metropolis = bool(metropolis)

@@ -26,7 +26,8 @@ from ..costs import Cost, make_cost
 from ..distributions.base import draw
 from ..nn import EMA, ScalarMLP
 from ..sampling import FreshStart, LangevinSampler, PersistentChains, ReplayBuffer, noise_init, source_init
-from .base import Solver, check_number, derived_seed
+from ..checks import check_number, derived_seed
+from .base import Solver
 
 CHAINS = ("replay", "fresh", "persistent")
 CHAIN_INITS = ("noise", "source")

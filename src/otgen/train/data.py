@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..distributions.base import draw
+from ..distributions.base import accepts_generator
 
 
 def check_finite(batch: torch.Tensor, name: str, where: str = "") -> None:
@@ -41,6 +41,7 @@ class BatchStream:
         elif callable(data):
             self.samples = None
             self.fn = data
+            self._with_generator = accepts_generator(data)  # inspected once, not per batch
         else:
             raise ValueError(f"{name} must be a Tensor of samples or a callable n -> Tensor, got {type(data).__name__}")
 
@@ -52,7 +53,7 @@ class BatchStream:
         if self.samples is not None:
             idx = torch.randint(self.samples.shape[0], (n,), generator=self.generator)
             return self.samples[idx.to(self.samples.device)]
-        batch = draw(self.fn, n, self.generator)
+        batch = self.fn(n, generator=self.generator) if self._with_generator else self.fn(n)
         if not isinstance(batch, torch.Tensor):
             batch = torch.as_tensor(np.asarray(batch), dtype=torch.float32)
         if batch.dim() < 2 or batch.shape[0] != n:

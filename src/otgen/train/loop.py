@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from ..solvers.base import check_number, derived_seed
+from ..checks import check_number, derived_seed
 from . import checkpoint as ckpt
 from .data import BatchStream, check_finite
 from .distributed import SingleProcess

@@ -1,0 +1,31 @@
+"""Argument checks and seed derivation shared by every layer (no otgen imports)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def check_number(name: str, value: Any, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, integer: bool = False) -> None:
+    """Raise ValueError naming ``name``, ``value`` and the accepted range unless ``value`` is in it."""
+    kind = "an int" if integer else "a number"
+    is_num = isinstance(value, int) if integer else isinstance(value, (int, float))
+    ok = is_num and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        lo = "" if low is None else (f"> {low}" if low_open else f">= {low}")
+        hi = "" if high is None else f"<= {high}"
+        rng = " and ".join(r for r in (lo, hi) if r)
+        raise ValueError(f"{name} must be {kind}{' ' + rng if rng else ''}, got {value!r}")
+
+
+def derived_seed(seed: int, *stream: int) -> int:
+    """An independent 63-bit seed for the named ``stream`` of ``seed`` (so the solver's training draws,
+    its sampling draws and the loop's data draws never share a random sequence)."""
+    return int(np.random.SeedSequence([seed, *stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
