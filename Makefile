@@ -20,6 +20,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 	$(BIN)/python benchmarks/egnot_gaussian.py --write BENCHMARKS.md
+	$(BIN)/otgen bench eot-mixture --threads 2 --json benchmarks/results/bench_eot_mixture.json --write BENCHMARKS.md
+	$(BIN)/python benchmarks/langevin_exact_mixture.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,14 +1,281 @@
-"""Scoring solvers on ground-truth pairs (the harness; ground truth itself never imports solvers)."""
+"""The benchmark harness: solvers and baselines on ground-truth pairs, scored by one piece of code.
+
+Ground truth never imports solvers (design.md); this face is where the two meet. A *suite* is a grid
+of cells (pair family × D × eps); in each cell the harness trains the chosen solver, then scores it,
+the exact sampler of the pair (the finite-sample floor of every metric) and the baselines a user
+would pick instead (:mod:`otgen.baselines`) with the same draws budget and the same code:
+
+* ``cbw2_uvp``, ``loglik_gap``, ``weight_tv``: :func:`otgen.metrics.conditional_scores` on
+  ``n_conditions`` source points × ``n_per_condition`` draws each;
+* ``bw2_uvp``: the target marginal of one draw per point for ``n_marginal`` fresh source points,
+  against the pair's target mean and covariance.
+
+``otgen bench SUITE`` runs a suite from the command line; :func:`run_suite` from Python.
+"""
 
 from __future__ import annotations
 
+import datetime
+import math
+import os
+import platform
 import time
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from . import metrics
+from .baselines import DiscreteEntropicPlan, trivial_samplers
+from .groundtruth import GaussianEOTPair, MixtureEOTPair
+from .train import TrainingDiverged
+
+__all__ = ["Cell", "EvalBudget", "SUITES", "SOLVERS", "suite_cells", "run_cell", "run_suite", "format_table",
+           "markdown_section", "evaluate_pair", "exact_sample_floor", "pot_entropic_cost"]
+
+# ----------------------------------------------------------------------------- suites
+
+FAMILIES: dict[str, Callable[..., Any]] = {
+    "gaussian": lambda dim, eps, seed: GaussianEOTPair(dim=dim, eps=eps, seed=seed),
+    "mixture": lambda dim, eps, seed: MixtureEOTPair(dim=dim, eps=eps, n_components=4, seed=seed),
+}
+FULL_DIMS, FULL_EPS = (2, 16, 64, 128), (0.1, 1.0, 10.0)
+QUICK_DIMS, QUICK_EPS = (2,), (0.1, 1.0)
+
+# suite name -> pair families it covers
+SUITES: dict[str, tuple[str, ...]] = {
+    "eot": ("mixture", "gaussian"),
+    "eot-mixture": ("mixture",),
+    "eot-gaussian": ("gaussian",),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One benchmark problem: ``family`` ("gaussian" | "mixture"), dimension and eps."""
+
+    family: str
+    dim: int
+    eps: float
+
+    def pair(self, seed: int = 0):
+        return FAMILIES[self.family](self.dim, self.eps, seed)
+
+    @property
+    def label(self) -> str:
+        return f"{self.family} D={self.dim} eps={self.eps:g}"
+
+
+@dataclass(frozen=True)
+class EvalBudget:
+    """How much is drawn to score one method in one cell (and the training length)."""
+
+    n_iters: int = 3000
+    batch_size: int = 256
+    n_conditions: int = 100
+    n_per_condition: int = 500
+    n_marginal: int = 10_000
+    n_sinkhorn: int = 2000
+
+
+FULL_BUDGET = EvalBudget()
+QUICK_BUDGET = EvalBudget(n_iters=200, batch_size=256, n_conditions=20, n_per_condition=100, n_marginal=1000,
+                          n_sinkhorn=500)
+
+
+def suite_cells(suite: str, quick: bool = False) -> list[Cell]:
+    """The cells of a suite: families × D ∈ {2, 16, 64, 128} × eps ∈ {0.1, 1, 10}
+    (``quick``: D = 2, eps ∈ {0.1, 1})."""
+    if suite not in SUITES:
+        raise ValueError(f"suite must be one of {sorted(SUITES)}, got {suite!r}")
+    dims, epss = (QUICK_DIMS, QUICK_EPS) if quick else (FULL_DIMS, FULL_EPS)
+    return [Cell(f, d, e) for f in SUITES[suite] for d in dims for e in epss]
+
+
+# ----------------------------------------------------------------------------- solvers
+
+
+def _fit_egnot(pair, cell: Cell, budget: EvalBudget, seed: int):
+    from .models import EgNOT
+
+    model = EgNOT(dim=cell.dim, eps=cell.eps, seed=seed)
+    model.fit(pair.source, pair.target, n_iters=budget.n_iters, batch_size=budget.batch_size, progress=False)
+    return model
+
+
+# solver name -> fit(pair, cell, budget, seed) returning an object with .sample(x, n_per_x)
+SOLVERS: dict[str, Callable[..., Any]] = {"egnot": _fit_egnot}
+BASELINES = ("exact", "conditional_mean", "independent", "constant", "sinkhorn")
+SINKHORN_TOL = 1e-3  # L1 marginal error above which the Sinkhorn baseline is reported as not converged
+
+
+# ----------------------------------------------------------------------------- one cell
+
+
+def _score(sampler: Callable, pair, budget: EvalBudget, seed: int) -> dict[str, float]:
+    """All metrics for one conditional sampler ``f(x, n_per_x) -> (n, n_per_x, D)``."""
+    scores = metrics.conditional_scores(sampler, pair, n_conditions=budget.n_conditions,
+                                        n_per_condition=budget.n_per_condition, seed=seed)
+    x = pair.source(budget.n_marginal, generator=torch.Generator().manual_seed(seed + 17))
+    scores["bw2_uvp"] = metrics.bw2_uvp(sampler(x, 1)[:, 0], pair.target_mean, pair.target_cov)
+    return scores
+
+
+def run_cell(cell: Cell, solver: str | None = "egnot", budget: EvalBudget = FULL_BUDGET, seed: int = 0) -> dict:
+    """Train ``solver`` (None: baselines only) on the cell's pair and score it beside the baselines.
+
+    Returns a JSON-ready dict: the cell, and per method (the solver, "exact", "conditional_mean",
+    "independent", "constant", "sinkhorn") its scores and ``train_seconds`` (the solver's fit, the
+    Sinkhorn solve; 0 for the others) and ``eval_seconds``.
+    """
+    if solver is not None and solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {sorted(SOLVERS)} or None, got {solver!r}")
+    torch.manual_seed(seed)
+    pair = cell.pair(seed)
+    methods: dict[str, tuple[Callable | None, float]] = {}
+    errors: dict[str, str] = {}
+    if solver is not None:
+        t0 = time.perf_counter()
+        try:
+            model = SOLVERS[solver](pair, cell, budget, seed)
+            methods[solver] = (model.sample, time.perf_counter() - t0)
+        except (TrainingDiverged, ValueError, RuntimeError) as e:  # a failed cell is a result, not a crash
+            methods[solver] = (None, time.perf_counter() - t0)
+            errors[solver] = f"training failed: {e}"
+
+    exact_gen = torch.Generator().manual_seed(seed + 29)
+    methods["exact"] = (lambda x, k: pair.conditional_sample(x, k, generator=exact_gen), 0.0)
+    for name, fn in trivial_samplers(pair, seed=seed + 31).items():
+        methods[name] = (fn, 0.0)
+    gen = torch.Generator().manual_seed(seed + 37)
+    xs, ys = pair.source(budget.n_sinkhorn, generator=gen), pair.target(budget.n_sinkhorn, generator=gen)
+    t0 = time.perf_counter()
+    plan = DiscreteEntropicPlan(xs, ys, cell.eps)
+    sink_gen = torch.Generator().manual_seed(seed + 41)
+    methods["sinkhorn"] = (lambda x, k: plan.sample(x, k, generator=sink_gen), time.perf_counter() - t0)
+    if plan.marginal_error > SINKHORN_TOL:
+        errors["sinkhorn"] = f"Sinkhorn did not converge (marginal error {plan.marginal_error:.2g})"
+
+    result: dict[str, Any] = {**asdict(cell), "seed": seed, "budget": asdict(budget), "methods": {}}
+    for name, (sampler, train_s) in methods.items():
+        t0 = time.perf_counter()
+        scores: dict[str, Any] = {}
+        if sampler is not None:
+            try:
+                scores = _score(sampler, pair, budget, seed)
+            except (ValueError, RuntimeError) as e:  # non-finite draws from a sampler that blew up, memory
+                errors[name] = f"scoring failed: {e}"
+        if name == "sinkhorn":
+            scores["marginal_error"] = plan.marginal_error
+        if name in errors:
+            scores["error"] = errors[name]
+        scores.update(train_seconds=round(train_s, 2), eval_seconds=round(time.perf_counter() - t0, 2))
+        result["methods"][name] = scores
+    return result
+
+
+def machine_meta(threads: int | None = None) -> dict:
+    return {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "torch": torch.__version__, "threads": threads if threads is not None else torch.get_num_threads()}
+
+
+def run_suite(suite: str, solver: str | None = "egnot", quick: bool = False, seed: int = 0,
+              progress: bool = False, on_cell: Callable[[dict], None] | None = None,
+              cells: list[Cell] | None = None) -> list[dict]:
+    """Run every cell of ``suite`` (or the given ``cells``); ``on_cell(result)`` after each one."""
+    cells = suite_cells(suite, quick) if cells is None else cells
+    budget = QUICK_BUDGET if quick else FULL_BUDGET
+    from tqdm.auto import tqdm
+
+    results = []
+    bar = tqdm(cells, desc=f"otgen bench {suite}", unit="cell", disable=not progress)
+    for cell in bar:
+        bar.set_postfix_str(cell.label)
+        results.append(run_cell(cell, solver, budget, seed))
+        if on_cell is not None:
+            on_cell(results[-1])
+    return results
+
+
+# ----------------------------------------------------------------------------- tables
+
+METRICS = (  # key, header, format
+    ("cbw2_uvp", "cBW2-UVP %", "{:.3g}"),
+    ("loglik_gap", "LL gap", "{:+.3f}"),
+    ("weight_tv", "w TV", "{:.3f}"),
+    ("bw2_uvp", "BW2-UVP %", "{:.3g}"),
+)
+
+
+def _fmt(value, fmt: str) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt.format(value)
+
+
+def format_table(results: list[dict]) -> str:
+    """One plain-text table: a row per (cell, method), each metric in a column, training seconds last."""
+    header = ["pair", "D", "eps", "method"] + [h for _, h, _ in METRICS] + ["train s"]
+    rows = []
+    for r in results:
+        for i, (name, s) in enumerate(r["methods"].items()):
+            cell = [r["family"], str(r["dim"]), f"{r['eps']:g}"] if i == 0 else ["", "", ""]
+            rows.append(cell + [name] + [_fmt(s.get(k), f) for k, _, f in METRICS] + [f"{s['train_seconds']:.1f}"]
+                        + ([s["error"]] if "error" in s else []))
+    widths = [max(len(h), *(len(row[j]) for row in rows)) if rows else len(h) for j, h in enumerate(header)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    out = [line, "-" * len(line)]
+    out += ["  ".join(c.rjust(w) if j >= 4 else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths)))
+            + ("  " + row[-1] if len(row) > len(widths) else "") for row in rows]
+    return "\n".join(out)
+
+
+_COLUMN_NAMES = {"exact": "floor (exact)", "conditional_mean": "E[y\\|x]", "independent": "independent",
+                 "constant": "constant E[y]", "sinkhorn": "Sinkhorn"}
+
+
+def markdown_section(results: list[dict], meta: dict, command: str) -> str:
+    """Markdown tables (one per metric: rows = cells, columns = methods) with the run's provenance."""
+    solvers = [m for m in results[0]["methods"] if m not in BASELINES] if results else []
+    methods = solvers + [m for m in BASELINES if results and m in results[0]["methods"]]
+    budget = results[0]["budget"] if results else {}
+    lines = [f"Measured {meta['date']} on {meta['machine']}, torch {meta['torch']}, {meta['threads']} torch threads. "
+             f"Reproduce: `{command}`.", "",
+             f"Each cell: {budget.get('n_iters')} iterations of batch {budget.get('batch_size')}; scores on "
+             f"{budget.get('n_conditions')} conditions × {budget.get('n_per_condition')} draws and "
+             f"{budget.get('n_marginal')} marginal samples; Sinkhorn on {budget.get('n_sinkhorn')} + "
+             f"{budget.get('n_sinkhorn')} samples.", ""]
+    for key, title, fmt in METRICS:
+        if key == "weight_tv":
+            rows = [r for r in results if "weight_tv" in r["methods"]["exact"]]
+        else:
+            rows = results
+        if not rows:
+            continue
+        lines += [f"**{title}**", "",
+                  "| pair | D | eps | " + " | ".join(_COLUMN_NAMES.get(m, m) for m in methods)
+                  + (" | train s |" if solvers else " |"),
+                  "|---|---|---|" + "---|" * (len(methods) + (1 if solvers else 0))]
+        for r in rows:
+            cells = ["failed" if "error" in r["methods"][m] else _fmt(r["methods"][m].get(key), fmt) for m in methods]
+            if solvers:
+                cells[0] = f"**{cells[0]}**"
+            train = [f"{r['methods'][solvers[0]]['train_seconds']:.0f}"] if solvers else []
+            lines.append(f"| {r['family']} | {r['dim']} | {r['eps']:g} | " + " | ".join(cells + train) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    """Replace (or append) the block between ``<!-- name:begin -->`` and ``<!-- name:end -->``."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n\n{body.rstrip()}\n\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        return head + block + rest.split(end, 1)[1]
+    return text.rstrip() + "\n\n" + block + "\n"
+
+
+# ----------------------------------------------------------------------------- single-score helpers
 
 
 def evaluate_pair(model: Any, pair: Any, n_conditions: int = 100, n_per_condition: int = 500,
@@ -16,7 +283,7 @@ def evaluate_pair(model: Any, pair: Any, n_conditions: int = 100, n_per_conditio
     """cBW2-UVP of the learned conditional plans and BW2-UVP of the learned target marginal.
 
     The marginal is scored on ``model.transport(x)`` for ``n_samples`` fresh source points against
-    the pair's exact target moments; the conditional plans on ``n_conditions`` × ``n_per_condition``
+    the pair's target moments; the conditional plans on ``n_conditions`` × ``n_per_condition``
     draws against the exact conditional moments. Both in %, with the seconds spent sampling.
     """
     gen = torch.Generator().manual_seed(seed)
@@ -44,9 +311,6 @@ def pot_entropic_cost(x: torch.Tensor, y: torch.Tensor, eps: float) -> float:
     (uniform weights, M = ½‖x_i − y_j‖², POT reg = eps, log-domain Sinkhorn)."""
     import ot
 
-    xa, ya = x.double().numpy(), y.double().numpy()
-    M = 0.5 * ot.dist(xa, ya)
-    a = np.full(len(xa), 1.0 / len(xa))
-    b = np.full(len(ya), 1.0 / len(ya))
-    plan = ot.sinkhorn(a, b, M, reg=eps, method="sinkhorn_log", numItermax=20_000, stopThr=1e-9)
-    return float((plan * M).sum())
+    plan = DiscreteEntropicPlan(x, y, eps, max_iter=20_000, tol=1e-9)
+    M = 0.5 * ot.dist(x.double().numpy(), y.double().numpy())
+    return float((plan.plan * M).sum())

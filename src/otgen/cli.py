@@ -1,4 +1,4 @@
-"""The ``otgen`` command line: demo, train, sample."""
+"""The ``otgen`` command line: demo, train, sample, bench."""
 
 from __future__ import annotations
 
@@ -103,8 +103,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         ev = cfg["eval"]
         scores = evaluate_pair(model, pair, ev["n_conditions"], ev["n_per_condition"], ev["n_samples"], ev["seed"])
         io.write_text(out / "eval.json", json.dumps(scores, indent=2) + "\n")
-        print(f"cBW2-UVP {scores['cbw2_uvp']:.3f} %, target BW2-UVP {scores['bw2_uvp']:.3f} % "
-              f"(baselines: {', '.join(f'{k} {v:.2f} %' for k, v in pair.baselines().items())})")
+        line = f"cBW2-UVP {scores['cbw2_uvp']:.3f} %, target BW2-UVP {scores['bw2_uvp']:.3f} %"
+        if hasattr(pair, "baselines"):
+            line += f" (baselines: {', '.join(f'{k} {v:.2f} %' for k, v in pair.baselines().items())})"
+        print(line)
     return 0
 
 
@@ -130,6 +132,49 @@ def cmd_sample(args: argparse.Namespace) -> int:
     buf = {"x": x.cpu().numpy(), "y": y.cpu().numpy()}
     io.atomic_write(out, lambda f: np.savez(f, **buf))
     print(f"wrote {out}: x {tuple(x.shape)}, y {tuple(y.shape)}")
+    return 0
+
+
+# -- otgen bench ---------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    solver = None if args.solver == "none" else args.solver
+    if solver is not None and solver not in bench.SOLVERS:
+        raise ValueError(f"--solver must be one of {sorted(bench.SOLVERS) + ['none']}, got {args.solver!r}")
+    if args.from_json:
+        data = json.loads(Path(args.from_json).read_text())
+        if data.get("suite") != args.suite:
+            raise ValueError(f"{args.from_json} holds results of suite {data.get('suite')!r}, not {args.suite!r}")
+        results, meta, command = data["cells"], data["meta"], data["command"]
+    else:
+        cells = bench.suite_cells(args.suite, args.quick)  # checks the suite name before any work
+        threads = _threads(args.threads)
+        meta = bench.machine_meta(threads)
+        command = " ".join(["otgen bench", args.suite, "--solver", args.solver] + (["--quick"] if args.quick else [])
+                           + (["--seed", str(args.seed)] if args.seed else [])
+                           + (["--threads", str(args.threads)] if args.threads else []))
+        print(f"otgen bench {args.suite}: {len(cells)} cells, solver {args.solver}, {threads} threads"
+              + (" (quick)" if args.quick else ""), flush=True)
+        results: list[dict] = []
+
+        def save(result: dict) -> None:
+            results.append(result)
+            if args.json:
+                io.write_text(args.json, json.dumps({"suite": args.suite, "solver": args.solver, "quick": args.quick,
+                                                     "command": command, "meta": meta, "cells": results},
+                                                    indent=1) + "\n")
+
+        bench.run_suite(args.suite, solver, quick=args.quick, seed=args.seed, progress=True, on_cell=save, cells=cells)
+    print(bench.format_table(results))
+    if args.json and not args.from_json:
+        print(f"results: {args.json}")
+    if args.write:
+        path = Path(args.write)
+        text = path.read_text() if path.exists() else ""
+        name = "bench-" + args.suite
+        io.write_text(path, bench.replace_section(text, name, bench.markdown_section(results, meta, command)))
+        print(f"tables: {path} (section {name})")
     return 0
 
 
@@ -160,6 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="output .npz file")
     s.set_defaults(func=cmd_sample)
+    b = sub.add_parser("bench", help="score solvers and baselines against ground truth (one table)")
+    b.add_argument("suite", help="eot (Gaussian and mixture pairs), eot-mixture or eot-gaussian")
+    b.add_argument("--solver", default="egnot", help="solver to train in each cell: egnot, or none for baselines only")
+    b.add_argument("--quick", action="store_true", help="D = 2, eps in {0.1, 1}, short training (a few minutes)")
+    b.add_argument("--json", help="write the results to this JSON file (updated after every cell)")
+    b.add_argument("--write", metavar="MARKDOWN", help="regenerate this suite's tables in a Markdown file (BENCHMARKS.md)")
+    b.add_argument("--from-json", metavar="FILE", help="do not run: make the table (and --write) from saved results")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    b.set_defaults(func=cmd_bench)
     return p
 
 

@@ -3,7 +3,7 @@
     model: {name: EgNOT, dim: 2, eps: 0.1, hidden: [256, 256, 256], ...}   # constructor arguments
     data:  {source: {name: standard_gaussian, dim: 2}, target: {name: swiss_roll}}
            # or a ground-truth pair, whose exact plan scores the run at the end:
-           # {pair: {name: gaussian_eot, dim: 16, eps: 0.1, seed: 0}}
+           # {pair: {name: gaussian_eot, dim: 16, eps: 0.1, seed: 0}}  (or mixture_eot, + n_components)
     train: {n_iters: 2000, batch_size: 256, seed: 0, log_every: 50, checkpoint_every: 500}
     eval:  {n_conditions: 100, n_per_condition: 500, n_samples: 10000}
 
@@ -27,7 +27,7 @@ from .models import MODELS
 TRAIN_KEYS = {"n_iters": int, "batch_size": int, "seed": int, "log_every": int, "checkpoint_every": int}
 EVAL_KEYS = {"n_conditions": int, "n_per_condition": int, "n_samples": int, "seed": int}
 SECTIONS = ("model", "data", "train", "eval")
-PAIRS = {"gaussian_eot": groundtruth.GaussianEOTPair}
+PAIRS = {"gaussian_eot": groundtruth.GaussianEOTPair, "mixture_eot": groundtruth.MixtureEOTPair}
 
 
 class ConfigError(ValueError):

@@ -22,7 +22,7 @@ import numpy as np
 import ot
 import torch
 
-__all__ = ["bw2", "bw2_uvp", "cbw2_uvp", "w2", "w2_squared", "mmd"]
+__all__ = ["bw2", "bw2_uvp", "cbw2_uvp", "conditional_scores", "w2", "w2_squared", "mmd"]
 
 
 # ----------------------------------------------------------------------------- input helpers
@@ -168,6 +168,59 @@ def bw2_uvp(samples, mean, cov) -> float:
     return 100.0 * float(_bw2_batch(m_hat[None], s_hat[None], m[None], s[None])[0]) / (0.5 * var)
 
 
+def _conditions(pair, n_conditions, seed, x, device) -> torch.Tensor:
+    """The conditioning points: ``x`` as given (checked), else ``n_conditions`` draws of the source."""
+    if x is None:
+        n_cond = _check_int("n_conditions", n_conditions, 1)
+        seed = _check_int("seed", seed, 0)
+        x = pair.source(n_cond, generator=torch.Generator().manual_seed(seed))
+    elif not isinstance(x, torch.Tensor):
+        x = torch.from_numpy(_to_numpy("x", x).astype(np.float32))
+    if x.ndim != 2 or x.shape[0] < 1:
+        raise ValueError(f"x must have shape (n_conditions, D) with n_conditions >= 1, got {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x has non-finite entries")
+    return x if device is None else x.to(device)
+
+
+def _conditional_draws(model_or_sampler, x: torch.Tensor, n_per: int) -> np.ndarray:
+    """The model's draws given each x_i, checked: (n_conditions, n_per, D) float64 numpy."""
+    if hasattr(model_or_sampler, "sample"):
+        ys = model_or_sampler.sample(x, n_per)
+    elif callable(model_or_sampler):
+        ys = model_or_sampler(x, n_per)
+    else:
+        raise ValueError(
+            f"model_or_sampler must have .sample(x, n_per_x) or be callable f(x, n_per_x), "
+            f"got {type(model_or_sampler).__name__}"
+        )
+    if not isinstance(ys, (torch.Tensor, np.ndarray)):
+        raise ValueError(f"the model's samples must be a tensor or array, got {type(ys).__name__}")
+    n_cond, dim = x.shape[0], int(np.prod(x.shape[1:]))
+    if tuple(ys.shape) != (n_cond, n_per, dim):
+        raise ValueError(
+            f"the model's samples must have shape (n_conditions, n_per_condition, D) = "
+            f"({n_cond}, {n_per}, {dim}), got {tuple(ys.shape)}"
+        )
+    return _to_numpy("the model's samples", ys)
+
+
+def _cbw2_uvp_of_draws(x: torch.Tensor, ys: np.ndarray, pair) -> float:
+    n_cond = x.shape[0]
+    mean_true, cov_true = pair.conditional_moments(x)
+    mean_true = _to_numpy("pair.conditional_moments(x)[0]", mean_true)
+    dim = mean_true.shape[-1]
+    _check_shape("pair.conditional_moments(x)[0]", mean_true, (n_cond, dim))
+    cov_true = _to_numpy("pair.conditional_moments(x)[1]", cov_true)
+    _check_shape("pair.conditional_moments(x)[1]", cov_true, (n_cond, dim, dim))
+    m_hat, s_hat = _gaussian_fit(ys)
+    per_condition = _bw2_batch(m_hat, s_hat, mean_true, 0.5 * (cov_true + np.swapaxes(cov_true, -1, -2)))
+    var_q = float(pair.target_variance())
+    if not math.isfinite(var_q) or var_q <= 0:
+        raise ValueError(f"pair.target_variance() must be positive and finite, got {var_q}")
+    return 100.0 * float(per_condition.mean()) / (0.5 * var_q)
+
+
 def cbw2_uvp(
     model_or_sampler,
     pair,
@@ -182,6 +235,10 @@ def cbw2_uvp(
     ``100 · mean_i BW2²(m̂(x_i), Ŝ(x_i); m*(x_i), S*(x_i)) / (½ Var Q)``, where m̂, Ŝ are the sample
     mean and unbiased covariance of the model's draws given x_i, and m*, S* the exact moments of
     pi*(y | x_i). A deterministic predictor has Ŝ = 0 (it is scored as a point mass).
+
+    The score is moment-only: a model with the wrong conditional shape (e.g. one Gaussian where
+    pi*(y | x) has several modes) can score well. :func:`conditional_scores` adds shape-sensitive
+    scores computed on the same draws.
 
     Args:
         model_or_sampler: an object with ``.sample(x, n_per_x) -> (n, n_per_x, D)`` (e.g. a fitted
@@ -199,53 +256,84 @@ def cbw2_uvp(
         float, in percent.
     """
     n_per = _check_int("n_per_condition", n_per_condition, 2)
-    if x is None:
-        n_cond = _check_int("n_conditions", n_conditions, 1)
-        seed = _check_int("seed", seed, 0)
-        gen = torch.Generator().manual_seed(seed)
-        x = pair.source(n_cond, generator=gen)
-    elif not isinstance(x, torch.Tensor):
-        x = torch.from_numpy(_to_numpy("x", x).astype(np.float32))
-    if x.ndim != 2 or x.shape[0] < 1:
-        raise ValueError(f"x must have shape (n_conditions, D) with n_conditions >= 1, got {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
-        raise ValueError("x has non-finite entries")
-    if device is not None:
-        x = x.to(device)
-    n_cond = x.shape[0]
+    x = _conditions(pair, n_conditions, seed, x, device)
+    return _cbw2_uvp_of_draws(x, _conditional_draws(model_or_sampler, x, n_per), pair)
 
-    if hasattr(model_or_sampler, "sample"):
-        ys = model_or_sampler.sample(x, n_per)
-    elif callable(model_or_sampler):
-        ys = model_or_sampler(x, n_per)
-    else:
-        raise ValueError(
-            f"model_or_sampler must have .sample(x, n_per_x) or be callable f(x, n_per_x), "
-            f"got {type(model_or_sampler).__name__}"
-        )
 
-    mean_true, cov_true = pair.conditional_moments(x)
-    mean_true = _to_numpy("pair.conditional_moments(x)[0]", mean_true)
-    dim = mean_true.shape[-1]
-    _check_shape("pair.conditional_moments(x)[0]", mean_true, (n_cond, dim))
-    cov_true = _to_numpy("pair.conditional_moments(x)[1]", cov_true)
-    _check_shape("pair.conditional_moments(x)[1]", cov_true, (n_cond, dim, dim))
+def _by_condition_chunks(fn, x: torch.Tensor, ys: np.ndarray, name: str) -> np.ndarray:
+    """``fn(x_chunk, y_chunk)`` over chunks of conditions (about 2^21 draw-coordinates each, so that
+    per-component intermediates stay small at large D), concatenated as float64 numpy."""
+    n, m, d = ys.shape
+    step = max(1, (1 << 21) // max(1, m * d))
+    dtype = torch.float32 if x.device.type == "mps" else torch.float64  # mps has no float64
+    parts = [_to_numpy(name, fn(x[i:i + step], torch.from_numpy(ys[i:i + step]).to(device=x.device, dtype=dtype)))
+             for i in range(0, n, step)]
+    return np.concatenate(parts, axis=0)
 
-    if not isinstance(ys, torch.Tensor) and not isinstance(ys, np.ndarray):
-        raise ValueError(f"the model's samples must be a tensor or array, got {type(ys).__name__}")
-    if tuple(ys.shape) != (n_cond, n_per, dim):
-        raise ValueError(
-            f"the model's samples must have shape (n_conditions, n_per_condition, D) = "
-            f"({n_cond}, {n_per}, {dim}), got {tuple(ys.shape)}"
-        )
-    ys = _to_numpy("the model's samples", ys)
 
-    m_hat, s_hat = _gaussian_fit(ys)
-    per_condition = _bw2_batch(m_hat, s_hat, mean_true, 0.5 * (cov_true + np.swapaxes(cov_true, -1, -2)))
-    var_q = float(pair.target_variance())
-    if not math.isfinite(var_q) or var_q <= 0:
-        raise ValueError(f"pair.target_variance() must be positive and finite, got {var_q}")
-    return 100.0 * float(per_condition.mean()) / (0.5 * var_q)
+def _mean_log_prob(x: torch.Tensor, ys: np.ndarray, pair) -> float:
+    """Mean over conditions and draws of log pi*(y | x), in nats."""
+    return float(_by_condition_chunks(pair.conditional_log_prob, x, ys, "pair.conditional_log_prob(x, y)").mean())
+
+
+def _weight_tv(x: torch.Tensor, ys: np.ndarray, pair) -> float:
+    """mean_i ½ Σ_k |mean_j r_k(y_ij | x_i) − w_k(x_i)| (responsibilities r under pi*(· | x_i))."""
+    resp = _by_condition_chunks(pair.conditional_responsibilities, x, ys, "pair.conditional_responsibilities(x, y)")
+    w = _to_numpy("pair.conditional_weights(x)", pair.conditional_weights(x))
+    return float(0.5 * np.abs(resp.mean(axis=1) - w).sum(axis=1).mean())
+
+
+def conditional_scores(
+    model_or_sampler,
+    pair,
+    n_conditions: int = 100,
+    n_per_condition: int = 500,
+    seed: int = 0,
+    x=None,
+    device=None,
+) -> dict[str, float]:
+    """cBW2²-UVP and two shape-sensitive scores, all on one set of the model's conditional draws.
+
+    With x_i as in :func:`cbw2_uvp` and y_ij the model's draws given x_i:
+
+    * ``"cbw2_uvp"``: as :func:`cbw2_uvp` (%; moment-only).
+    * ``"loglik"``: mean_ij log pi*(y_ij | x_i) / D, the exact conditional log-density of the model's
+      draws, in nats per dimension.
+    * ``"loglik_exact"``: the same for exact draws y ~ pi*(· | x_i) (``pair.conditional_sample`` with
+      a generator seeded from ``seed``), i.e. −h(pi*(· | x))/D estimated on the same x_i.
+    * ``"loglik_gap"``: ``loglik_exact − loglik`` (nats per dimension). 0 for a perfect sampler, up to
+      Monte Carlo noise. Positive: the draws fall where pi* has little mass (missed modes' mass put
+      elsewhere, blur, bias). Negative: the draws are too concentrated on high-density points
+      (mode-seeking, e.g. a deterministic map to the conditional mode); read it beside cBW2-UVP,
+      which penalises the missing spread.
+    * ``"weight_tv"`` (only for pairs with ``conditional_weights``, i.e. mixture pairs): mean over
+      x_i of the total variation ½ Σ_k |ŵ_k(x_i) − w_k(x_i)| between the true mixture weights of
+      pi*(· | x_i) and the model's, ŵ_k = mean_j of the posterior responsibility of component k
+      for y_ij. ŵ is unbiased for exact draws, so the floor is Monte Carlo noise only, shrinking like
+      sqrt(K / n_per_condition). Soft responsibilities split a draw that lies between modes, so a
+      sampler that puts its mass between the modes in the right proportions can score well here:
+      ``loglik_gap`` catches that (such draws have low density under pi*).
+
+    ``pair`` needs, besides what :func:`cbw2_uvp` uses, ``conditional_log_prob(x, y) -> (n, m)``
+    and ``conditional_sample(x, m, generator)``; for ``weight_tv`` also
+    ``conditional_weights(x) -> (n, K)`` and ``conditional_responsibilities(x, y) -> (n, m, K)``.
+
+    Returns:
+        dict of floats with the keys above.
+    """
+    n_per = _check_int("n_per_condition", n_per_condition, 2)
+    seed = _check_int("seed", seed, 0)
+    x = _conditions(pair, n_conditions, seed, x, device)
+    ys = _conditional_draws(model_or_sampler, x, n_per)
+    dim = ys.shape[-1]
+    exact = pair.conditional_sample(x, n_per, generator=torch.Generator().manual_seed(seed + 1_000_003))
+    loglik = _mean_log_prob(x, ys, pair) / dim
+    loglik_exact = _mean_log_prob(x, _to_numpy("exact draws", exact), pair) / dim
+    scores = {"cbw2_uvp": _cbw2_uvp_of_draws(x, ys, pair), "loglik": loglik, "loglik_exact": loglik_exact,
+              "loglik_gap": loglik_exact - loglik}
+    if hasattr(pair, "conditional_weights"):
+        scores["weight_tv"] = _weight_tv(x, ys, pair)
+    return scores
 
 
 # ----------------------------------------------------------------------------- exact W2

@@ -81,6 +81,17 @@ def _to_torch(a: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.
     return torch.from_numpy(np.array(a, dtype=np.float64)).to(device=device, dtype=dtype)
 
 
+def _check_draws(y, x: torch.Tensor, dim: int, dtype: torch.dtype) -> torch.Tensor:
+    """Draws y (n, m, D) given the n conditions x, checked and moved to x's device in ``dtype``."""
+    if not isinstance(y, torch.Tensor):
+        y = torch.from_numpy(np.array(y, dtype=np.float64))
+    if y.ndim != 3 or y.shape[0] != x.shape[0] or y.shape[2] != dim:
+        raise ValueError(f"y must have shape (n, m, {dim}) with n = {x.shape[0]}, got {tuple(y.shape)}")
+    if not torch.isfinite(y).all():
+        raise ValueError("y has non-finite entries")
+    return y.to(device=x.device, dtype=dtype)
+
+
 def _copy64(a) -> np.ndarray:
     """A float64 copy. (Not flagged read-only: torch.as_tensor warns on read-only arrays.)"""
     return np.array(a, dtype=np.float64)
@@ -181,6 +192,22 @@ class GaussianEOTPlan:
         mean = self.conditional_mean(x)
         cov = _to_torch(self.conditional_cov, torch.float32, x.device)
         return mean, cov.expand(x.shape[0], self.dim, self.dim).clone()
+
+    def conditional_log_prob(self, x, y) -> torch.Tensor:
+        """log pi(y | x) = log N(y | b + K(x − a), S): x (n, D), y (n, m, D) -> (n, m) float32 on x's device."""
+        if not isinstance(x, torch.Tensor):
+            x = torch.from_numpy(np.array(x, dtype=np.float64))
+        x = self._check_x(x)
+        dt = self._work_dtype(x.device)
+        gain = _to_torch(self.conditional_gain, dt, x.device)
+        mean = _to_torch(self.mean_y, dt, x.device) + (x.to(dt) - _to_torch(self.mean_x, dt, x.device)) @ gain.T
+        y = _check_draws(y, x, self.dim, dt)
+        chol = _to_torch(self._conditional_chol, dt, x.device)
+        diff = (y - mean[:, None]).reshape(-1, self.dim)
+        z = torch.linalg.solve_triangular(chol, diff.T, upper=False)
+        logdet = 2.0 * float(np.log(np.diag(self._conditional_chol)).sum())
+        logp = -0.5 * ((z * z).sum(0) + self.dim * math.log(2.0 * math.pi) + logdet)
+        return logp.reshape(y.shape[0], y.shape[1]).to(torch.float32)
 
     def conditional_sample(
         self, x: torch.Tensor, n_per_x: int, generator: torch.Generator | None = None
@@ -330,6 +357,10 @@ class GaussianEOTPair:
     ) -> torch.Tensor:
         """Exact draws from pi(y | x): (n, D) -> (n, n_per_x, D) float32 on x's device."""
         return self.plan.conditional_sample(x, n_per_x, generator=generator)
+
+    def conditional_log_prob(self, x, y) -> torch.Tensor:
+        """log pi(y | x): x (n, D), y (n, m, D) -> (n, m) float32 on x's device."""
+        return self.plan.conditional_log_prob(x, y)
 
     def target_variance(self) -> float:
         """Var Q = Tr(target_cov) (the cBW2-UVP normaliser is ½ of it)."""

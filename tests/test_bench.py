@@ -1,0 +1,117 @@
+"""The benchmark harness and `otgen bench`: one scoring code for solvers, floors and baselines."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from otgen import bench
+from otgen.cli import main
+from otgen.train import TrainingDiverged
+
+TINY = bench.EvalBudget(n_iters=1, batch_size=8, n_conditions=8, n_per_condition=20, n_marginal=200,
+                        n_sinkhorn=100)
+
+
+def _exact_solver(pair, cell, budget, seed):
+    """A 'solver' that returns the pair's exact sampler: it must score like the floor."""
+
+    class Exact:
+        def sample(self, x, k):
+            return pair.conditional_sample(x, k, generator=torch.Generator().manual_seed(99))
+
+    return Exact()
+
+
+def test_suite_cells():
+    full = bench.suite_cells("eot")
+    assert len(full) == 2 * 4 * 3
+    assert {c.dim for c in full} == {2, 16, 64, 128} and {c.eps for c in full} == {0.1, 1.0, 10.0}
+    quick = bench.suite_cells("eot-mixture", quick=True)
+    assert [(c.family, c.dim, c.eps) for c in quick] == [("mixture", 2, 0.1), ("mixture", 2, 1.0)]
+    with pytest.raises(ValueError, match="suite must be one of"):
+        bench.suite_cells("nope")
+
+
+def test_run_cell_scores_every_method_with_the_same_code(monkeypatch):
+    monkeypatch.setitem(bench.SOLVERS, "exact_solver", _exact_solver)
+    r = bench.run_cell(bench.Cell("mixture", 2, 1.0), "exact_solver", TINY)
+    assert list(r["methods"]) == ["exact_solver", "exact", "independent", "conditional_mean", "constant", "sinkhorn"]
+    for name, s in r["methods"].items():
+        assert set(s) >= {"cbw2_uvp", "loglik_gap", "weight_tv", "bw2_uvp", "train_seconds"}, name
+        assert all(math.isfinite(s[k]) for k in ("cbw2_uvp", "loglik_gap", "weight_tv", "bw2_uvp"))
+    m = r["methods"]
+    assert m["constant"]["bw2_uvp"] == pytest.approx(100.0, abs=1e-6)  # E[y] exactly: the UVP normaliser
+    assert m["exact_solver"]["cbw2_uvp"] < m["conditional_mean"]["cbw2_uvp"] < m["constant"]["cbw2_uvp"]
+    gaussian = bench.run_cell(bench.Cell("gaussian", 2, 1.0), None, TINY)
+    assert "weight_tv" not in gaussian["methods"]["exact"]  # a Gaussian plan has no mixture weights
+
+
+def test_failed_training_and_non_finite_draws_are_recorded_not_raised(monkeypatch):
+    def diverges(pair, cell, budget, seed):
+        raise TrainingDiverged("loss is nan at step 3")
+
+    def nan_sampler(pair, cell, budget, seed):
+        class Broken:
+            def sample(self, x, k):
+                return torch.full((x.shape[0], k, x.shape[1]), float("nan"))
+
+        return Broken()
+
+    for fn, word in ((diverges, "training failed"), (nan_sampler, "scoring failed")):
+        monkeypatch.setitem(bench.SOLVERS, "bad", fn)
+        r = bench.run_cell(bench.Cell("mixture", 2, 1.0), "bad", TINY)
+        assert r["methods"]["bad"]["error"].startswith(word)
+        assert math.isfinite(r["methods"]["sinkhorn"]["cbw2_uvp"])  # the baselines are still scored
+        assert word in bench.format_table([r])
+        assert "| **failed** |" in bench.markdown_section([r], bench.machine_meta(), "cmd")
+
+
+def test_replace_section_keeps_the_rest_of_the_file():
+    text = "intro\n<!-- bench-x:begin -->\nold\n<!-- bench-x:end -->\noutro\n"
+    new = bench.replace_section(text, "bench-x", "NEW")
+    assert new.startswith("intro\n") and new.endswith("outro\n") and "NEW" in new and "old" not in new
+    appended = bench.replace_section("intro\n", "bench-y", "B")
+    assert appended.startswith("intro\n") and "<!-- bench-y:begin -->" in appended
+
+
+def test_cli_rejects_bad_suite_and_solver(capsys):
+    assert main(["bench", "nope"]) == 2
+    assert "suite must be one of" in capsys.readouterr().err
+    assert main(["bench", "eot", "--solver", "nope"]) == 2
+    assert "--solver must be one of" in capsys.readouterr().err
+
+
+def test_quick_suite_end_to_end(tmp_path, capsys):
+    """`otgen bench eot --quick` (4 cells, EgNOT for 200 iterations each): one table, JSON results,
+    regenerated Markdown tables; EgNOT and every baseline land where the ground truth says."""
+    out, md = tmp_path / "r.json", tmp_path / "B.md"
+    md.write_text("# Benchmarks\n\nkept text\n")
+    assert main(["bench", "eot", "--quick", "--json", str(out), "--write", str(md)]) == 0
+    text = capsys.readouterr().out
+    assert "cBW2-UVP %" in text and "sinkhorn" in text and "egnot" in text
+    data = json.loads(out.read_text())
+    assert len(data["cells"]) == 4 and data["meta"]["threads"] >= 1
+    for r in data["cells"]:
+        m = r["methods"]
+        assert "error" not in m["egnot"]
+        floor = m["exact"]["cbw2_uvp"]
+        assert floor < 0.5  # 20 conditions x 100 draws at D = 2
+        for name in ("conditional_mean", "independent", "constant", "sinkhorn", "egnot"):
+            assert m[name]["cbw2_uvp"] > floor, name
+        assert m["constant"]["cbw2_uvp"] == pytest.approx(100, abs=15)  # law of total variance, up to noise
+        # even 200 iterations beat ignoring x, and the Sinkhorn plan beats the trivial predictors
+        assert m["egnot"]["cbw2_uvp"] < min(m["independent"]["cbw2_uvp"], m["constant"]["cbw2_uvp"])
+        assert m["sinkhorn"]["cbw2_uvp"] < min(m["independent"]["cbw2_uvp"], m["constant"]["cbw2_uvp"])
+        assert abs(m["exact"]["loglik_gap"]) < 0.1
+        assert m["egnot"]["train_seconds"] > 0
+    written = md.read_text()
+    assert written.startswith("# Benchmarks\n\nkept text\n") and "<!-- bench-eot:begin -->" in written
+    assert "**cBW2-UVP %**" in written and "**w TV**" in written
+    # the tables can be regenerated from the saved results without running anything
+    md2 = tmp_path / "C.md"
+    assert main(["bench", "eot", "--from-json", str(out), "--write", str(md2)]) == 0
+    assert md2.read_text().split("<!-- bench-eot:begin -->")[1] == written.split("<!-- bench-eot:begin -->")[1]
+    assert main(["bench", "eot-mixture", "--from-json", str(out)]) == 2  # results of another suite
+    assert "not 'eot-mixture'" in capsys.readouterr().err
