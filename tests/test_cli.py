@@ -85,3 +85,12 @@ def test_demo_runs_end_to_end_on_tiny_settings(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "learned plan (EgNOT)" in text and "POT entropic plan" in text and "BW2-UVP" in text
     assert (tmp_path / "plots" / "plan.png").stat().st_size > 10_000
+
+
+def test_train_and_sample_uotm_config(tmp_path):
+    out = tmp_path / "uotm"
+    cfg = str(ROOT / "configs" / "uotm_outliers.yaml")
+    assert main(["train", cfg, "--out", str(out), "--set", "train.n_iters=10", "--set", "model.hidden=[8]"]) == 0
+    npz = tmp_path / "u.npz"
+    assert main(["sample", str(out), "--n", "4", "--n-per-x", "3", "--out", str(npz)]) == 0
+    assert np.load(npz)["y"].shape == (4, 3, 1)

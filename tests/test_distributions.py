@@ -33,6 +33,7 @@ def gen(seed: int) -> torch.Generator:
 EXPECTED_NAMES = [
     "gaussian", "standard_gaussian", "normal", "gaussian_mixture", "swiss_roll", "8gaussians",
     "25gaussians", "moons", "circles", "checkerboard", "spiral", "empirical", "npy",
+    "outliers_1d", "mixture_p_1d", "mixture_q_1d",
 ]
 
 
@@ -380,3 +381,20 @@ def test_make_npz_key(tmp_path):
         make("npy", path=bad)
     with pytest.raises(ValueError, match="exactly one"):
         make("empirical")
+
+
+def test_uotm_1d_toys():
+    """The outlier toy puts exactly outlier_fraction of its mass in the outlier mode; p and q are
+    the UOTM paper's 1-D map pair."""
+    toy = make("outliers_1d")
+    np.testing.assert_allclose(toy.weights, [0.99, 0.01])
+    y = toy(200_000, generator=torch.Generator().manual_seed(0))
+    assert y.shape == (200_000, 1)
+    assert float((y < 0).double().mean()) == pytest.approx(0.01, abs=0.001)
+    assert make("mixture_q_1d").mean[0] == pytest.approx(2 * 2 / 3 - 1 / 3)
+    assert make("mixture_p_1d").mean[0] == pytest.approx(0.0)
+    assert make("outliers_1d", outlier_fraction=0.0).weights.tolist() == [1.0]
+    with pytest.raises(ValueError, match="outlier_fraction"):
+        make("outliers_1d", outlier_fraction=1.0)
+    with pytest.raises(ValueError, match="std"):
+        make("outliers_1d", std=0.0)

@@ -2,8 +2,6 @@
 
 import json
 import math
-import os
-import signal
 
 import pytest
 import torch
@@ -28,17 +26,13 @@ def weights(model):
 
 
 @pytest.mark.parametrize("chains", ["replay", "persistent", "fresh"])
-def test_resume_continues_exactly_as_if_never_stopped(tmp_path, chains):
+def test_resume_continues_exactly_as_if_never_stopped(tmp_path, chains, ctrl_c_after):
     kw = dict(batch_size=32, progress=False, checkpoint_every=4, log_every=4)
     model = lambda: small_model(chains=chains, lr_schedule="cosine", ema=0.9)  # noqa: E731
     straight = model().fit(SOURCE, TARGET, n_iters=12, out=tmp_path / "a", **kw)
 
-    def interrupt(step, solver, metrics):  # as Ctrl-C between steps 7 and 8 would
-        if step == 7:
-            os.kill(os.getpid(), signal.SIGINT)
-
     with pytest.raises(KeyboardInterrupt):
-        model().fit(SOURCE, TARGET, n_iters=12, out=tmp_path / "b", callbacks=[interrupt], **kw)
+        model().fit(SOURCE, TARGET, n_iters=12, out=tmp_path / "b", callbacks=[ctrl_c_after(7)], **kw)
     assert otgen.load(tmp_path / "b" / "checkpoints" / "last.pt").step == 7  # checkpointed where it stopped
     resumed = model().fit(SOURCE, TARGET, n_iters=12, out=tmp_path / "b", resume=True, **kw)
     assert resumed.step == 12

@@ -7,8 +7,8 @@
 """
 
 from . import costs, distributions, groundtruth, metrics
-from .models import EgNOT, load
+from .models import UOTM, EgNOT, load
 from .train import TrainingDiverged
 
 __version__ = "0.1.0"
-__all__ = ["EgNOT", "load", "TrainingDiverged", "costs", "distributions", "groundtruth", "metrics"]
+__all__ = ["EgNOT", "UOTM", "load", "TrainingDiverged", "costs", "distributions", "groundtruth", "metrics"]

@@ -182,7 +182,8 @@ def build_model(model_cfg: dict[str, Any], pair: Any = None, **overrides: Any):
     spec = dict(model_cfg)
     name = spec.pop("name")
     if pair is not None:
-        for key in ("dim", "eps"):
+        accepted = inspect.signature(MODELS[name].__init__).parameters
+        for key in [k for k in ("dim", "eps") if k in accepted]:
             if key in spec and spec[key] != getattr(pair, key):
                 raise ConfigError(f"model.{key} = {spec[key]!r} disagrees with data.pair.{key} = {getattr(pair, key)!r}; "
                                   f"drop model.{key} to use the pair's")

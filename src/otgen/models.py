@@ -16,6 +16,7 @@ import torch
 from . import io
 from .solvers.base import FORMAT
 from .solvers.egnot import EgNOTSolver
+from .solvers.uotm import UOTMSolver
 from .train import Trainable
 
 
@@ -23,7 +24,11 @@ class EgNOT(Trainable, EgNOTSolver):
     __doc__ = EgNOTSolver.__doc__
 
 
-MODELS: dict[str, type] = {"EgNOT": EgNOT}
+class UOTM(Trainable, UOTMSolver):
+    __doc__ = UOTMSolver.__doc__
+
+
+MODELS: dict[str, type] = {"EgNOT": EgNOT, "UOTM": UOTM}
 
 
 def from_config(name: str, config: dict[str, Any], **overrides: Any):

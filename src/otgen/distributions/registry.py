@@ -15,6 +15,8 @@ Names (case-insensitive; ``-`` and ``_`` are interchangeable):
 ``spiral``                  ``Spiral(n_arms, turns, noise, scale)``
 ``empirical``, ``npy``      ``path=`` to a ``.npy`` / ``.npz`` file (``key=`` picks the ``.npz`` array,
                             default the first), or ``samples=`` an array: resamples its rows
+``outliers_1d``             99 % N(1, 0.1²) + 1 % N(−1, 0.1²) (``outlier_fraction, inlier_mean, ...``)
+``mixture_p_1d``, ``mixture_q_1d``  UOTM's 1-D map toy: ½N(±1, 0.5²) and ⅔N(2, 0.5²) + ⅓N(−1, 0.5²)
 =========================== =====================================================================
 
 Keyword arguments are checked against the builder's signature before anything is built: an unknown
@@ -33,6 +35,7 @@ from .base import Sampler
 from .empirical import Empirical
 from .gaussian import Gaussian, GaussianMixture
 from .toys import Checkerboard, Circles, EightGaussians, Moons, Spiral, SwissRoll, TwentyFiveGaussians
+from .toys1d import mixture_p_1d, mixture_q_1d, outliers_1d
 
 __all__ = ["make", "names", "load_array"]
 
@@ -111,6 +114,9 @@ _BUILDERS: dict[str, Callable[..., Sampler]] = {
     "spiral": Spiral,
     "empirical": _empirical,
     "npy": _empirical,
+    "outliers_1d": outliers_1d,
+    "mixture_p_1d": mixture_p_1d,
+    "mixture_q_1d": mixture_q_1d,
 }
 
 
