@@ -9,6 +9,7 @@ from scipy.stats import wasserstein_distance
 
 import otgen
 from otgen.distributions import Gaussian, make
+from otgen.groundtruth import uotm_gaussian_ground_truth
 
 
 def _outlier_run(phi: str, seed: int = 0, n_iters: int = 8000):
@@ -100,3 +101,47 @@ def test_mismatched_data_is_refused_before_training():
         otgen.UOTM(dim=2).fit(Gaussian.standard(3), Gaussian.standard(2), n_iters=5, progress=False)
     with pytest.raises(ValueError, match="x must have shape"):
         otgen.UOTM(dim=2).transport(torch.zeros(3, 3))
+
+
+def _gaussian_pair(dim: int):
+    """Source N(a, A) and target N(b, B) with unequal means and rotated covariances."""
+    rng = np.random.default_rng(dim)
+
+    def cov(scale):
+        q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+        return (q * np.geomspace(0.5, 2.0, dim) * scale) @ q.T
+
+    return -0.5 * np.ones(dim) / np.sqrt(dim), cov(0.8), np.ones(dim) / np.sqrt(dim), cov(0.3)
+
+
+def _bures_map(a, A, b, B):
+    from scipy.linalg import sqrtm
+
+    a_half = np.real(sqrtm(A))
+    a_half_inv = np.linalg.inv(a_half)
+    K = a_half_inv @ np.real(sqrtm(a_half @ B @ a_half)) @ a_half_inv
+    return lambda x: b + (x - a) @ K.T
+
+
+@pytest.mark.parametrize("dim", [1, 2, 8])
+def test_uotm_learns_the_closed_form_unbalanced_map_and_otm_the_bures_map(dim):
+    """Gaussian source and target, cost ‖x − y‖² (tau = 1), alpha = 1: with KL conjugates the learned
+    map is the affine map between the relaxed marginals of the sigma -> 0 unbalanced closed form
+    (groundtruth.uotm_gaussian_ground_truth), with linear conjugates the Bures (W2) map; L2-UVP ≤ 5 %
+    each (measured 0.02–0.23 %), while the two exact maps differ by 28–234 % (so the test tells them apart)."""
+    a, A, b, B = _gaussian_pair(dim)
+    unbalanced = uotm_gaussian_ground_truth(a, A, b, B, tau=1.0, alpha=1.0)
+    bures = _bures_map(a, A, b, B)
+    x = Gaussian(a, A)(20_000, generator=torch.Generator().manual_seed(1))
+    xn = x.double().numpy()
+
+    def l2_uvp(y, y_star, var):
+        return 100.0 * float(((y - y_star) ** 2).sum(1).mean()) / var
+
+    var_unbalanced = float(np.trace(unbalanced.marginal_y()[2]))
+    assert l2_uvp(unbalanced.map(xn), bures(xn), var_unbalanced) > 20.0
+    for phi, target_map, var in (("kl", unbalanced.map, var_unbalanced), ("linear", bures, float(np.trace(B)))):
+        model = otgen.UOTM(dim=dim, tau=1.0, phi1=phi, phi2=phi, noise_dim=0, lr_g=1e-3, lr_v=1e-3,
+                           lr_schedule="cosine", hidden=(128, 128), seed=0)
+        model.fit(Gaussian(a, A), Gaussian(b, B), n_iters=4000, batch_size=256, progress=False)
+        assert l2_uvp(model.transport(x).double().numpy(), target_map(xn), var) <= 5.0, phi
