@@ -10,6 +10,7 @@ from scipy.stats import wasserstein_distance
 import otgen
 from otgen.distributions import Gaussian, make
 from otgen.groundtruth import uotm_gaussian_ground_truth
+from otgen.train import TrainingDiverged
 
 
 def _outlier_run(phi: str, seed: int = 0, n_iters: int = 8000):
@@ -145,3 +146,23 @@ def test_uotm_learns_the_closed_form_unbalanced_map_and_otm_the_bures_map(dim):
                            lr_schedule="cosine", hidden=(128, 128), seed=0)
         model.fit(Gaussian(a, A), Gaussian(b, B), n_iters=4000, batch_size=256, progress=False)
         assert l2_uvp(model.transport(x).double().numpy(), target_map(xn), var) <= 5.0, phi
+
+
+def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    source, target = Gaussian.standard(2), Gaussian([1.0, 0.0], [[0.5, 0.0], [0.0, 0.5]])
+    model = otgen.UOTM(dim=2, tau=0.5, hidden=(16, 16), seed=0)
+    model.fit(source, target, n_iters=4, batch_size=16, out=tmp_path, progress=False, checkpoint_every=2)
+    good = [p.detach().clone() for p in model.potential.parameters()]
+
+    def poison(step, solver, metrics):  # a potential that blew up, as an unstable update would leave it
+        if step == 6:
+            with torch.no_grad():
+                next(solver.potential.parameters()).fill_(float("inf"))
+
+    with pytest.raises(TrainingDiverged, match="diverged at step 6.*last good checkpoint \\(step 4\\)"):
+        model.fit(source, target, n_iters=20, batch_size=16, out=tmp_path, resume=True, progress=False,
+                  checkpoint_every=2, callbacks=[poison])
+    saved = otgen.load(tmp_path / "checkpoints" / "last.pt")
+    assert saved.step == 4
+    assert all(torch.equal(a, b) for a, b in zip(saved.potential.parameters(), good))
+    assert all(torch.isfinite(p).all() for p in model.potential.parameters())  # reloaded into the model

@@ -7,8 +7,8 @@
 """
 
 from . import costs, distributions, groundtruth, metrics
-from .models import UOTM, EgNOT, load
+from .models import SJKO, UOTM, EgNOT, load
 from .train import TrainingDiverged
 
 __version__ = "0.1.0"
-__all__ = ["EgNOT", "UOTM", "load", "TrainingDiverged", "costs", "distributions", "groundtruth", "metrics"]
+__all__ = ["EgNOT", "UOTM", "SJKO", "load", "TrainingDiverged", "costs", "distributions", "groundtruth", "metrics"]

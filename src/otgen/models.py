@@ -16,6 +16,8 @@ import torch
 from . import io
 from .solvers.base import FORMAT
 from .solvers.egnot import EgNOTSolver
+from .checks import check_number
+from .solvers.sjko import SJKOSolver
 from .solvers.uotm import UOTMSolver
 from .train import Trainable
 
@@ -28,7 +30,18 @@ class UOTM(Trainable, UOTMSolver):
     __doc__ = UOTMSolver.__doc__
 
 
-MODELS: dict[str, type] = {"EgNOT": EgNOT, "UOTM": UOTM}
+class SJKO(Trainable, SJKOSolver):
+    __doc__ = SJKOSolver.__doc__
+
+    def fit(self, source: Any, target: Any, n_iters: int, batch_size: int = 256, **kwargs: Any):
+        """Train all phases: ``n_iters`` counts the iterations of each phase (the run has
+        ``n_iters · n_phases`` steps; ``resume=True`` continues in the right phase). Other arguments
+        as ``otgen.EgNOT.fit``."""
+        check_number("n_iters", n_iters, low=1, integer=True)
+        return Trainable.fit(self, source, target, n_iters * self.n_phases, batch_size, **kwargs)
+
+
+MODELS: dict[str, type] = {"EgNOT": EgNOT, "UOTM": UOTM, "SJKO": SJKO}
 
 
 def from_config(name: str, config: dict[str, Any], **overrides: Any):

@@ -21,35 +21,18 @@ import math
 from typing import Any, Sequence
 
 import torch
-from torch import nn
 
 from ..checks import check_number
 from ..conjugates import make_conjugate
-from ..nn import EMA, MLP, StochasticMLP
+from ..nn import EMA, StochasticMLP
 from .base import Solver
+from .semidual import ScalarNet, VectorMapMixin, per_sample
 
 LR_SCHEDULES = ("constant", "cosine")
 COST_REDUCTIONS = ("sum", "mean")
 
 
-def _per_sample(name: str, t: torch.Tensor, n: int) -> torch.Tensor:
-    if tuple(t.shape) != (n,):
-        raise RuntimeError(f"{name} must have shape ({n},), got {tuple(t.shape)}: a network returned the wrong shape")
-    return t
-
-
-class _ScalarNet(nn.Module):
-    """v(y): (n, dim) -> (n,)."""
-
-    def __init__(self, dim: int, hidden: Sequence[int], act: str):
-        super().__init__()
-        self.net = MLP(dim, 1, hidden, act)
-
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return self.net(y).squeeze(-1)
-
-
-class UOTMSolver(Solver):
+class UOTMSolver(VectorMapMixin, Solver):
     """UOTM losses and update step (``otgen.UOTM`` adds ``fit``).
 
     Args:
@@ -106,7 +89,7 @@ class UOTMSolver(Solver):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.generator_net = StochasticMLP(self.dim, self.noise_dim, hidden, activation).to(self.device)
-            self.potential = _ScalarNet(self.dim, hidden, activation).to(self.device)
+            self.potential = ScalarNet(self.dim, hidden, activation).to(self.device)
         self.opt_g = torch.optim.Adam(self.generator_net.parameters(), lr=lr_g, betas=betas)
         self.opt_v = torch.optim.Adam(self.potential.parameters(), lr=lr_v, betas=betas)
         for opt in (self.opt_g, self.opt_v):
@@ -128,17 +111,6 @@ class UOTMSolver(Solver):
         sq = (x - y).pow(2).flatten(1)
         return self.tau * (sq.sum(1) if self.cost_reduce == "sum" else sq.mean(1))
 
-    def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
-        if not self.noise_dim:
-            return None
-        return torch.randn(n, self.noise_dim, generator=generator, device=self.device)
-
-    def _as_source(self, x: Any) -> torch.Tensor:
-        x = torch.as_tensor(x, dtype=torch.float32, device=self.device) if not isinstance(x, torch.Tensor) else x
-        if x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(f"x must have shape (n, {self.dim}), got {tuple(x.shape)}")
-        return x.to(self.device)
-
     @torch.no_grad()
     def transport(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """T(x, z) with fresh z for every call: (n, dim) -> (n, dim). Uses the EMA weights if any."""
@@ -155,11 +127,6 @@ class UOTMSolver(Solver):
         return y.reshape(x.shape[0], n_per_x, self.dim)
 
     # -- training --------------------------------------------------------------------------------
-    def check_data(self, source_shape, target_shape) -> None:
-        for name, shape in (("source", source_shape), ("target", target_shape)):
-            if tuple(shape) != (self.dim,):
-                raise ValueError(f"{name} samples have shape {tuple(shape)} but the model expects ({self.dim},)")
-
     def prepare(self, source, target, n_iters: int) -> None:
         self.total_steps = n_iters
 
@@ -175,9 +142,9 @@ class UOTMSolver(Solver):
         """E Psi1*(v(T) − c(x, T)) + E Psi2*(−v(y)) (+ R1 on y); T = y_fake is detached by the caller."""
         n, m = x.shape[0], y.shape[0]
         y = y.requires_grad_(self.r1 > 0)
-        v_real = _per_sample("v(y)", self.potential(y), m)
-        v_fake = _per_sample("v(T(x, z))", self.potential(y_fake), n)
-        c_fake = _per_sample("c(x, T(x, z))", self.cost(x, y_fake), n)
+        v_real = per_sample("v(y)", self.potential(y), m)
+        v_fake = per_sample("v(T(x, z))", self.potential(y_fake), n)
+        c_fake = per_sample("c(x, T(x, z))", self.cost(x, y_fake), n)
         loss = self.phi1(v_fake - c_fake).mean() + self.phi2(-v_real).mean()
         stats = {"v_real": v_real.mean().item(), "v_fake": v_fake.mean().item()}
         if self.r1 > 0:
@@ -190,8 +157,8 @@ class UOTMSolver(Solver):
     def generator_loss(self, x: torch.Tensor, y_fake: torch.Tensor) -> torch.Tensor:
         """E [c(x, T) − v(T)] (v frozen by the caller)."""
         n = x.shape[0]
-        return (_per_sample("c(x, T(x, z))", self.cost(x, y_fake), n)
-                - _per_sample("v(T(x, z))", self.potential(y_fake), n)).mean()
+        return (per_sample("c(x, T(x, z))", self.cost(x, y_fake), n)
+                - per_sample("v(T(x, z))", self.potential(y_fake), n)).mean()
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """One potential update on (x, y); every ``n_critic``-th step also one generator update on x."""

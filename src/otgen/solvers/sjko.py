@@ -1,0 +1,206 @@
+"""S-JKO: Wasserstein gradient flows of alpha·D_Psi(· | nu) through unbalanced OT (Choi et al., ICML 2024).
+
+A JKO step with step size h, mu_{k+1} = argmin_rho W2²(mu_k, rho)/(2h) + alpha·D_Psi(rho | nu), is a UOT
+problem with a hard source marginal (Psi1* linear) and a soft target marginal. S-JKO learns maps T_k
+with T_k # mu_0 ≈ mu_{k+1} (every map pushes the *initial* measure, so sampling any phase costs one
+network call), using the coupling (T_{k−1}, T_k) # mu_0 in the cost (uotm-sjko.md §2.1–2.2):
+
+    potential v:  minimise  E_x v(T_k(x, z)) + E_y alpha·Psi*(−v(y)/alpha) (+ (r1/2) E‖∇v(y)‖²)
+    generator:    minimise  E_x [ ‖T_k(x, z) − T_{k−1}(x, z')‖² / (2h) − v(T_k(x, z)) ]
+
+T_{k−1} is a frozen copy of the generator at the end of phase k − 1 (the identity for phase 0); T_k
+starts from it (warm start); v, the optimisers and the EMA carry over. The solver counts steps; the
+phase of step s is s // n_iters_per_phase, so a resumed run restarts in the right phase at the right
+step. After each phase the generator's weights are kept, so ``transport(x, phase=k)`` can use T_k.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Sequence
+
+import torch
+
+from ..checks import check_number
+from ..conjugates import make_conjugate
+from ..nn import StochasticMLP
+from .base import Solver
+from .semidual import ScalarNet, VectorMapMixin, per_sample
+
+
+class SJKOSolver(VectorMapMixin, Solver):
+    """S-JKO phases and update step (``otgen.SJKO`` adds ``fit``; its ``n_iters`` counts per phase).
+
+    Args:
+        dim: dimension of the samples (the initial measure mu_0 and the target nu).
+        h: JKO step size, > 0 (cost ‖x − y‖²/(2h), summed over coordinates).
+        n_phases: number K ≥ 1 of JKO steps.
+        phi: conjugate of the target penalty ("kl" default, "chi", "softplus", "linear").
+        alpha: strength of the functional alpha·D_Psi, > 0. alpha_final: if set, alpha moves linearly
+            from ``alpha`` (phase 0) to ``alpha_final`` (last phase) (an alpha schedule).
+        instance_noise: sigma_0 ≥ 0; phase k adds N(0, (sigma_0/(k+1))² I) to the target samples (0: off).
+        noise_dim: dimension of the generator's own noise z (default 0: deterministic maps).
+        hidden, activation, lr_g, lr_v, betas, r1: as ``otgen.UOTM``.
+        seed, device: as every solver.
+    """
+
+    name = "SJKO"
+
+    def __init__(self, dim: int, h: float = 1.0, n_phases: int = 10, phi: str = "kl", *, alpha: float = 1.0,
+                 alpha_final: float | None = None, instance_noise: float = 0.0, noise_dim: int = 0,
+                 hidden: Sequence[int] = (128, 128, 128), activation: str = "silu", lr_g: float = 1e-4,
+                 lr_v: float = 1e-4, betas: Sequence[float] = (0.5, 0.9), r1: float = 0.0, seed: int = 0,
+                 device: str | None = "cpu"):
+        check_number("dim", dim, low=1, integer=True)
+        check_number("h", h, low=0, low_open=True)
+        check_number("n_phases", n_phases, low=1, integer=True)
+        self.phi = make_conjugate(phi, alpha)
+        if alpha_final is not None:
+            check_number("alpha_final", alpha_final, low=0, low_open=True)
+        check_number("instance_noise", instance_noise, low=0)
+        check_number("noise_dim", noise_dim, low=0, integer=True)
+        check_number("lr_g", lr_g, low=0, low_open=True)
+        check_number("lr_v", lr_v, low=0, low_open=True)
+        betas = tuple(float(b) for b in betas)
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        check_number("r1", r1, low=0)
+        super().__init__(seed=seed, device=device)
+
+        self.dim, self.h, self.n_phases = int(dim), float(h), int(n_phases)
+        self.event_shape = self.source_shape = (self.dim,)
+        self.alpha, self.alpha_final = float(alpha), None if alpha_final is None else float(alpha_final)
+        self.instance_noise, self.noise_dim, self.r1 = float(instance_noise), int(noise_dim), float(r1)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.generator_net = StochasticMLP(self.dim, self.noise_dim, hidden, activation).to(self.device)
+            self.potential = ScalarNet(self.dim, hidden, activation).to(self.device)
+        self.opt_g = torch.optim.Adam(self.generator_net.parameters(), lr=lr_g, betas=betas)
+        self.opt_v = torch.optim.Adam(self.potential.parameters(), lr=lr_v, betas=betas)
+        self.iters_per_phase = 0  # set by prepare() from fit's n_iters
+        self.previous: StochasticMLP | None = None  # frozen T_{k−1}; None in phase 0 (identity)
+        self.phase_states: list[dict[str, torch.Tensor]] = []  # the weights of T_0, T_1, ... once trained
+        self.config = dict(dim=self.dim, h=self.h, n_phases=self.n_phases, phi=phi, alpha=self.alpha,
+                           alpha_final=self.alpha_final, instance_noise=self.instance_noise,
+                           noise_dim=self.noise_dim, hidden=[int(w) for w in hidden], activation=activation,
+                           lr_g=float(lr_g), lr_v=float(lr_v), betas=list(betas), r1=self.r1, seed=seed,
+                           device=str(device) if device is not None else None)
+
+    # -- phases ----------------------------------------------------------------------------------
+    @property
+    def phase(self) -> int:
+        """The phase the next step belongs to (n_phases once training is over)."""
+        return min(self.step // max(self.iters_per_phase, 1), self.n_phases) if self.iters_per_phase else 0
+
+    def alpha_of(self, phase: int) -> float:
+        if self.alpha_final is None or self.n_phases == 1:
+            return self.alpha
+        return self.alpha + (self.alpha_final - self.alpha) * phase / (self.n_phases - 1)
+
+    def _frozen_copy(self) -> StochasticMLP:
+        net = copy.deepcopy(self.generator_net).eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return net
+
+    def _end_phase(self) -> None:
+        """Keep T_k's weights and freeze a copy as T_{k−1} of the next phase."""
+        self.phase_states.append({k: v.detach().clone() for k, v in self.generator_net.state_dict().items()})
+        self.previous = self._frozen_copy()
+
+    # -- the maps --------------------------------------------------------------------------------
+    def cost(self, x_new: torch.Tensor, x_old: torch.Tensor) -> torch.Tensor:
+        """‖x_new − x_old‖² / (2h) per sample: (n, dim), (n, dim) -> (n,)."""
+        return (x_new - x_old).pow(2).sum(1) / (2.0 * self.h)
+
+    @torch.no_grad()
+    def transport(self, x: torch.Tensor, phase: int | None = None,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+        """T_k(x, z) for phase k (default: the last trained one; the current weights while training).
+        T_k pushes mu_0 towards mu_{k+1}. (n, dim) -> (n, dim)."""
+        x = self._as_source(x)
+        net = self.generator_net
+        if phase is not None:
+            check_number("phase", phase, low=0, integer=True)
+            if phase >= len(self.phase_states):
+                raise ValueError(f"phase must be < {len(self.phase_states)} (the phases trained so far), got {phase}")
+            net = copy.deepcopy(self.generator_net)
+            net.load_state_dict(self.phase_states[phase])
+        return net(x, self._noise(x.shape[0], self.sample_generator if generator is None else generator))
+
+    @torch.no_grad()
+    def sample(self, x: torch.Tensor, n_per_x: int = 1, phase: int | None = None) -> torch.Tensor:
+        check_number("n_per_x", n_per_x, low=1, integer=True)
+        x = self._as_source(x)
+        y = self.transport(x.repeat_interleave(n_per_x, dim=0), phase)
+        return y.reshape(x.shape[0], n_per_x, self.dim)
+
+    # -- training --------------------------------------------------------------------------------
+    def prepare(self, source, target, n_iters: int) -> None:
+        if n_iters % self.n_phases:
+            raise ValueError(f"the total number of steps ({n_iters}) must be a multiple of n_phases ({self.n_phases})")
+        self.iters_per_phase = n_iters // self.n_phases
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """One potential and one generator update in the current phase; ends the phase on its last step."""
+        if not self.iters_per_phase:
+            raise RuntimeError("call fit (or prepare) before train_step: the phase length is not set")
+        x, y = x.to(self.device), y.to(self.device)
+        phase = self.phase
+        self.phi.alpha = self.alpha_of(phase)
+        n, m = x.shape[0], y.shape[0]
+        if self.instance_noise:
+            y = y + (self.instance_noise / (phase + 1)) * torch.randn(y.shape, generator=self.generator,
+                                                                       device=self.device)
+        # potential step (fixed source: the fake term is linear)
+        with torch.no_grad():
+            y_fake = self.generator_net(x, self._noise(n, self.generator))
+        y = y.requires_grad_(self.r1 > 0)
+        v_real = per_sample("v(y)", self.potential(y), m)
+        v_fake = per_sample("v(T(x))", self.potential(y_fake), n)
+        loss_v = v_fake.mean() + self.phi(-v_real).mean()
+        if self.r1 > 0:
+            (grad,) = torch.autograd.grad(v_real.sum(), y, create_graph=True)
+            loss_v = loss_v + 0.5 * self.r1 * grad.pow(2).sum(1).mean()
+        self.opt_v.zero_grad(set_to_none=True)
+        loss_v.backward()
+        self.opt_v.step()
+        # generator step against the frozen previous map (identity in phase 0), independent noises
+        with torch.no_grad():
+            x_old = x if self.previous is None else self.previous(x, self._noise(n, self.generator))
+        self.potential.requires_grad_(False)
+        try:
+            x_new = self.generator_net(x, self._noise(n, self.generator))
+            cost = per_sample("cost", self.cost(x_new, x_old), n)
+            loss_g = (cost - per_sample("v(T(x))", self.potential(x_new), n)).mean()
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
+        finally:
+            self.potential.requires_grad_(True)
+        self.step += 1
+        if self.step % self.iters_per_phase == 0:
+            self._end_phase()
+        return {"loss_v": loss_v.item(), "loss_g": loss_g.item(), "cost": cost.mean().item(), "phase": float(phase)}
+
+    # -- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator_net": self.generator_net.state_dict(), "potential": self.potential.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_v": self.opt_v.state_dict(),
+                "phase_states": list(self.phase_states), "iters_per_phase": self.iters_per_phase,
+                "generator": self.generator.get_state(), "sample_generator": self.sample_generator.get_state(),
+                "step": self.step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator_net.load_state_dict(state["generator_net"])
+        self.potential.load_state_dict(state["potential"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_v.load_state_dict(state["opt_v"])
+        self.phase_states = [dict(s) for s in state["phase_states"]]
+        self.iters_per_phase = int(state["iters_per_phase"])
+        self._load_generators(state)
+        self.step = int(state["step"])
+        self.previous = None
+        if self.phase_states:  # T_{k−1} of the current phase is the last finished one
+            self.previous = self._frozen_copy()
+            self.previous.load_state_dict(self.phase_states[-1])
