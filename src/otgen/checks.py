@@ -29,3 +29,14 @@ def derived_seed(seed: int, *stream: int) -> int:
     """An independent 63-bit seed for the named ``stream`` of ``seed`` (so the solver's training draws,
     its sampling draws and the loop's data draws never share a random sequence)."""
     return int(np.random.SeedSequence([seed, *stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def check_betas(betas: Any) -> tuple[float, float]:
+    """Adam's (beta1, beta2) as floats, each in [0, 1); a ValueError naming ``betas`` otherwise."""
+    try:
+        out = tuple(float(b) for b in betas)
+    except (TypeError, ValueError):
+        out = ()
+    if len(out) != 2 or not all(0 <= b < 1 for b in out):
+        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+    return out  # type: ignore[return-value]

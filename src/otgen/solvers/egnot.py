@@ -26,7 +26,7 @@ from ..costs import Cost, make_cost
 from ..distributions.base import draw
 from ..nn import EMA, ScalarMLP
 from ..sampling import FreshStart, LangevinSampler, PersistentChains, ReplayBuffer, noise_init, source_init
-from ..checks import check_number, derived_seed
+from ..checks import check_betas, check_number, derived_seed
 from .base import Solver
 
 CHAINS = ("replay", "fresh", "persistent")
@@ -118,9 +118,7 @@ class EgNOTSolver(Solver):
         source_shape = event_shape if source_shape is None else _shape("source_shape", source_shape)
         check_number("eps", eps, low=0, low_open=True)
         check_number("lr", lr, low=0, low_open=True)
-        betas = tuple(float(b) for b in betas)
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        betas = check_betas(betas)
         if grad_clip is not None:
             check_number("grad_clip", grad_clip, low=0, low_open=True)
         if lr_schedule not in LR_SCHEDULES:

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..checks import check_number
+from ..checks import check_betas, check_number
 from ..conjugates import make_conjugate
 from ..nn import EMA, StochasticMLP
 from .base import Solver
@@ -70,9 +70,7 @@ class UOTMSolver(VectorMapMixin, Solver):
         check_number("noise_dim", noise_dim, low=0, integer=True)
         check_number("lr_g", lr_g, low=0, low_open=True)
         check_number("lr_v", lr_v, low=0, low_open=True)
-        betas = tuple(float(b) for b in betas)
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        betas = check_betas(betas)
         check_number("n_critic", n_critic, low=1, integer=True)
         check_number("r1", r1, low=0)
         if ema is not None:
