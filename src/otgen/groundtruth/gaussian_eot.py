@@ -35,10 +35,22 @@ __all__ = ["GaussianEOTPlan", "entropic_gaussian_plan", "GaussianEOTPair"]
 # ----------------------------------------------------------------------------- validation helpers
 
 
+def _check_positive(name: str, value) -> float:
+    """``value`` as a float if it is a finite real number > 0; a ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number (0 < {name} < inf), got {value!r}")
+    return float(value)
+
+
+def _check_int(name: str, value, low: int) -> int:
+    """``value`` as an int if it is an integer >= ``low``; a ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
 def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps must be a positive finite number (0 < eps < inf), got {eps!r}")
-    return float(eps)
+    return _check_positive("eps", eps)
 
 
 def _as_vector(name: str, value) -> np.ndarray:

@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-from .gaussian_eot import _as_spd, _as_vector, _copy64, _sqrtm_sym
+from .gaussian_eot import _as_spd, _as_vector, _check_positive, _copy64, _sqrtm_sym
 
 __all__ = [
     "jko_gaussian_step",
@@ -37,12 +37,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- validation
-
-
-def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number (0 < {name} < inf), got {value!r}")
-    return float(value)
 
 
 def _check_gaussians(mean, cov, target_mean, target_cov, names=("mean", "cov")):

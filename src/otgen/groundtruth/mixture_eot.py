@@ -25,7 +25,6 @@ return float32 (mps: float32 throughout).
 from __future__ import annotations
 
 import math
-import numbers
 from functools import cached_property
 
 import numpy as np
@@ -34,23 +33,11 @@ import torch
 from otgen.distributions import Gaussian, GaussianMixture, Moons, Sampler
 from otgen.distributions.base import draw
 
-from .gaussian_eot import _as_spd, _check_draws, _check_eps, _copy64
+from .gaussian_eot import _as_spd, _check_draws, _check_eps, _check_int, _check_positive, _copy64
 
 __all__ = ["MixtureEOTPair"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number (0 < {name} < inf), got {value!r}")
-    return float(value)
 
 
 class _PlanTarget(Sampler):

@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from otgen.groundtruth.gaussian_eot import _as_spd, _as_vector, _copy64, _sqrtm_sym
+from .gaussian_eot import _as_spd, _as_vector, _check_positive, _copy64, _sqrtm_sym
 
 __all__ = [
     "UnbalancedGaussianPlan",
@@ -54,12 +53,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- validation
-
-
-def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number (0 < {name} < inf), got {value!r}")
-    return float(value)
 
 
 def _check_measures(mean_x, cov_x, mean_y, cov_y, mass_x, mass_y):
