@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..nn import MLP
+from ..nn import MLP, StochasticMLP
 
 
 def per_sample(name: str, t: torch.Tensor, n: int) -> torch.Tensor:
@@ -30,12 +30,32 @@ class ScalarNet(nn.Module):
         return self.net(y).squeeze(-1)
 
 
+def r1_penalty(v_real: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """mean_i ‖∇_y v(y_i)‖² with the graph kept (R1 on real data); ``y`` must require grad."""
+    (grad,) = torch.autograd.grad(v_real.sum(), y, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
 class VectorMapMixin:
     """For solvers of maps between vectors of ``self.dim`` coordinates with noise of ``self.noise_dim``."""
 
     dim: int
     noise_dim: int
     device: torch.device
+
+    def _build_networks(self, hidden: Sequence[int], activation: str, lr_g: float, lr_v: float,
+                        betas: tuple[float, float], seed: int) -> None:
+        """The generator T(x, z) and potential v (initial weights from ``seed``), and an Adam optimiser
+        for each; every param group remembers its ``base_lr`` for learning-rate schedules."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.generator_net = StochasticMLP(self.dim, self.noise_dim, hidden, activation).to(self.device)
+            self.potential = ScalarNet(self.dim, hidden, activation).to(self.device)
+        self.opt_g = torch.optim.Adam(self.generator_net.parameters(), lr=lr_g, betas=betas)
+        self.opt_v = torch.optim.Adam(self.potential.parameters(), lr=lr_v, betas=betas)
+        for opt in (self.opt_g, self.opt_v):
+            for group in opt.param_groups:
+                group["base_lr"] = group["lr"]
 
     def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
         if not self.noise_dim:

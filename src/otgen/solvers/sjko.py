@@ -25,7 +25,7 @@ from ..checks import check_betas, check_number
 from ..conjugates import make_conjugate
 from ..nn import StochasticMLP
 from .base import Solver
-from .semidual import ScalarNet, VectorMapMixin, per_sample
+from .semidual import VectorMapMixin, per_sample, r1_penalty
 
 
 class SJKOSolver(VectorMapMixin, Solver):
@@ -69,12 +69,7 @@ class SJKOSolver(VectorMapMixin, Solver):
         self.event_shape = self.source_shape = (self.dim,)
         self.alpha, self.alpha_final = float(alpha), None if alpha_final is None else float(alpha_final)
         self.instance_noise, self.noise_dim, self.r1 = float(instance_noise), int(noise_dim), float(r1)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.generator_net = StochasticMLP(self.dim, self.noise_dim, hidden, activation).to(self.device)
-            self.potential = ScalarNet(self.dim, hidden, activation).to(self.device)
-        self.opt_g = torch.optim.Adam(self.generator_net.parameters(), lr=lr_g, betas=betas)
-        self.opt_v = torch.optim.Adam(self.potential.parameters(), lr=lr_v, betas=betas)
+        self._build_networks(hidden, activation, lr_g, lr_v, betas, seed)
         self.iters_per_phase = 0  # set by prepare() from fit's n_iters
         self.previous: StochasticMLP | None = None  # frozen T_{k−1}; None in phase 0 (identity)
         self.phase_states: list[dict[str, torch.Tensor]] = []  # the weights of T_0, T_1, ... once trained
@@ -153,13 +148,12 @@ class SJKOSolver(VectorMapMixin, Solver):
         # potential step (fixed source: the fake term is linear)
         with torch.no_grad():
             y_fake = self.generator_net(x, self._noise(n, self.generator))
-        y = y.requires_grad_(self.r1 > 0)
+        y = y.detach().requires_grad_(self.r1 > 0)
         v_real = per_sample("v(y)", self.potential(y), m)
         v_fake = per_sample("v(T(x))", self.potential(y_fake), n)
         loss_v = v_fake.mean() + self.phi(-v_real).mean()
         if self.r1 > 0:
-            (grad,) = torch.autograd.grad(v_real.sum(), y, create_graph=True)
-            loss_v = loss_v + 0.5 * self.r1 * grad.pow(2).sum(1).mean()
+            loss_v = loss_v + 0.5 * self.r1 * r1_penalty(v_real, y)
         self.opt_v.zero_grad(set_to_none=True)
         loss_v.backward()
         self.opt_v.step()

@@ -24,9 +24,9 @@ import torch
 
 from ..checks import check_betas, check_number
 from ..conjugates import make_conjugate
-from ..nn import EMA, StochasticMLP
+from ..nn import EMA
 from .base import Solver
-from .semidual import ScalarNet, VectorMapMixin, per_sample
+from .semidual import VectorMapMixin, per_sample, r1_penalty
 
 LR_SCHEDULES = ("constant", "cosine")
 COST_REDUCTIONS = ("sum", "mean")
@@ -84,15 +84,7 @@ class UOTMSolver(VectorMapMixin, Solver):
         self.dim, self.tau, self.cost_reduce = int(dim), float(tau), cost_reduce
         self.event_shape = self.source_shape = (self.dim,)
         self.noise_dim = int(noise_dim)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.generator_net = StochasticMLP(self.dim, self.noise_dim, hidden, activation).to(self.device)
-            self.potential = ScalarNet(self.dim, hidden, activation).to(self.device)
-        self.opt_g = torch.optim.Adam(self.generator_net.parameters(), lr=lr_g, betas=betas)
-        self.opt_v = torch.optim.Adam(self.potential.parameters(), lr=lr_v, betas=betas)
-        for opt in (self.opt_g, self.opt_v):
-            for group in opt.param_groups:
-                group["base_lr"] = group["lr"]
+        self._build_networks(hidden, activation, lr_g, lr_v, betas, seed)
         self.n_critic, self.r1, self.lr_schedule = int(n_critic), float(r1), lr_schedule
         self.ema = EMA(self.generator_net, ema) if ema is not None else None
         self.total_steps = 0
@@ -139,15 +131,14 @@ class UOTMSolver(VectorMapMixin, Solver):
     def potential_loss(self, x: torch.Tensor, y: torch.Tensor, y_fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """E Psi1*(v(T) − c(x, T)) + E Psi2*(−v(y)) (+ R1 on y); T = y_fake is detached by the caller."""
         n, m = x.shape[0], y.shape[0]
-        y = y.requires_grad_(self.r1 > 0)
+        y = y.detach().requires_grad_(self.r1 > 0)
         v_real = per_sample("v(y)", self.potential(y), m)
         v_fake = per_sample("v(T(x, z))", self.potential(y_fake), n)
         c_fake = per_sample("c(x, T(x, z))", self.cost(x, y_fake), n)
         loss = self.phi1(v_fake - c_fake).mean() + self.phi2(-v_real).mean()
         stats = {"v_real": v_real.mean().item(), "v_fake": v_fake.mean().item()}
         if self.r1 > 0:
-            (grad,) = torch.autograd.grad(v_real.sum(), y, create_graph=True)
-            penalty = grad.pow(2).flatten(1).sum(1).mean()
+            penalty = r1_penalty(v_real, y)
             loss = loss + 0.5 * self.r1 * penalty
             stats["r1"] = penalty.item()
         return loss, stats
