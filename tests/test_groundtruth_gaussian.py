@@ -7,6 +7,7 @@ import ot
 import pytest
 import torch
 
+from grid_measures import grid_gaussian
 from otgen.distributions import Gaussian
 from otgen.groundtruth import (
     GaussianEOTPair,
@@ -17,14 +18,6 @@ from otgen.groundtruth import (
     eps_to_pot_reg,
     janati_value_to_eps_value,
 )
-
-
-def _grid_gaussian(points: np.ndarray, mean, cov) -> np.ndarray:
-    """Normalised weights of N(mean, cov) on a grid of points (n, D)."""
-    d = points - np.asarray(mean)
-    logp = -0.5 * np.einsum("ni,ij,nj->n", d, np.linalg.inv(np.atleast_2d(cov)), d)
-    w = np.exp(logp - logp.max())
-    return w / w.sum()
 
 
 def _grid_moments(points, w):
@@ -45,8 +38,8 @@ def _pot_plan(points_x, a, points_y, b, eps):
 @pytest.mark.parametrize("eps", [0.05, 0.5, 2.0])
 def test_closed_form_matches_pot_sinkhorn_1d(eps):
     grid = np.linspace(-7, 7, 1000)[:, None]
-    a = _grid_gaussian(grid, [0.5], [[0.6]])
-    b = _grid_gaussian(grid, [-0.4], [[1.7]])
+    a = grid_gaussian(grid, [0.5], [[0.6]])
+    b = grid_gaussian(grid, [-0.4], [[1.7]])
     res = _pot_plan(grid, a, grid, b, eps)
     ma, A = _grid_moments(grid, a)
     mb, B = _grid_moments(grid, b)
@@ -64,8 +57,8 @@ def test_closed_form_matches_pot_sinkhorn_2d_non_commuting():
     grid = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
     A0 = np.array([[1.0, 0.4], [0.4, 0.5]])
     B0 = np.array([[0.6, -0.3], [-0.3, 1.2]])
-    a = _grid_gaussian(grid, [0.3, -0.2], A0)
-    b = _grid_gaussian(grid, [-0.4, 0.5], B0)
+    a = grid_gaussian(grid, [0.3, -0.2], A0)
+    b = grid_gaussian(grid, [-0.4, 0.5], B0)
     eps = 0.5
     res = _pot_plan(grid, a, grid, b, eps)
     ma, A = _grid_moments(grid, a)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
+from grid_measures import grid_gaussian
 from otgen.groundtruth import entropic_gaussian_plan
 from otgen.groundtruth.unbalanced_gaussian import (
     UnbalancedGaussianPlan,
@@ -21,14 +22,6 @@ from otgen.groundtruth.unbalanced_gaussian import (
 )
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _grid_gaussian(points: np.ndarray, mean, cov) -> np.ndarray:
-    """Normalised weights of N(mean, cov) on a grid of points (n, D)."""
-    d = points - np.asarray(mean)
-    logp = -0.5 * np.einsum("ni,ij,nj->n", d, np.linalg.inv(np.atleast_2d(cov)), d)
-    w = np.exp(logp - logp.max())
-    return w / w.sum()
 
 
 def _moments(points: np.ndarray, w: np.ndarray):
@@ -83,8 +76,8 @@ MASS_X, MASS_Y = 1.3, 0.7
 
 def _grid_pair_1d():
     """Unequal masses, means and variances on GRID_1D; inputs of the closed form = grid moments."""
-    a = MASS_X * _grid_gaussian(GRID_1D, [0.5], [[0.6]])
-    b = MASS_Y * _grid_gaussian(GRID_1D, [-0.4], [[1.7]])
+    a = MASS_X * grid_gaussian(GRID_1D, [0.5], [[0.6]])
+    b = MASS_Y * grid_gaussian(GRID_1D, [-0.4], [[1.7]])
     return a, b, _moments(GRID_1D, a), _moments(GRID_1D, b)
 
 
@@ -115,8 +108,8 @@ def test_closed_form_matches_pot_sinkhorn_unbalanced_2d_non_commuting():
     grid = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
     A0 = np.array([[1.0, 0.4], [0.4, 0.5]])
     B0 = np.array([[0.6, -0.3], [-0.3, 1.2]])
-    a = 1.2 * _grid_gaussian(grid, [0.3, -0.2], A0)
-    b = 0.8 * _grid_gaussian(grid, [-0.4, 0.5], B0)
+    a = 1.2 * grid_gaussian(grid, [0.3, -0.2], A0)
+    b = 0.8 * grid_gaussian(grid, [-0.4, 0.5], B0)
     sigma2, gamma = 0.5, 1.5
     M = ot.dist(grid, grid)
     P = _sinkhorn_unbalanced(a, b, M, reg=2 * sigma2, reg_m=gamma)
@@ -235,8 +228,8 @@ def test_limit_matches_pot_mm_unbalanced_1d(mean_x, var_x, mean_y, var_y, mass_x
     # mm_unbalanced converges from above and slowly: after 5000 iterations on 300 points the loss is within
     # 7e-4 relative, the mass 1.5e-4, the slope 3e-4, the means 3e-5 (grid discretisation is far smaller).
     grid = np.linspace(-6, 6, 300)[:, None]
-    a = mass_x * _grid_gaussian(grid, [mean_x], [[var_x]])
-    b = mass_y * _grid_gaussian(grid, [mean_y], [[var_y]])
+    a = mass_x * grid_gaussian(grid, [mean_x], [[var_x]])
+    b = mass_y * grid_gaussian(grid, [mean_y], [[var_y]])
     M = ot.dist(grid, grid)
     P = ot.unbalanced.mm_unbalanced(a, b, M, reg_m=gamma, div="kl", numItermax=5000, stopThr=1e-15)
     (ea, ma, va), (eb, mb, vb) = _moments(grid, a), _moments(grid, b)
@@ -350,8 +343,8 @@ def test_uotm_scaling_rule_against_mm_unbalanced():
     """UOTM: min ∫ tau‖x−y‖² dπ + alpha KL(π₁‖μ) + alpha KL(π₂‖ν) = tau · UOT_{0, alpha/tau}."""
     tau, alpha = 0.5, 0.8
     grid = np.linspace(-6, 6, 300)[:, None]
-    mu = _grid_gaussian(grid, [-0.5], [[0.8]])
-    nu = _grid_gaussian(grid, [1.0], [[0.3]])
+    mu = grid_gaussian(grid, [-0.5], [[0.8]])
+    nu = grid_gaussian(grid, [1.0], [[0.3]])
     M = tau * ot.dist(grid, grid)
     P = ot.unbalanced.mm_unbalanced(mu, nu, M, reg_m=alpha, div="kl", numItermax=5000, stopThr=1e-15)
     (_, ma, va), (_, mb, vb) = _moments(grid, mu), _moments(grid, nu)

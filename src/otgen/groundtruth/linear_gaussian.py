@@ -28,7 +28,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from .gaussian_eot import _as_spd, _as_vector, _copy64
+from .gaussian_eot import _as_spd, _as_vector, _check_positive, _copy64
 
 __all__ = ["LinearWAEOptimum", "linear_wae_optimum", "gaussian_rbf_kernel_mean", "gaussian_rbf_mmd2"]
 
@@ -171,17 +171,6 @@ def linear_wae_optimum(data_cov, latent_dim: int, cost: str = "sqeuclidean") -> 
 # ----------------------------------------------------------------------------- RBF-MMD
 
 
-def _check_bandwidth(bandwidth) -> float:
-    if (
-        isinstance(bandwidth, bool)
-        or not isinstance(bandwidth, numbers.Real)
-        or not math.isfinite(bandwidth)
-        or bandwidth <= 0
-    ):
-        raise ValueError(f"bandwidth must be a positive finite number (0 < bandwidth < inf), got {bandwidth!r}")
-    return float(bandwidth)
-
-
 def _as_psd(name: str, value, dim: int) -> np.ndarray:
     """Symmetric positive semidefinite (D, D) (a zero covariance, i.e. a point mass, is allowed)."""
     m = _as_matrix(name, value, (dim, dim))
@@ -228,7 +217,7 @@ def gaussian_rbf_kernel_mean(mean1, cov1, mean2, cov2, bandwidth: float) -> floa
     Returns:
         float in (0, 1].
     """
-    ell = _check_bandwidth(bandwidth)
+    ell = _check_positive("bandwidth", bandwidth)
     m1, S1, m2, S2 = _check_pair(mean1, cov1, mean2, cov2)
     return _kernel_mean(m1, S1, m2, S2, ell * ell)
 
@@ -248,7 +237,7 @@ def gaussian_rbf_mmd2(mean1, cov1, mean2, cov2, bandwidth: float) -> float:
     Returns:
         float >= 0 (MMD², not MMD); exactly 0 for identical Gaussians.
     """
-    ell = _check_bandwidth(bandwidth)
+    ell = _check_positive("bandwidth", bandwidth)
     m1, S1, m2, S2 = _check_pair(mean1, cov1, mean2, cov2)
     ell2 = ell * ell
     kxx = _kernel_mean(m1, S1, m1, S1, ell2)
