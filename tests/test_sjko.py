@@ -1,19 +1,66 @@
-"""S-JKO: phases, resume by phase, per-phase maps, bad input. (Accuracy against the exact JKO
-recursion is measured in the issue notes; its tests come with the tuned settings.)"""
+"""S-JKO: every phase against the exact Gaussian JKO recursion; phases, resume by phase, per-phase
+maps, learning-rate schedules, bad input, divergence."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 import otgen
+from otgen import metrics
 from otgen.distributions import Gaussian
+from otgen.groundtruth import jko_gaussian_path
+from otgen.train import TrainingDiverged
 
 SOURCE, TARGET = Gaussian.standard(2), Gaussian([1.0, 0.0], [[0.5, 0.0], [0.0, 0.5]])
 
 
 def small(**kw):
     return otgen.SJKO(**{**dict(dim=2, h=0.5, n_phases=3, hidden=(16, 16), seed=0), **kw})
+
+
+def jko_check_pair(dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """mu_0 = N(m0, S0) and nu = N(mu, Sigma), diagonal: variances spread over [0.3, 2] and [0.2, 1.5]
+    in opposite orders (some coordinates contract, some expand), and a mean gap of norm 3·sqrt(2)
+    shared equally by the coordinates (so mu_0 and nu overlap alike in every dimension)."""
+    mu = np.ones(dim)
+    m0 = mu - 3.0 * math.sqrt(2.0 / dim)
+    return m0, np.diag(np.geomspace(0.3, 2.0, dim)), mu, np.diag(np.geomspace(1.5, 0.2, dim))
+
+
+def train_jko_check(dim: int, seed: int = 0, first: int = 2000, per: int = 1000, n_phases: int = 3,
+                    h: float = 0.5, batch_size: int = 1024, callbacks=()):
+    """The settings of the accuracy test (and of benchmarks/sjko_gaussian.py)."""
+    m0, S0, mu, Sigma = jko_check_pair(dim)
+    model = otgen.SJKO(dim=dim, h=h, n_phases=n_phases, phi="kl", hidden=(128, 128), lr_g=5e-4, lr_v=5e-4,
+                       first_phase_iters=first, lr_schedule="phase_cosine", seed=seed)
+    model.fit(Gaussian(m0, S0), Gaussian(mu, Sigma), n_iters=per, batch_size=batch_size, progress=False,
+              callbacks=callbacks)
+    return model
+
+
+def phase_errors(model, dim: int) -> list[float]:
+    """BW2-UVP (%) of T_k # mu_0 against the exact JKO iterate mu_{k+1}, for every trained phase k."""
+    m0, S0, mu, Sigma = jko_check_pair(dim)
+    path = jko_gaussian_path(m0, S0, mu, Sigma, model.h, model.n_phases)
+    x = Gaussian(m0, S0)(20_000, generator=torch.Generator().manual_seed(1))
+    return [metrics.bw2_uvp(model.transport(x, phase=k), *path[k + 1]) for k in range(len(model.phase_states))]
+
+
+@pytest.mark.parametrize("dim", [2, 8])
+def test_every_phase_matches_the_exact_jko_recursion(dim):
+    """KL towards N(mu, Sigma), h = 0.5, 3 phases: after each phase T_k # mu_0 is within 2 % BW2-UVP of
+    the exact JKO iterate (closed form, groundtruth.jko_gaussian_path). Measured for seeds 0, 1, 2:
+    D = 2: 0.83/0.04/0.01, 1.23/0.21/0.07, 0.94/0.15/0.05 %; D = 8: 1.18/0.21/0.05, 0.92/0.16/0.05,
+    0.78/0.14/0.04 %. (The sampling floor at 20 000 draws is about 0.02 %.)"""
+    errors = phase_errors(train_jko_check(dim), dim)
+    assert len(errors) == 3
+    assert max(errors) <= 2.0, errors
+    # the phases are different problems: T_0 # mu_0 is far from mu_3
+    m0, S0, mu, Sigma = jko_check_pair(dim)
+    path = jko_gaussian_path(m0, S0, mu, Sigma, 0.5, 3)
+    assert metrics.bw2_uvp(Gaussian(*path[1])(20_000), *path[3]) > 10 * max(errors)
 
 
 def test_fit_counts_iterations_per_phase_and_keeps_every_map():
@@ -78,3 +125,54 @@ def test_mismatched_shapes_and_n_iters_are_refused_before_training():
         small().fit(Gaussian.standard(3), TARGET, n_iters=2, progress=False)
     with pytest.raises(ValueError, match="n_iters"):
         small().fit(SOURCE, TARGET, n_iters=0, progress=False)
+
+
+def test_first_phase_length_and_phase_boundaries():
+    model = small(first_phase_iters=4)
+    model.fit(SOURCE, TARGET, n_iters=2, batch_size=8, progress=False)
+    assert model.step == 8 and model.iters_per_phase == 2 and len(model.phase_states) == 3
+    assert [model.phase_bounds(k) for k in range(3)] == [(0, 4), (4, 6), (6, 8)]
+    with pytest.raises(ValueError, match="first_phase_iters"):
+        small(first_phase_iters=4).prepare(SOURCE, TARGET, 5)  # 4 + a positive multiple of 2 only
+    with pytest.raises(ValueError, match="first_phase_iters"):
+        small(first_phase_iters=0)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "phase_cosine"])
+def test_learning_rate_schedules(schedule):
+    model = small(lr_g=1e-3, lr_v=1e-3, lr_schedule=schedule)
+    model.prepare(SOURCE, TARGET, 12)  # 3 phases of 4 steps
+    seen = []
+    for _ in range(12):
+        model.train_step(SOURCE(8), TARGET(8))
+        seen.append(model.opt_g.param_groups[0]["lr"])
+    # the rate used by step s (0-based) is the cosine at s / length: the whole run, or the step's phase
+    expected = [1e-3 * 0.5 * (1 + math.cos(math.pi * (s / 12 if schedule == "cosine" else (s % 4) / 4)))
+                for s in range(12)]
+    assert seen == pytest.approx(expected)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        small(lr_schedule="linear")
+
+
+def test_training_past_the_last_phase_is_refused():
+    model = small()
+    model.prepare(SOURCE, TARGET, 3)
+    for _ in range(3):
+        model.train_step(SOURCE(8), TARGET(8))
+    with pytest.raises(RuntimeError, match="all 3 phases are trained"):
+        model.train_step(SOURCE(8), TARGET(8))
+
+
+def test_a_diverging_potential_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    def poison(step, solver, m):  # a potential that blew up, as an unstable update would leave it
+        if step == 5:
+            with torch.no_grad():
+                next(solver.potential.parameters()).fill_(float("inf"))
+
+    model = small()
+    with pytest.raises(TrainingDiverged, match="diverged at step 6.*last good checkpoint \\(step 4\\)"):
+        model.fit(SOURCE, TARGET, n_iters=4, batch_size=8, out=tmp_path, progress=False, checkpoint_every=2,
+                  callbacks=[poison])
+    kept = otgen.load(tmp_path / "checkpoints" / "last.pt")
+    assert kept.step == 4 and kept.phase == 1 and len(kept.phase_states) == 1
+    assert all(torch.isfinite(p).all() for p in kept.potential.parameters())

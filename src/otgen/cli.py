@@ -75,6 +75,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- otgen train ---------------------------------------------------------------------------------
+PLOT_SAMPLES = 3000  # source points transported for the plots and samples/samples.npz of a run
+
+
+def write_run_plots(model, source, target, out: Path, seed: int = 0, n: int = PLOT_SAMPLES) -> list[Path]:
+    """After training on 1-D or 2-D vectors, write ``out/plots/*.png`` and ``out/samples/samples.npz``
+    (arrays ``x`` (n, d) source points, ``y_hat`` (n, d) their transport, ``y`` (n, d) target samples;
+    for S-JKO also ``phases`` (K, n, d), phase k's T_k(x)). 1-D: ``plot_1d_transport``; S-JKO on
+    2-D: ``plot_phases`` over every trained phase; other 2-D models: ``plot_transport_2d``. Samples
+    and noise come from generators seeded with ``seed``. Other data: nothing is written, returns []."""
+    from .distributions.base import draw
+    from .viz import plot_1d_transport, plot_phases, plot_transport_2d
+
+    if tuple(getattr(model, "event_shape", (1,))) not in ((1,), (2,)):
+        return []  # images and other data: no sample is drawn
+    gen = torch.Generator().manual_seed(seed)
+    x, y = draw(source, n, gen).float(), draw(target, n, gen).float()
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or x.shape[1] not in (1, 2):
+        return []
+    name, noise = type(model).__name__, lambda: torch.Generator().manual_seed(seed + 1)
+    arrays = {"x": x.numpy(), "y": y.numpy()}
+    if x.shape[1] == 2 and getattr(model, "phase_states", None):  # S-JKO: every trained phase, same x and z
+        phases = [model.transport(x, phase=k, generator=noise()).cpu() for k in range(len(model.phase_states))]
+        y_hat, arrays["phases"] = phases[-1], torch.stack(phases).numpy()
+        plot = plot_phases(y, phases, out / "plots" / "phases.png", x=x,
+                           title=f"{name}: T_k # mu_0 for the {len(phases)} trained phases (grey: target)")
+    else:
+        y_hat = model.transport(x, generator=noise()).cpu()
+        plot_fn, file = ((plot_1d_transport, "transport_1d.png") if x.shape[1] == 1
+                         else (plot_transport_2d, "transport_2d.png"))
+        plot = plot_fn(x, y, y_hat, out / "plots" / file, title=f"{name}: source, target and T(x)")
+    arrays["y_hat"] = y_hat.numpy()
+    samples = io.atomic_write(out / "samples" / "samples.npz", lambda f: np.savez(f, **arrays))
+    return [plot, samples]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     if args.resume and (out / "config.yaml").is_file():
@@ -93,7 +128,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise cfgmod.ConfigError(f"{out} already holds a run; pass --resume to continue it or --out to choose "
                                  "another directory")
     io.write_text(out / "config.yaml", cfgmod.dump(cfg))
-    print(f"otgen train: {cfg['model']['name']} -> {out} ({tr['n_iters']} iterations, {threads} threads)")
+    per_phase = " per phase" if cfg["model"]["name"] == "SJKO" else ""
+    print(f"otgen train: {cfg['model']['name']} -> {out} ({tr['n_iters']} iterations{per_phase}, {threads} threads)")
     result = model.fit(source, target, n_iters=tr["n_iters"], batch_size=tr["batch_size"], seed=tr["seed"],
                        out=out, resume=args.resume, progress=True, log_every=tr["log_every"],
                        checkpoint_every=tr["checkpoint_every"]).history
@@ -107,6 +143,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if hasattr(pair, "baselines"):
             line += f" (baselines: {', '.join(f'{k} {v:.2f} %' for k, v in pair.baselines().items())})"
         print(line)
+    written = write_run_plots(model, source, target, out, seed=cfg["eval"]["seed"])
+    if written:
+        print(f"plot: {written[0]}\nsamples: {written[1]}")
     return 0
 
 

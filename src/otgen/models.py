@@ -35,10 +35,10 @@ class SJKO(Trainable, SJKOSolver):
 
     def fit(self, source: Any, target: Any, n_iters: int, batch_size: int = 256, **kwargs: Any):
         """Train all phases: ``n_iters`` counts the iterations of each phase (the run has
-        ``n_iters · n_phases`` steps; ``resume=True`` continues in the right phase). Other arguments
-        as ``otgen.EgNOT.fit``."""
+        ``n_iters · n_phases`` steps, or ``first_phase_iters + n_iters · (n_phases − 1)``;
+        ``resume=True`` continues in the right phase). Other arguments as ``otgen.EgNOT.fit``."""
         check_number("n_iters", n_iters, low=1, integer=True)
-        return Trainable.fit(self, source, target, n_iters * self.n_phases, batch_size, **kwargs)
+        return Trainable.fit(self, source, target, self.total_steps(n_iters), batch_size, **kwargs)
 
 
 MODELS: dict[str, type] = {"EgNOT": EgNOT, "UOTM": UOTM, "SJKO": SJKO}

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from .io import atomic_write  # noqa: E402
+
 
 def plot_plan(x: torch.Tensor, y: torch.Tensor, y_hat: torch.Tensor, x_cond: torch.Tensor,
               y_cond: torch.Tensor, path: str | Path, title: str = "") -> Path:
@@ -44,3 +46,130 @@ def plot_plan(x: torch.Tensor, y: torch.Tensor, y_hat: torch.Tensor, x_cond: tor
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _as_batch(name: str, t, dim: int | None = None) -> torch.Tensor:
+    """``t`` as a float (n, d) CPU tensor (a (n,) vector counts as (n, 1)); ValueError naming ``name``
+    if it is not a non-empty batch of vectors, or (with ``dim``) has a number of coordinates other than ``dim``."""
+    t = torch.as_tensor(t).detach().cpu()
+    if t.ndim == 1 and dim == 1:
+        t = t[:, None]
+    if t.ndim != 2 or t.shape[0] == 0 or (dim is not None and t.shape[1] != dim):
+        want = f"(n, {dim})" if dim is not None else "(n, d)"
+        raise ValueError(f"{name} must be a non-empty batch of shape {want}, got shape {tuple(t.shape)}")
+    return t.float()
+
+
+def _save(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Save ``fig`` as PNG through a temporary file renamed over ``path`` (never a half-written plot)."""
+    path = Path(path)
+    atomic_write(path, lambda f: fig.savefig(f, dpi=dpi, format="png"))
+    plt.close(fig)
+    return path
+
+
+def plot_1d_transport(x: torch.Tensor, y: torch.Tensor, y_hat: torch.Tensor, path: str | Path,
+                      title: str = "") -> Path:
+    """Two panels for a 1-D map: left, histograms of the source ``x``, the target ``y`` and the
+    transported ``y_hat = T(x)``; right, the scatter of the pairs (x_i, T(x_i)).
+
+    Args:
+        x: (n, 1) or (n,) source samples.
+        y: (m, 1) or (m,) target samples (m need not equal n).
+        y_hat: (n, 1) or (n,) transported samples, ``y_hat[i] = T(x[i])``.
+        path: the PNG file to write (folders are created).
+    Returns the path. Raises ValueError naming the argument whose shape is wrong.
+    """
+    x, y, y_hat = _as_batch("x", x, 1)[:, 0], _as_batch("y", y, 1)[:, 0], _as_batch("y_hat", y_hat, 1)[:, 0]
+    if y_hat.shape[0] != x.shape[0]:
+        raise ValueError(f"y_hat must have one row per row of x ({x.shape[0]}), got {y_hat.shape[0]}")
+    lo = float(torch.cat([x, y, y_hat]).min())
+    hi = float(torch.cat([x, y, y_hat]).max())
+    bins = torch.linspace(lo, hi if hi > lo else lo + 1.0, 81).numpy()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    kw = dict(bins=bins, density=True, histtype="stepfilled", alpha=0.35)
+    axes[0].hist(x.numpy(), color="tab:gray", label="source x", **kw)
+    axes[0].hist(y.numpy(), color="tab:blue", label="target y", **kw)
+    axes[0].hist(y_hat.numpy(), bins=bins, density=True, histtype="step", lw=2, color="tab:orange",
+                 label="transported T(x)")
+    axes[0].set_title("densities")
+    axes[0].legend(loc="upper left", fontsize=8)
+    axes[1].scatter(x.numpy(), y_hat.numpy(), s=2, alpha=0.4, linewidths=0, c="tab:orange")
+    axes[1].set_xlabel("x")
+    axes[1].set_ylabel("T(x)")
+    axes[1].set_title("map x ↦ T(x)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_transport_2d(x: torch.Tensor, y: torch.Tensor, y_hat: torch.Tensor, path: str | Path,
+                      title: str = "") -> Path:
+    """Two panels for a 2-D map: source ``x`` and target ``y``; target and transported ``y_hat``.
+
+    Args:
+        x: (n, 2) source samples.
+        y: (m, 2) target samples.
+        y_hat: (k, 2) transported samples (usually k = n, T(x)).
+        path: the PNG file to write (folders are created).
+    Returns the path. Raises ValueError naming the argument whose shape is wrong.
+    """
+    x, y, y_hat = _as_batch("x", x, 2), _as_batch("y", y, 2), _as_batch("y_hat", y_hat, 2)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharex=True, sharey=True)
+    kw = dict(s=2, alpha=0.4, linewidths=0)
+    axes[0].scatter(*x.T, c="tab:gray", label="source x", **kw)
+    axes[0].scatter(*y.T, c="tab:blue", label="target y", **kw)
+    axes[0].set_title("source and target")
+    axes[1].scatter(*y.T, c="tab:blue", label="target y", **kw)
+    axes[1].scatter(*y_hat.T, c="tab:orange", label="transported T(x)", **kw)
+    axes[1].set_title("transported samples")
+    for ax in axes:
+        ax.legend(loc="upper right", fontsize=8, markerscale=4)
+        ax.set_aspect("equal")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_phases(y: torch.Tensor, phase_samples, path: str | Path, title: str = "",
+                x: torch.Tensor | None = None) -> Path:
+    """A grid of 2-D scatters, one panel per S-JKO phase k: the samples T_k # mu_0 (orange) over the
+    target ``y`` (light grey). With ``x`` (samples of mu_0), a first panel shows it (green).
+
+    Args:
+        y: (m, 2) target samples.
+        phase_samples: a non-empty list of (n_k, 2) tensors, entry k the samples of phase k.
+        path: the PNG file to write (folders are created).
+        x: optional (n, 2) samples of the initial measure mu_0.
+    Returns the path. Raises ValueError naming the argument whose shape is wrong.
+    """
+    y = _as_batch("y", y, 2)
+    if not isinstance(phase_samples, (list, tuple)) or not phase_samples:
+        got = "an empty list" if isinstance(phase_samples, (list, tuple)) else f"a {type(phase_samples).__name__}"
+        raise ValueError(f"phase_samples must be a non-empty list of (n, 2) tensors, one per phase, got {got}")
+    phases = [_as_batch(f"phase_samples[{k}]", s, 2) for k, s in enumerate(phase_samples)]
+    panels = ([("mu_0 (source)", _as_batch("x", x, 2))] if x is not None else []) \
+        + [(f"phase {k}: T_{k} # mu_0", s) for k, s in enumerate(phases)]
+    rows = -(-len(panels) // 5)  # at most 5 panels a row, rows as evenly filled as possible
+    cols = -(-len(panels) // rows)
+    everything = torch.cat([y] + [p for _, p in panels])
+    lo, hi = torch.quantile(everything, 0.001, dim=0), torch.quantile(everything, 0.999, dim=0)
+    pad = 0.05 * (hi - lo).max().clamp(min=1e-6)
+    aspect = min(max(float((hi[1] - lo[1] + 2 * pad) / (hi[0] - lo[0] + 2 * pad)), 0.3), 3.0)  # height / width
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * aspect * rows + 0.6), sharex=True, sharey=True,
+                             squeeze=False)
+    for ax, (name, s) in zip(axes.flat, panels):
+        ax.scatter(*y.T, c="lightgray", s=4, alpha=0.6, linewidths=0)
+        ax.scatter(*s.T, c="tab:green" if name.startswith("mu_0") else "tab:orange", s=2, alpha=0.5, linewidths=0)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlim(float(lo[0] - pad), float(hi[0] + pad))
+        ax.set_ylim(float(lo[1] - pad), float(hi[1] + pad))
+        ax.set_aspect("equal")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)

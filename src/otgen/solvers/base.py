@@ -38,6 +38,9 @@ class Solver:
     name = "solver"
     config: dict[str, Any]
 
+    #: the advice printed when training diverges (NaN/Inf); each solver names its own remedies
+    divergence_hint = "Try a smaller learning rate."
+
     def __init__(self, seed: int = 0, device: str | torch.device | None = "cpu"):
         check_number("seed", seed, low=0, integer=True)
         self.device = resolve_device(device)

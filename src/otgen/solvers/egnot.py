@@ -97,6 +97,7 @@ class EgNOTSolver(Solver):
     """
 
     name = "EgNOT"
+    divergence_hint = "Try a smaller learning rate or Langevin step size, or set grad_clip / score_clip."
 
     def __init__(self, dim: int | None = None, eps: float = 1.0, *, event_shape: Sequence[int] | None = None,
                  source_shape: Sequence[int] | None = None, cost: str | Cost | Any = "sqeuclidean",

@@ -9,14 +9,17 @@ network call), using the coupling (T_{k−1}, T_k) # mu_0 in the cost (uotm-sjko
     generator:    minimise  E_x [ ‖T_k(x, z) − T_{k−1}(x, z')‖² / (2h) − v(T_k(x, z)) ]
 
 T_{k−1} is a frozen copy of the generator at the end of phase k − 1 (the identity for phase 0); T_k
-starts from it (warm start); v, the optimisers and the EMA carry over. The solver counts steps; the
-phase of step s is s // n_iters_per_phase, so a resumed run restarts in the right phase at the right
-step. After each phase the generator's weights are kept, so ``transport(x, phase=k)`` can use T_k.
+starts from it (warm start); v and the optimisers carry over. Phase 0 (learning T_0 # mu_0 ≈ mu_1 from
+the identity) is the hardest problem; ``first_phase_iters`` gives it its own length, as the paper's
+``init_num_iterations``. The solver counts steps and derives the phase from the step, so a resumed run
+restarts in the right phase at the right step. After each phase the generator's weights are kept, so
+``transport(x, phase=k)`` can use T_k.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Sequence
 
 import torch
@@ -26,6 +29,8 @@ from ..conjugates import make_conjugate
 from ..nn import StochasticMLP
 from .base import Solver
 from .semidual import VectorMapMixin, per_sample, r1_penalty
+
+LR_SCHEDULES = ("constant", "cosine", "phase_cosine")
 
 
 class SJKOSolver(VectorMapMixin, Solver):
@@ -40,14 +45,21 @@ class SJKOSolver(VectorMapMixin, Solver):
             from ``alpha`` (phase 0) to ``alpha_final`` (last phase) (an alpha schedule).
         instance_noise: sigma_0 ≥ 0; phase k adds N(0, (sigma_0/(k+1))² I) to the target samples (0: off).
         noise_dim: dimension of the generator's own noise z (default 0: deterministic maps).
+        first_phase_iters: length of phase 0 in steps (None: the same as the other phases, i.e. ``fit``'s
+            ``n_iters``).
+        lr_schedule: "constant"; "cosine" (to 0 over the whole run, as the paper); "phase_cosine" (a
+            cosine from the base rate to 0 within every phase: each JKO step is its own problem).
         hidden, activation, lr_g, lr_v, betas, r1: as ``otgen.UOTM``.
         seed, device: as every solver.
     """
 
     name = "SJKO"
+    divergence_hint = ("Try a smaller learning rate, an R1 penalty (r1 > 0), instance noise, or a conjugate that "
+                       "grows more slowly than KL's exp (phi = 'softplus' or 'chi').")
 
     def __init__(self, dim: int, h: float = 1.0, n_phases: int = 10, phi: str = "kl", *, alpha: float = 1.0,
                  alpha_final: float | None = None, instance_noise: float = 0.0, noise_dim: int = 0,
+                 first_phase_iters: int | None = None, lr_schedule: str = "constant",
                  hidden: Sequence[int] = (128, 128, 128), activation: str = "silu", lr_g: float = 1e-4,
                  lr_v: float = 1e-4, betas: Sequence[float] = (0.5, 0.9), r1: float = 0.0, seed: int = 0,
                  device: str | None = "cpu"):
@@ -59,6 +71,10 @@ class SJKOSolver(VectorMapMixin, Solver):
             check_number("alpha_final", alpha_final, low=0, low_open=True)
         check_number("instance_noise", instance_noise, low=0)
         check_number("noise_dim", noise_dim, low=0, integer=True)
+        if first_phase_iters is not None:
+            check_number("first_phase_iters", first_phase_iters, low=1, integer=True)
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
         check_number("lr_g", lr_g, low=0, low_open=True)
         check_number("lr_v", lr_v, low=0, low_open=True)
         betas = check_betas(betas)
@@ -70,20 +86,43 @@ class SJKOSolver(VectorMapMixin, Solver):
         self.alpha, self.alpha_final = float(alpha), None if alpha_final is None else float(alpha_final)
         self.instance_noise, self.noise_dim, self.r1 = float(instance_noise), int(noise_dim), float(r1)
         self._build_networks(hidden, activation, lr_g, lr_v, betas, seed)
-        self.iters_per_phase = 0  # set by prepare() from fit's n_iters
+        self.first_phase_iters = None if first_phase_iters is None else int(first_phase_iters)
+        self.lr_schedule = lr_schedule
+        self.iters_per_phase = 0  # phases 1.. (and phase 0 unless first_phase_iters): set by prepare()
         self.previous: StochasticMLP | None = None  # frozen T_{k−1}; None in phase 0 (identity)
         self.phase_states: list[dict[str, torch.Tensor]] = []  # the weights of T_0, T_1, ... once trained
         self.config = dict(dim=self.dim, h=self.h, n_phases=self.n_phases, phi=phi, alpha=self.alpha,
                            alpha_final=self.alpha_final, instance_noise=self.instance_noise,
-                           noise_dim=self.noise_dim, hidden=[int(w) for w in hidden], activation=activation,
+                           noise_dim=self.noise_dim, first_phase_iters=self.first_phase_iters,
+                           lr_schedule=lr_schedule, hidden=[int(w) for w in hidden], activation=activation,
                            lr_g=float(lr_g), lr_v=float(lr_v), betas=list(betas), r1=self.r1, seed=seed,
                            device=str(device) if device is not None else None)
 
     # -- phases ----------------------------------------------------------------------------------
     @property
+    def phase_zero_iters(self) -> int:
+        return self.first_phase_iters if self.first_phase_iters is not None else self.iters_per_phase
+
+    def phase_bounds(self, phase: int) -> tuple[int, int]:
+        """Steps [start, end) of ``phase`` (0-based step counts; step s is the (s+1)-th update)."""
+        if phase == 0:
+            return 0, self.phase_zero_iters
+        start = self.phase_zero_iters + (phase - 1) * self.iters_per_phase
+        return start, start + self.iters_per_phase
+
+    def total_steps(self, n_iters: int) -> int:
+        """Steps of a whole run whose phases 1.. have ``n_iters`` steps each."""
+        first = self.first_phase_iters if self.first_phase_iters is not None else n_iters
+        return first + (self.n_phases - 1) * n_iters
+
+    @property
     def phase(self) -> int:
         """The phase the next step belongs to (n_phases once training is over)."""
-        return min(self.step // max(self.iters_per_phase, 1), self.n_phases) if self.iters_per_phase else 0
+        if not self.iters_per_phase:
+            return 0
+        if self.step < self.phase_zero_iters:
+            return 0
+        return min(1 + (self.step - self.phase_zero_iters) // self.iters_per_phase, self.n_phases)
 
     def alpha_of(self, phase: int) -> float:
         if self.alpha_final is None or self.n_phases == 1:
@@ -130,9 +169,38 @@ class SJKOSolver(VectorMapMixin, Solver):
 
     # -- training --------------------------------------------------------------------------------
     def prepare(self, source, target, n_iters: int) -> None:
-        if n_iters % self.n_phases:
-            raise ValueError(f"the total number of steps ({n_iters}) must be a multiple of n_phases ({self.n_phases})")
-        self.iters_per_phase = n_iters // self.n_phases
+        """Set the phase lengths from the run's total number of steps ``n_iters`` (``fit`` passes
+        ``total_steps(n)``): ``first_phase_iters`` + (n_phases − 1)·n, or n_phases·n without it."""
+        if self.first_phase_iters is None:
+            if n_iters % self.n_phases:
+                raise ValueError(f"the total number of steps ({n_iters}) must be a multiple of n_phases "
+                                 f"({self.n_phases})")
+            self.iters_per_phase = n_iters // self.n_phases
+            return
+        rest = n_iters - self.first_phase_iters
+        if self.n_phases == 1:
+            if rest:
+                raise ValueError(f"with one phase the total number of steps ({n_iters}) must equal "
+                                 f"first_phase_iters ({self.first_phase_iters})")
+            self.iters_per_phase = self.first_phase_iters
+            return
+        if rest <= 0 or rest % (self.n_phases - 1):
+            raise ValueError(f"the total number of steps ({n_iters}) must be first_phase_iters "
+                             f"({self.first_phase_iters}) plus a positive multiple of n_phases − 1 ({self.n_phases - 1})")
+        self.iters_per_phase = rest // (self.n_phases - 1)
+
+    def _set_lr(self, phase: int) -> None:
+        if self.lr_schedule == "constant":
+            return
+        if self.lr_schedule == "cosine":
+            done, length = self.step, self.phase_bounds(self.n_phases - 1)[1]
+        else:
+            start, end = self.phase_bounds(phase)
+            done, length = self.step - start, end - start
+        factor = 0.5 * (1.0 + math.cos(math.pi * min(done / max(length, 1), 1.0)))
+        for opt in (self.opt_g, self.opt_v):
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * factor
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """One potential and one generator update in the current phase; ends the phase on its last step."""
@@ -140,7 +208,10 @@ class SJKOSolver(VectorMapMixin, Solver):
             raise RuntimeError("call fit (or prepare) before train_step: the phase length is not set")
         x, y = x.to(self.device), y.to(self.device)
         phase = self.phase
+        if phase >= self.n_phases:
+            raise RuntimeError(f"all {self.n_phases} phases are trained (step {self.step})")
         self.phi.alpha = self.alpha_of(phase)
+        self._set_lr(phase)
         n, m = x.shape[0], y.shape[0]
         if self.instance_noise:
             y = y + (self.instance_noise / (phase + 1)) * torch.randn(y.shape, generator=self.generator,
@@ -171,7 +242,7 @@ class SJKOSolver(VectorMapMixin, Solver):
         finally:
             self.potential.requires_grad_(True)
         self.step += 1
-        if self.step % self.iters_per_phase == 0:
+        if self.step == self.phase_bounds(phase)[1]:
             self._end_phase()
         return {"loss_v": loss_v.item(), "loss_g": loss_g.item(), "cost": cost.mean().item(), "phase": float(phase)}
 

@@ -54,6 +54,8 @@ class UOTMSolver(VectorMapMixin, Solver):
     """
 
     name = "UOTM"
+    divergence_hint = ("Try a smaller learning rate, an R1 penalty (r1 > 0), a larger tau, or a conjugate that "
+                       "grows more slowly than KL's exp (phi1/phi2 = 'softplus' or 'chi').")
 
     def __init__(self, dim: int, tau: float = 1.0, phi1: str = "kl", phi2: str = "kl", *, alpha1: float = 1.0,
                  alpha2: float = 1.0, cost_reduce: str = "sum", noise_dim: int | None = None,

@@ -190,6 +190,5 @@ def _diverged(solver: Any, out: Path | None, step: int, bad: dict[str, float]) -
         good = ckpt.restore(solver, existing)
         kept = (f" The last good checkpoint (step {good}) is kept at {ckpt.checkpoint_path(out)} and was "
                 "reloaded into the model.")
-    raise TrainingDiverged(
-        f"training diverged at step {step}: {what}.{kept} Try a smaller learning rate or Langevin step size, "
-        "or set grad_clip / score_clip.")
+    hint = getattr(solver, "divergence_hint", "Try a smaller learning rate.")
+    raise TrainingDiverged(f"training diverged at step {step}: {what}.{kept} {hint}")
