@@ -22,6 +22,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/egnot_gaussian.py --write BENCHMARKS.md
 	$(BIN)/otgen bench eot-mixture --threads 2 --json benchmarks/results/bench_eot_mixture.json --write BENCHMARKS.md
 	$(BIN)/python benchmarks/langevin_exact_mixture.py
+	$(BIN)/python benchmarks/uotm_outliers.py > benchmarks/results/uotm_outliers.md && cat benchmarks/results/uotm_outliers.md
+	$(BIN)/python benchmarks/uotm_gaussian.py > benchmarks/results/uotm_gaussian.md && cat benchmarks/results/uotm_gaussian.md
+	$(BIN)/python benchmarks/sjko_gaussian.py > benchmarks/results/sjko_gaussian.md && cat benchmarks/results/sjko_gaussian.md
+	$(BIN)/python benchmarks/sjko_25gaussians.py > benchmarks/results/sjko_25gaussians.md && cat benchmarks/results/sjko_25gaussians.md
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

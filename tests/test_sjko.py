@@ -20,19 +20,22 @@ def small(**kw):
     return otgen.SJKO(**{**dict(dim=2, h=0.5, n_phases=3, hidden=(16, 16), seed=0), **kw})
 
 
-def jko_check_pair(dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+GAP = 3.0 * math.sqrt(2.0)
+
+
+def jko_check_pair(dim: int, gap: float = GAP) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """mu_0 = N(m0, S0) and nu = N(mu, Sigma), diagonal: variances spread over [0.3, 2] and [0.2, 1.5]
-    in opposite orders (some coordinates contract, some expand), and a mean gap of norm 3·sqrt(2)
+    in opposite orders (some coordinates contract, some expand), and a mean gap of norm ``gap``
     shared equally by the coordinates (so mu_0 and nu overlap alike in every dimension)."""
     mu = np.ones(dim)
-    m0 = mu - 3.0 * math.sqrt(2.0 / dim)
+    m0 = mu - gap / math.sqrt(dim)
     return m0, np.diag(np.geomspace(0.3, 2.0, dim)), mu, np.diag(np.geomspace(1.5, 0.2, dim))
 
 
 def train_jko_check(dim: int, seed: int = 0, first: int = 2000, per: int = 1000, n_phases: int = 3,
-                    h: float = 0.5, batch_size: int = 1024, callbacks=()):
+                    h: float = 0.5, batch_size: int = 1024, gap: float = GAP, callbacks=()):
     """The settings of the accuracy test (and of benchmarks/sjko_gaussian.py)."""
-    m0, S0, mu, Sigma = jko_check_pair(dim)
+    m0, S0, mu, Sigma = jko_check_pair(dim, gap)
     model = otgen.SJKO(dim=dim, h=h, n_phases=n_phases, phi="kl", hidden=(128, 128), lr_g=5e-4, lr_v=5e-4,
                        first_phase_iters=first, lr_schedule="phase_cosine", seed=seed)
     model.fit(Gaussian(m0, S0), Gaussian(mu, Sigma), n_iters=per, batch_size=batch_size, progress=False,
@@ -40,9 +43,9 @@ def train_jko_check(dim: int, seed: int = 0, first: int = 2000, per: int = 1000,
     return model
 
 
-def phase_errors(model, dim: int) -> list[float]:
+def phase_errors(model, dim: int, gap: float = GAP) -> list[float]:
     """BW2-UVP (%) of T_k # mu_0 against the exact JKO iterate mu_{k+1}, for every trained phase k."""
-    m0, S0, mu, Sigma = jko_check_pair(dim)
+    m0, S0, mu, Sigma = jko_check_pair(dim, gap)
     path = jko_gaussian_path(m0, S0, mu, Sigma, model.h, model.n_phases)
     x = Gaussian(m0, S0)(20_000, generator=torch.Generator().manual_seed(1))
     return [metrics.bw2_uvp(model.transport(x, phase=k), *path[k + 1]) for k in range(len(model.phase_states))]
@@ -170,9 +173,46 @@ def test_a_diverging_potential_stops_and_keeps_the_last_good_checkpoint(tmp_path
                 next(solver.potential.parameters()).fill_(float("inf"))
 
     model = small()
-    with pytest.raises(TrainingDiverged, match="diverged at step 6.*last good checkpoint \\(step 4\\)"):
+    with pytest.raises(TrainingDiverged, match="diverged at step 6.*last good checkpoint \\(step 4\\).*instance noise"):
         model.fit(SOURCE, TARGET, n_iters=4, batch_size=8, out=tmp_path, progress=False, checkpoint_every=2,
                   callbacks=[poison])
     kept = otgen.load(tmp_path / "checkpoints" / "last.pt")
     assert kept.step == 4 and kept.phase == 1 and len(kept.phase_states) == 1
     assert all(torch.isfinite(p).all() for p in kept.potential.parameters())
+
+
+def test_phase_cosine_restarts_in_every_phase_with_a_longer_phase_zero():
+    model = small(lr_g=1e-3, lr_v=1e-3, first_phase_iters=4, lr_schedule="phase_cosine")
+    model.prepare(SOURCE, TARGET, 8)  # phases of 4, 2, 2 steps
+    seen = []
+    for _ in range(8):
+        model.train_step(SOURCE(8), TARGET(8))
+        seen.append(model.opt_v.param_groups[0]["lr"])
+    expected = [1e-3 * 0.5 * (1 + math.cos(math.pi * f)) for f in (0, 1 / 4, 2 / 4, 3 / 4, 0, 1 / 2, 0, 1 / 2)]
+    assert seen == pytest.approx(expected)
+
+
+def test_one_phase_with_first_phase_iters():
+    model = small(n_phases=1, first_phase_iters=3).fit(SOURCE, TARGET, n_iters=99, batch_size=8, progress=False)
+    assert model.step == 3 and len(model.phase_states) == 1 and model.phase == 1
+
+
+def test_a_trained_model_keeps_its_phase_length():
+    """Fitting again (or resuming) with another n_iters would move the phase boundaries under the maps
+    already kept; it is refused by name."""
+    model = small().fit(SOURCE, TARGET, n_iters=2, batch_size=8, progress=False)
+    with pytest.raises(ValueError, match="n_iters must stay 2 steps per phase"):
+        model.fit(SOURCE, TARGET, n_iters=4, batch_size=8, progress=False)
+    assert model.step == 6 and len(model.phase_states) == 3  # nothing was trained
+
+
+def test_resume_is_exact_with_a_longer_phase_zero_and_phase_cosine(tmp_path, ctrl_c_after):
+    kw = dict(batch_size=16, progress=False, checkpoint_every=1, log_every=1)
+    make = lambda: small(first_phase_iters=4, lr_schedule="phase_cosine")  # noqa: E731
+    straight = make().fit(SOURCE, TARGET, n_iters=2, out=tmp_path / "a", **kw)
+    with pytest.raises(KeyboardInterrupt):
+        make().fit(SOURCE, TARGET, n_iters=2, out=tmp_path / "b", callbacks=[ctrl_c_after(5)], **kw)
+    resumed = make().fit(SOURCE, TARGET, n_iters=2, out=tmp_path / "b", resume=True, **kw)
+    assert resumed.step == straight.step == 8
+    for a, b in zip(straight.phase_states, resumed.phase_states):
+        assert all(torch.equal(a[k], b[k]) for k in a)

@@ -25,10 +25,32 @@ def _outlier_run(phi: str, seed: int = 0, n_iters: int = 8000):
 def test_uotm_kl_ignores_the_outliers():
     """N(0, 1) -> 99 % N(1, 0.1²) + 1 % N(−1, 0.1²), KL penalties on both marginals: the generator
     puts ≤ 0.5 % of its mass below 0 and lands within W1 ≤ 0.05 of the inlier mode N(1, 0.1²).
-    (Measured over seeds 0, 1, 2: 0 % below 0, W1 0.018 / 0.014 / 0.020; 8000 potential steps.)"""
+    (Measured over seeds 0, 1, 2: 0 % below 0, W1 0.018 / 0.014 / 0.020; 8000 potential steps.)
+    This is the behaviour the UOTM paper shows, not the exact solution of this UOT problem, which
+    keeps the outlier mode (next test): the trained generator drops it."""
     below, w1 = _outlier_run("kl")
     assert below <= 0.005
     assert w1 <= 0.05
+
+
+def test_the_exact_uot_solution_of_the_outlier_toy_keeps_the_outlier_mode():
+    """The same problem solved exactly on grids (POT mm_unbalanced, generalised KL with reg_m = alpha
+    = 1, cost 0.05·(x − y)²): the relaxed target marginal holds 1.45 % of the transported mass below
+    0, more than nu's 1 %. Dropping the 1 % outlier mass would cost 0.01 in the KL penalty, while
+    carrying the source's left tail to it costs ~0.05·1.5²·0.01 ≈ 0.001. So the outlier-free
+    generator of the previous test is a property of the training (a small mode far from the bulk
+    is dropped, as balanced OTM also does on some seeds; BENCHMARKS.md), not of the UOT optimum."""
+    import ot
+    from scipy.stats import norm
+
+    x, y = np.linspace(-5.0, 5.0, 301), np.linspace(-2.0, 2.0, 301)
+    a = norm.pdf(x) / norm.pdf(x).sum()
+    b = 0.99 * norm.pdf(y, 1.0, 0.1) + 0.01 * norm.pdf(y, -1.0, 0.1)
+    b /= b.sum()
+    plan = ot.unbalanced.mm_unbalanced(a, b, 0.05 * (x[:, None] - y[None, :]) ** 2, reg_m=1.0, div="kl",
+                                       numItermax=20_000, stopThr=1e-12)
+    marginal = plan.sum(0)
+    assert marginal[y < 0].sum() / plan.sum() >= 0.012
 
 
 def test_per_sample_shapes_are_enforced():
@@ -158,10 +180,39 @@ def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_
             with torch.no_grad():
                 next(solver.potential.parameters()).fill_(float("inf"))
 
-    with pytest.raises(TrainingDiverged, match="diverged at step 6.*last good checkpoint \\(step 4\\)"):
+    with pytest.raises(TrainingDiverged, match="diverged at step 6.*last good checkpoint \\(step 4\\).*R1 penalty"):
         model.fit(source, target, n_iters=20, batch_size=16, out=tmp_path, resume=True, progress=False,
                   checkpoint_every=2, callbacks=[poison])
     saved = otgen.load(tmp_path / "checkpoints" / "last.pt")
     assert saved.step == 4
     assert all(torch.equal(a, b) for a, b in zip(saved.potential.parameters(), good))
     assert all(torch.isfinite(p).all() for p in model.potential.parameters())  # reloaded into the model
+
+
+@pytest.mark.parametrize("cls", [otgen.UOTM, otgen.SJKO])
+def test_image_shaped_samples_keep_their_shape_through_training_sampling_and_saving(cls, tmp_path):
+    """event_shape=(1, 8, 8) (sklearn's digits): batches, maps and draws keep the shape; the networks
+    see 64 coordinates; a model file remembers the shape."""
+    shape = (1, 8, 8)
+    source = lambda n, generator=None: torch.randn(n, *shape, generator=generator)  # noqa: E731
+    target = lambda n, generator=None: 0.5 * torch.randn(n, *shape, generator=generator) + 1.0  # noqa: E731
+    kw = dict(n_phases=2) if cls is otgen.SJKO else {}
+    model = cls(event_shape=shape, hidden=(16,), seed=0, **kw).fit(source, target, n_iters=3, batch_size=8,
+                                                                   progress=False)
+    assert model.dim == 64 and model.event_shape == shape
+    x = source(5)
+    assert model.transport(x).shape == (5, *shape)
+    assert model.sample(x, 3).shape == (5, 3, *shape)
+    per_unit = 1.0 / (2 * model.h) if cls is otgen.SJKO else model.tau  # cost of a unit shift of one coordinate
+    assert torch.allclose(model.cost(x, x + 1.0), torch.full((5,), 64 * per_unit))  # summed over all 64
+    model.save(tmp_path / "m.pt")
+    loaded = otgen.load(tmp_path / "m.pt")
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert loaded.event_shape == shape
+    assert torch.equal(loaded.transport(x, generator=g()), model.transport(x, generator=g()))
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 1, 8, 8\)"):
+        model.transport(torch.randn(5, 64))
+    with pytest.raises(ValueError, match="exactly one of dim"):
+        cls(dim=64, event_shape=shape)
+    with pytest.raises(ValueError, match="event_shape"):
+        cls(event_shape=(0, 8))

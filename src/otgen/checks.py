@@ -25,6 +25,29 @@ def check_number(name: str, value: Any, low: float | None = None, high: float | 
         raise ValueError(f"{name} must be {kind}{' ' + rng if rng else ''}, got {value!r}")
 
 
+def check_shape(name: str, value: Any) -> tuple[int, ...]:
+    """``value`` as a non-empty tuple of positive ints; a ValueError naming ``name`` otherwise (floats,
+    even integral ones, and booleans are refused rather than truncated)."""
+    try:
+        items = list(value)
+    except TypeError:
+        items = None
+    if not items or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in items):
+        raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {value!r}")
+    return tuple(int(s) for s in items)
+
+
+def dim_or_event_shape(dim: Any, event_shape: Any) -> tuple[int, ...]:
+    """The event shape given by exactly one of ``dim`` (an int, meaning ``(dim,)``) and ``event_shape``."""
+    if (dim is None) == (event_shape is None):
+        raise ValueError("give exactly one of dim (an int >= 1) and event_shape (a tuple of ints), "
+                         f"got dim={dim!r}, event_shape={event_shape!r}")
+    if dim is not None:
+        check_number("dim", dim, low=1, integer=True)
+        return (int(dim),)
+    return check_shape("event_shape", event_shape)
+
+
 def derived_seed(seed: int, *stream: int) -> int:
     """An independent 63-bit seed for the named ``stream`` of ``seed`` (so the solver's training draws,
     its sampling draws and the loop's data draws never share a random sequence)."""

@@ -128,7 +128,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise cfgmod.ConfigError(f"{out} already holds a run; pass --resume to continue it or --out to choose "
                                  "another directory")
     io.write_text(out / "config.yaml", cfgmod.dump(cfg))
-    per_phase = " per phase" if cfg["model"]["name"] == "SJKO" else ""
+    per_phase = ""
+    if cfg["model"]["name"] == "SJKO":
+        first = cfg["model"].get("first_phase_iters")
+        per_phase = " per phase" + (f", {first} in phase 0" if first is not None else "")
     print(f"otgen train: {cfg['model']['name']} -> {out} ({tr['n_iters']} iterations{per_phase}, {threads} threads)")
     result = model.fit(source, target, n_iters=tr["n_iters"], batch_size=tr["batch_size"], seed=tr["seed"],
                        out=out, resume=args.resume, progress=True, log_every=tr["log_every"],

@@ -38,7 +38,7 @@ class SJKO(Trainable, SJKOSolver):
         ``n_iters · n_phases`` steps, or ``first_phase_iters + n_iters · (n_phases − 1)``;
         ``resume=True`` continues in the right phase). Other arguments as ``otgen.EgNOT.fit``."""
         check_number("n_iters", n_iters, low=1, integer=True)
-        return Trainable.fit(self, source, target, self.total_steps(n_iters), batch_size, **kwargs)
+        return Trainable.fit(self, source, target, self.run_steps(n_iters), batch_size, **kwargs)
 
 
 MODELS: dict[str, type] = {"EgNOT": EgNOT, "UOTM": UOTM, "SJKO": SJKO}

@@ -17,17 +17,10 @@ def plot_plan(x: torch.Tensor, y: torch.Tensor, y_hat: torch.Tensor, x_cond: tor
               y_cond: torch.Tensor, path: str | Path, title: str = "") -> Path:
     """Three panels for a 2-D plan: source and target samples; transported samples; the conditional
     clouds pi(·|x) (``y_cond``: (k, m, 2)) of the points ``x_cond`` (k, 2) over the target."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 3, figsize=(15, 5), sharex=True, sharey=True)
-    kw = dict(s=2, alpha=0.4, linewidths=0)
-    axes[0].scatter(*x.T, c="tab:gray", label="source x ~ P", **kw)
-    axes[0].scatter(*y.T, c="tab:blue", label="target y ~ Q", **kw)
-    axes[0].set_title("source and target")
-    axes[1].scatter(*y.T, c="tab:blue", label="target", **kw)
-    axes[1].scatter(*y_hat.T, c="tab:orange", label="transported ŷ ~ pi(·|x)", **kw)
-    axes[1].set_title("transported samples")
-    axes[2].scatter(*y.T, c="lightgray", label="target", **kw)
+    _source_target_transported(axes[0], axes[1], x, y, y_hat, "source x ~ P", "target y ~ Q",
+                               "transported ŷ ~ pi(·|x)")
+    axes[2].scatter(*y.T, c="lightgray", label="target", **_DOTS)
     colors = ["tab:red", "tab:green", "tab:purple", "tab:brown", "tab:pink"]
     for i, (xc, yc) in enumerate(zip(x_cond, y_cond)):
         c = colors[i % len(colors)]
@@ -43,9 +36,21 @@ def plot_plan(x: torch.Tensor, y: torch.Tensor, y_hat: torch.Tensor, x_cond: tor
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
+
+
+_DOTS = dict(s=2, alpha=0.4, linewidths=0)
+
+
+def _source_target_transported(ax_data, ax_map, x, y, y_hat, source_label: str = "source x",
+                               target_label: str = "target y", map_label: str = "transported T(x)") -> None:
+    """Left: source (grey) and target (blue) samples; right: target and transported (orange) samples."""
+    ax_data.scatter(*x.T, c="tab:gray", label=source_label, **_DOTS)
+    ax_data.scatter(*y.T, c="tab:blue", label=target_label, **_DOTS)
+    ax_data.set_title("source and target")
+    ax_map.scatter(*y.T, c="tab:blue", label=target_label, **_DOTS)
+    ax_map.scatter(*y_hat.T, c="tab:orange", label=map_label, **_DOTS)
+    ax_map.set_title("transported samples")
 
 
 def _as_batch(name: str, t, dim: int | None = None) -> torch.Tensor:
@@ -117,13 +122,7 @@ def plot_transport_2d(x: torch.Tensor, y: torch.Tensor, y_hat: torch.Tensor, pat
     """
     x, y, y_hat = _as_batch("x", x, 2), _as_batch("y", y, 2), _as_batch("y_hat", y_hat, 2)
     fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharex=True, sharey=True)
-    kw = dict(s=2, alpha=0.4, linewidths=0)
-    axes[0].scatter(*x.T, c="tab:gray", label="source x", **kw)
-    axes[0].scatter(*y.T, c="tab:blue", label="target y", **kw)
-    axes[0].set_title("source and target")
-    axes[1].scatter(*y.T, c="tab:blue", label="target y", **kw)
-    axes[1].scatter(*y_hat.T, c="tab:orange", label="transported T(x)", **kw)
-    axes[1].set_title("transported samples")
+    _source_target_transported(axes[0], axes[1], x, y, y_hat)
     for ax in axes:
         ax.legend(loc="upper right", fontsize=8, markerscale=4)
         ax.set_aspect("equal")

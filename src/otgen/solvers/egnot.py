@@ -26,22 +26,12 @@ from ..costs import Cost, make_cost
 from ..distributions.base import draw
 from ..nn import EMA, ScalarMLP
 from ..sampling import FreshStart, LangevinSampler, PersistentChains, ReplayBuffer, noise_init, source_init
-from ..checks import check_betas, check_number, derived_seed
+from ..checks import check_betas, check_number, check_shape, derived_seed, dim_or_event_shape
 from .base import Solver
 
 CHAINS = ("replay", "fresh", "persistent")
 CHAIN_INITS = ("noise", "source")
 LR_SCHEDULES = ("constant", "cosine")
-
-
-def _shape(name: str, value: Any) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(s) for s in value)
-    except TypeError:
-        raise ValueError(f"{name} must be a sequence of positive ints, got {value!r}") from None
-    if not shape or any(s < 1 for s in shape):
-        raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {value!r}")
-    return shape
 
 
 @contextlib.contextmanager
@@ -109,14 +99,8 @@ class EgNOTSolver(Solver):
                  step_decay: float = 1.0, chains: str = "persistent", buffer_size: int = 4096,
                  reinit_prob: float = 0.05, chain_init: str = "noise", init_scale: float = 1.0,
                  sample_steps: int | None = None, seed: int = 0, device: str | None = "cpu"):
-        if (dim is None) == (event_shape is None):
-            raise ValueError("give exactly one of dim (an int >= 1) and event_shape (a tuple of ints), "
-                             f"got dim={dim!r}, event_shape={event_shape!r}")
-        if dim is not None:
-            check_number("dim", dim, low=1, integer=True)
-            event_shape = (dim,)
-        event_shape = _shape("event_shape", event_shape)
-        source_shape = event_shape if source_shape is None else _shape("source_shape", source_shape)
+        event_shape = dim_or_event_shape(dim, event_shape)
+        source_shape = event_shape if source_shape is None else check_shape("source_shape", source_shape)
         check_number("eps", eps, low=0, low_open=True)
         check_number("lr", lr, low=0, low_open=True)
         betas = check_betas(betas)

@@ -19,25 +19,25 @@ restarts in the right phase at the right step. After each phase the generator's 
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any, Sequence
 
 import torch
 
-from ..checks import check_betas, check_number
+from ..checks import check_betas, check_number, dim_or_event_shape
 from ..conjugates import make_conjugate
 from ..nn import StochasticMLP
 from .base import Solver
-from .semidual import VectorMapMixin, per_sample, r1_penalty
+from .semidual import FlatMapMixin, per_sample, r1_penalty, set_cosine_lr, shape_config
 
 LR_SCHEDULES = ("constant", "cosine", "phase_cosine")
 
 
-class SJKOSolver(VectorMapMixin, Solver):
+class SJKOSolver(FlatMapMixin, Solver):
     """S-JKO phases and update step (``otgen.SJKO`` adds ``fit``; its ``n_iters`` counts per phase).
 
     Args:
-        dim: dimension of the samples (the initial measure mu_0 and the target nu).
+        dim: dimension of the samples (the initial measure mu_0 and the target nu), or give
+            ``event_shape`` (e.g. (1, 8, 8); the networks see flat vectors).
         h: JKO step size, > 0 (cost ‖x − y‖²/(2h), summed over coordinates).
         n_phases: number K ≥ 1 of JKO steps.
         phi: conjugate of the target penalty ("kl" default, "chi", "softplus", "linear").
@@ -47,8 +47,9 @@ class SJKOSolver(VectorMapMixin, Solver):
         noise_dim: dimension of the generator's own noise z (default 0: deterministic maps).
         first_phase_iters: length of phase 0 in steps (None: the same as the other phases, i.e. ``fit``'s
             ``n_iters``).
-        lr_schedule: "constant"; "cosine" (to 0 over the whole run, as the paper); "phase_cosine" (a
-            cosine from the base rate to 0 within every phase: each JKO step is its own problem).
+        lr_schedule: "constant" (the paper's toys); "cosine" (to 0 over the whole run; the paper's CIFAR
+            runs decay over the whole run to a floor of 5e-5); "phase_cosine" (from the base rate to 0
+            within every phase: each JKO step is its own problem).
         hidden, activation, lr_g, lr_v, betas, r1: as ``otgen.UOTM``.
         seed, device: as every solver.
     """
@@ -57,13 +58,14 @@ class SJKOSolver(VectorMapMixin, Solver):
     divergence_hint = ("Try a smaller learning rate, an R1 penalty (r1 > 0), instance noise, or a conjugate that "
                        "grows more slowly than KL's exp (phi = 'softplus' or 'chi').")
 
-    def __init__(self, dim: int, h: float = 1.0, n_phases: int = 10, phi: str = "kl", *, alpha: float = 1.0,
+    def __init__(self, dim: int | None = None, h: float = 1.0, n_phases: int = 10, phi: str = "kl", *,
+                 event_shape: Sequence[int] | None = None, alpha: float = 1.0,
                  alpha_final: float | None = None, instance_noise: float = 0.0, noise_dim: int = 0,
                  first_phase_iters: int | None = None, lr_schedule: str = "constant",
                  hidden: Sequence[int] = (128, 128, 128), activation: str = "silu", lr_g: float = 1e-4,
                  lr_v: float = 1e-4, betas: Sequence[float] = (0.5, 0.9), r1: float = 0.0, seed: int = 0,
                  device: str | None = "cpu"):
-        check_number("dim", dim, low=1, integer=True)
+        shape = dim_or_event_shape(dim, event_shape)
         check_number("h", h, low=0, low_open=True)
         check_number("n_phases", n_phases, low=1, integer=True)
         self.phi = make_conjugate(phi, alpha)
@@ -81,8 +83,8 @@ class SJKOSolver(VectorMapMixin, Solver):
         check_number("r1", r1, low=0)
         super().__init__(seed=seed, device=device)
 
-        self.dim, self.h, self.n_phases = int(dim), float(h), int(n_phases)
-        self.event_shape = self.source_shape = (self.dim,)
+        self._set_shape(shape)
+        self.h, self.n_phases = float(h), int(n_phases)
         self.alpha, self.alpha_final = float(alpha), None if alpha_final is None else float(alpha_final)
         self.instance_noise, self.noise_dim, self.r1 = float(instance_noise), int(noise_dim), float(r1)
         self._build_networks(hidden, activation, lr_g, lr_v, betas, seed)
@@ -91,7 +93,7 @@ class SJKOSolver(VectorMapMixin, Solver):
         self.iters_per_phase = 0  # phases 1.. (and phase 0 unless first_phase_iters): set by prepare()
         self.previous: StochasticMLP | None = None  # frozen T_{k−1}; None in phase 0 (identity)
         self.phase_states: list[dict[str, torch.Tensor]] = []  # the weights of T_0, T_1, ... once trained
-        self.config = dict(dim=self.dim, h=self.h, n_phases=self.n_phases, phi=phi, alpha=self.alpha,
+        self.config = dict(**shape_config(dim, shape), h=self.h, n_phases=self.n_phases, phi=phi, alpha=self.alpha,
                            alpha_final=self.alpha_final, instance_noise=self.instance_noise,
                            noise_dim=self.noise_dim, first_phase_iters=self.first_phase_iters,
                            lr_schedule=lr_schedule, hidden=[int(w) for w in hidden], activation=activation,
@@ -101,6 +103,7 @@ class SJKOSolver(VectorMapMixin, Solver):
     # -- phases ----------------------------------------------------------------------------------
     @property
     def phase_zero_iters(self) -> int:
+        """The length of phase 0 in steps (``first_phase_iters``, else that of every phase)."""
         return self.first_phase_iters if self.first_phase_iters is not None else self.iters_per_phase
 
     def phase_bounds(self, phase: int) -> tuple[int, int]:
@@ -110,7 +113,7 @@ class SJKOSolver(VectorMapMixin, Solver):
         start = self.phase_zero_iters + (phase - 1) * self.iters_per_phase
         return start, start + self.iters_per_phase
 
-    def total_steps(self, n_iters: int) -> int:
+    def run_steps(self, n_iters: int) -> int:
         """Steps of a whole run whose phases 1.. have ``n_iters`` steps each."""
         first = self.first_phase_iters if self.first_phase_iters is not None else n_iters
         return first + (self.n_phases - 1) * n_iters
@@ -125,6 +128,7 @@ class SJKOSolver(VectorMapMixin, Solver):
         return min(1 + (self.step - self.phase_zero_iters) // self.iters_per_phase, self.n_phases)
 
     def alpha_of(self, phase: int) -> float:
+        """The strength alpha of ``phase``: ``alpha``, or the linear schedule to ``alpha_final``."""
         if self.alpha_final is None or self.n_phases == 1:
             return self.alpha
         return self.alpha + (self.alpha_final - self.alpha) * phase / (self.n_phases - 1)
@@ -142,14 +146,14 @@ class SJKOSolver(VectorMapMixin, Solver):
 
     # -- the maps --------------------------------------------------------------------------------
     def cost(self, x_new: torch.Tensor, x_old: torch.Tensor) -> torch.Tensor:
-        """‖x_new − x_old‖² / (2h) per sample: (n, dim), (n, dim) -> (n,)."""
-        return (x_new - x_old).pow(2).sum(1) / (2.0 * self.h)
+        """‖x_new − x_old‖² / (2h) per sample, summed over all coordinates: (n, ...), (n, ...) -> (n,)."""
+        return (x_new - x_old).pow(2).flatten(1).sum(1) / (2.0 * self.h)
 
     @torch.no_grad()
     def transport(self, x: torch.Tensor, phase: int | None = None,
                   generator: torch.Generator | None = None) -> torch.Tensor:
         """T_k(x, z) for phase k (default: the last trained one; the current weights while training).
-        T_k pushes mu_0 towards mu_{k+1}. (n, dim) -> (n, dim)."""
+        T_k pushes mu_0 towards mu_{k+1}. (n, *event_shape) -> (n, *event_shape)."""
         x = self._as_source(x)
         net = self.generator_net
         if phase is not None:
@@ -158,55 +162,61 @@ class SJKOSolver(VectorMapMixin, Solver):
                 raise ValueError(f"phase must be < {len(self.phase_states)} (the phases trained so far), got {phase}")
             net = copy.deepcopy(self.generator_net)
             net.load_state_dict(self.phase_states[phase])
-        return net(x, self._noise(x.shape[0], self.sample_generator if generator is None else generator))
+        return self._unflat(net(x, self._noise(x.shape[0], self.sample_generator if generator is None else generator)))
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, n_per_x: int = 1, phase: int | None = None) -> torch.Tensor:
+        """``n_per_x`` draws T_k(x, z) per x: (n, *event_shape) -> (n, n_per_x, *event_shape)."""
         check_number("n_per_x", n_per_x, low=1, integer=True)
-        x = self._as_source(x)
+        x = self._unflat(self._as_source(x))
         y = self.transport(x.repeat_interleave(n_per_x, dim=0), phase)
-        return y.reshape(x.shape[0], n_per_x, self.dim)
+        return y.reshape(x.shape[0], n_per_x, *self.event_shape)
 
     # -- training --------------------------------------------------------------------------------
     def prepare(self, source, target, n_iters: int) -> None:
         """Set the phase lengths from the run's total number of steps ``n_iters`` (``fit`` passes
-        ``total_steps(n)``): ``first_phase_iters`` + (n_phases − 1)·n, or n_phases·n without it."""
+        ``run_steps(n)``): ``first_phase_iters`` + (n_phases − 1)·n, or n_phases·n without it. A model
+        that has trained already (a resumed run, a second ``fit``) must keep its phase length."""
+        per = self._phase_length(n_iters)
+        if self.step and per != self.iters_per_phase:
+            raise ValueError(f"n_iters must stay {self.iters_per_phase} steps per phase for this model, which "
+                             f"has trained {self.step} steps with that phase length; got a run of {n_iters} "
+                             f"steps in all, i.e. {per} per phase")
+        self.iters_per_phase = per
+
+    def _phase_length(self, n_iters: int) -> int:
+        """The steps of phases 1.. in a run of ``n_iters`` steps in all (ValueError if none fits)."""
         if self.first_phase_iters is None:
             if n_iters % self.n_phases:
                 raise ValueError(f"the total number of steps ({n_iters}) must be a multiple of n_phases "
                                  f"({self.n_phases})")
-            self.iters_per_phase = n_iters // self.n_phases
-            return
+            return n_iters // self.n_phases
         rest = n_iters - self.first_phase_iters
         if self.n_phases == 1:
             if rest:
                 raise ValueError(f"with one phase the total number of steps ({n_iters}) must equal "
                                  f"first_phase_iters ({self.first_phase_iters})")
-            self.iters_per_phase = self.first_phase_iters
-            return
+            return self.first_phase_iters
         if rest <= 0 or rest % (self.n_phases - 1):
             raise ValueError(f"the total number of steps ({n_iters}) must be first_phase_iters "
-                             f"({self.first_phase_iters}) plus a positive multiple of n_phases − 1 ({self.n_phases - 1})")
-        self.iters_per_phase = rest // (self.n_phases - 1)
+                             f"({self.first_phase_iters}) plus a positive multiple of n_phases − 1 "
+                             f"({self.n_phases - 1})")
+        return rest // (self.n_phases - 1)
 
     def _set_lr(self, phase: int) -> None:
-        if self.lr_schedule == "constant":
-            return
+        """Both learning rates for the next step: constant, a cosine over the run, or within ``phase``."""
         if self.lr_schedule == "cosine":
-            done, length = self.step, self.phase_bounds(self.n_phases - 1)[1]
-        else:
+            set_cosine_lr((self.opt_g, self.opt_v), self.step, self.phase_bounds(self.n_phases - 1)[1])
+        elif self.lr_schedule == "phase_cosine":
             start, end = self.phase_bounds(phase)
-            done, length = self.step - start, end - start
-        factor = 0.5 * (1.0 + math.cos(math.pi * min(done / max(length, 1), 1.0)))
-        for opt in (self.opt_g, self.opt_v):
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * factor
+            set_cosine_lr((self.opt_g, self.opt_v), self.step - start, end - start)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        """One potential and one generator update in the current phase; ends the phase on its last step."""
+        """One potential and one generator update in the current phase on (x, y), both (n, *event_shape);
+        ends the phase on its last step."""
         if not self.iters_per_phase:
             raise RuntimeError("call fit (or prepare) before train_step: the phase length is not set")
-        x, y = x.to(self.device), y.to(self.device)
+        x, y = self._flat("x", x), self._flat("y", y)
         phase = self.phase
         if phase >= self.n_phases:
             raise RuntimeError(f"all {self.n_phases} phases are trained (step {self.step})")
