@@ -13,24 +13,43 @@ from otgen.groundtruth import uotm_gaussian_ground_truth
 from otgen.train import TrainingDiverged
 
 
-def _outlier_run(phi: str, seed: int = 0, n_iters: int = 8000):
-    model = otgen.UOTM(dim=1, tau=0.05, phi1=phi, phi2=phi, n_critic=5, lr_g=2e-4, lr_v=2e-4,
+def _outlier_run(phi: str, seed: int = 0) -> dict[str, float]:
+    """configs/uotm_outliers.yaml's model with conjugates ``phi`` on both marginals, scored on 20 000
+    points: the mass below 0, W1 to the inlier mode N(1, 0.1²), and the largest source point x whose
+    T(x) lands below 0 (−inf if none)."""
+    model = otgen.UOTM(dim=1, tau=0.05, phi1=phi, phi2=phi, noise_dim=0, n_critic=5, lr_g=2e-4, lr_v=2e-4,
                        lr_schedule="cosine", seed=seed)
-    model.fit(make("normal", dim=1), make("outliers_1d"), n_iters=n_iters, batch_size=256, progress=False)
-    y = model.transport(make("normal", dim=1)(20_000, generator=torch.Generator().manual_seed(1)))[:, 0].numpy()
+    model.fit(make("normal", dim=1), make("outliers_1d"), n_iters=8000, batch_size=256, progress=False)
+    x = make("normal", dim=1)(20_000, generator=torch.Generator().manual_seed(1))
+    y, x = model.transport(x)[:, 0].numpy(), x[:, 0].numpy()
     inliers = 1.0 + 0.1 * np.random.default_rng(0).standard_normal(200_000)
-    return float((y < 0).mean()), float(wasserstein_distance(y, inliers))
+    low = y < 0
+    return {"below": float(low.mean()), "w1": float(wasserstein_distance(y, inliers)),
+            "x_max_below": float(x[low].max()) if low.any() else -math.inf}
 
 
 def test_uotm_kl_ignores_the_outliers():
     """N(0, 1) -> 99 % N(1, 0.1²) + 1 % N(−1, 0.1²), KL penalties on both marginals: the generator
     puts ≤ 0.5 % of its mass below 0 and lands within W1 ≤ 0.05 of the inlier mode N(1, 0.1²).
-    (Measured over seeds 0, 1, 2: 0 % below 0, W1 0.018 / 0.014 / 0.020; 8000 potential steps.)
+    (Measured over seeds 0, 1, 2: 0.015 / 0.01 / 0 % below 0, W1 0.019 / 0.017 / 0.013.)
     This is the behaviour the UOTM paper shows, not the exact solution of this UOT problem, which
-    keeps the outlier mode (next test): the trained generator drops it."""
-    below, w1 = _outlier_run("kl")
-    assert below <= 0.005
-    assert w1 <= 0.05
+    keeps the outlier mode (test below): the trained generator drops it."""
+    run = _outlier_run("kl")
+    assert run["below"] <= 0.005
+    assert run["w1"] <= 0.05
+
+
+def test_balanced_otm_covers_the_outlier_mode_on_most_seeds():
+    """The same model with linear conjugates (balanced OTM), whose exact map sends the left 1 % of
+    N(0, 1) (x < −2.33) to the outlier mode: over seeds 0, 1, 2 the median mass below 0 is ≥ 0.5 %,
+    and on every seed that covers the mode that mass comes from the left tail (x < −1.5).
+    Measured: 1.46 / 0 / 1.39 % below 0, from x ≤ −2.19 / – / −2.22. Seed 1 drops the mode like the
+    KL model, and seed 2's map is not monotone elsewhere (Spearman −0.28): balanced OTM is not
+    reliable here (BENCHMARKS.md lists the settings tried), but it visibly covers the mode where
+    UOTM (previous test) does not."""
+    runs = [_outlier_run("linear", seed) for seed in (0, 1, 2)]
+    assert float(np.median([r["below"] for r in runs])) >= 0.005, runs
+    assert all(r["x_max_below"] < -1.5 for r in runs if r["below"] >= 0.005), runs
 
 
 def test_the_exact_uot_solution_of_the_outlier_toy_keeps_the_outlier_mode():
