@@ -18,6 +18,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .checks import as_points
+
 __all__ = ["DiscreteEntropicPlan", "trivial_samplers"]
 
 
@@ -49,7 +51,7 @@ class DiscreteEntropicPlan:
 
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps <= 0:
             raise ValueError(f"eps must be a positive finite number (0 < eps < inf), got {eps!r}")
-        xs, ys = self._points("x", x), self._points("y", y)
+        xs, ys = as_points("x", x), as_points("y", y)
         if xs.shape[1] != ys.shape[1]:
             raise ValueError(f"x and y must have the same dimension, got {xs.shape[1]} and {ys.shape[1]}")
         self.eps = float(eps)
@@ -66,17 +68,6 @@ class DiscreteEntropicPlan:
         self.marginal_error = float((plan.sum(0) - b).abs().sum())  # L1; the row marginals are exact
         self._g = self.eps * log["log_v"]  # (m,) target dual potential
         self._y = yt
-
-    @staticmethod
-    def _points(name: str, value) -> np.ndarray:
-        if isinstance(value, torch.Tensor):
-            value = value.detach().cpu().double().numpy()
-        arr = np.asarray(value, dtype=np.float64)
-        if arr.ndim != 2 or arr.shape[0] < 1:
-            raise ValueError(f"{name} must have shape (n, D) with n >= 1, got {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} has non-finite entries")
-        return arr
 
     def _row_logits(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self._y.shape[1]:

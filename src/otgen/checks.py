@@ -48,6 +48,19 @@ def dim_or_event_shape(dim: Any, event_shape: Any) -> tuple[int, ...]:
     return check_shape("event_shape", event_shape)
 
 
+def as_points(name: str, value: Any) -> np.ndarray:
+    """A point cloud (array or Tensor, any device) as a finite float64 array of shape (n, D), n >= 1;
+    a ValueError naming ``name`` otherwise."""
+    if hasattr(value, "detach"):  # a torch.Tensor (this module imports nothing of torch)
+        value = value.detach().cpu().double().numpy()
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] < 1:
+        raise ValueError(f"{name} must have shape (n, D) with n >= 1, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} has non-finite entries")
+    return arr
+
+
 def derived_seed(seed: int, *stream: int) -> int:
     """An independent 63-bit seed for the named ``stream`` of ``seed`` (so the solver's training draws,
     its sampling draws and the loop's data draws never share a random sequence)."""

@@ -82,6 +82,19 @@ def _as_spd(name: str, value, dim: int) -> np.ndarray:
     return m
 
 
+def _two_gaussians(names: tuple[str, str, str, str], mean1, cov1, mean2, cov2, matrix=_as_spd):
+    """Validate two Gaussians of one dimension D, named ``names`` (mean1, cov1, mean2, cov2), the
+    covariances by ``matrix(name, value, D)`` -> (m1 (D,), S1 (D, D), m2 (D,), S2 (D, D))."""
+    m1 = _as_vector(names[0], mean1)
+    dim = m1.size
+    if dim < 1:
+        raise ValueError(f"{names[0]} must have shape (D,) with D >= 1, got {m1.shape}")
+    m2 = _as_vector(names[2], mean2)
+    if m2.size != dim:
+        raise ValueError(f"{names[2]} must have shape ({dim},) like {names[0]}, got {m2.shape}")
+    return m1, matrix(names[1], cov1, dim), m2, matrix(names[3], cov2, dim)
+
+
 def _sqrtm_sym(m: np.ndarray) -> np.ndarray:
     """Principal square root of a symmetric positive (semi)definite matrix, symmetrised."""
     r = np.real(scipy.linalg.sqrtm(m))

@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-from .gaussian_eot import _as_spd, _as_vector, _check_positive, _copy64, _sqrtm_sym
+from .gaussian_eot import _as_vector, _check_positive, _copy64, _sqrtm_sym, _two_gaussians
 
 __all__ = [
     "jko_gaussian_step",
@@ -41,16 +41,7 @@ __all__ = [
 
 def _check_gaussians(mean, cov, target_mean, target_cov, names=("mean", "cov")):
     """Validate two Gaussians of one dimension D -> (m (D,), S (D, D), mu (D,), Sigma (D, D))."""
-    m = _as_vector(names[0], mean)
-    dim = m.size
-    if dim < 1:
-        raise ValueError(f"{names[0]} must have shape (D,) with D >= 1, got {m.shape}")
-    mu = _as_vector("target_mean", target_mean)
-    if mu.size != dim:
-        raise ValueError(f"target_mean must have shape ({dim},) like {names[0]}, got {mu.shape}")
-    S = _as_spd(names[1], cov, dim)
-    Sigma = _as_spd("target_cov", target_cov, dim)
-    return m, S, mu, Sigma
+    return _two_gaussians((*names, "target_mean", "target_cov"), mean, cov, target_mean, target_cov)
 
 
 def _sym_fn(mat: np.ndarray, fn) -> np.ndarray:

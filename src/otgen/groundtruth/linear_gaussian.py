@@ -28,7 +28,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from .gaussian_eot import _as_spd, _as_vector, _check_positive, _copy64
+from .gaussian_eot import _as_spd, _check_positive, _copy64, _two_gaussians
 
 __all__ = ["LinearWAEOptimum", "linear_wae_optimum", "gaussian_rbf_kernel_mean", "gaussian_rbf_mmd2"]
 
@@ -185,14 +185,7 @@ def _as_psd(name: str, value, dim: int) -> np.ndarray:
 
 
 def _check_pair(mean1, cov1, mean2, cov2):
-    m1 = _as_vector("mean1", mean1)
-    dim = m1.size
-    if dim < 1:
-        raise ValueError(f"mean1 must have shape (D,) with D >= 1, got {m1.shape}")
-    m2 = _as_vector("mean2", mean2)
-    if m2.size != dim:
-        raise ValueError(f"mean2 must have shape ({dim},) like mean1, got {m2.shape}")
-    return m1, _as_psd("cov1", cov1, dim), m2, _as_psd("cov2", cov2, dim)
+    return _two_gaussians(("mean1", "cov1", "mean2", "cov2"), mean1, cov1, mean2, cov2, matrix=_as_psd)
 
 
 def _kernel_mean(m1, S1, m2, S2, ell2: float) -> float:

@@ -30,6 +30,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from otgen.checks import as_points
 from otgen.distributions import Gaussian, GaussianMixture, Moons, Sampler
 from otgen.distributions.base import draw
 
@@ -124,13 +125,7 @@ class MixtureEOTPair:
         """
         from scipy.cluster.vq import kmeans2
 
-        if isinstance(points, torch.Tensor):
-            points = points.detach().cpu().double().numpy()
-        pts = np.asarray(points, dtype=np.float64)
-        if pts.ndim != 2 or pts.shape[0] < 1:
-            raise ValueError(f"points must have shape (n, D), got {pts.shape}")
-        if not np.all(np.isfinite(pts)):
-            raise ValueError("points has non-finite entries")
+        pts = as_points("points", points)
         n_components = _check_int("n_components", n_components, 1)
         if n_components > pts.shape[0]:
             raise ValueError(f"n_components must be <= the number of points ({pts.shape[0]}), got {n_components}")
