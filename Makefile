@@ -23,7 +23,8 @@ bench: $(STAMP)
 	$(BIN)/otgen bench eot-mixture --threads 2 --json benchmarks/results/bench_eot_mixture.json --write BENCHMARKS.md
 	$(BIN)/python benchmarks/langevin_exact_mixture.py
 	$(BIN)/python benchmarks/uotm_outliers.py > benchmarks/results/uotm_outliers.md && cat benchmarks/results/uotm_outliers.md
-	$(BIN)/python benchmarks/uotm_gaussian.py > benchmarks/results/uotm_gaussian.md && cat benchmarks/results/uotm_gaussian.md
+	$(BIN)/otgen bench uot-gaussian --threads 1 --json benchmarks/results/bench_uot_gaussian.json --write BENCHMARKS.md
+	$(BIN)/otgen bench jko-gaussian --threads 1 --json benchmarks/results/bench_jko_gaussian.json --write BENCHMARKS.md
 	$(BIN)/python benchmarks/sjko_gaussian.py > benchmarks/results/sjko_gaussian.md && cat benchmarks/results/sjko_gaussian.md
 	$(BIN)/python benchmarks/sjko_25gaussians.py > benchmarks/results/sjko_25gaussians.md && cat benchmarks/results/sjko_25gaussians.md
 

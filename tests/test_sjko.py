@@ -10,6 +10,7 @@ import torch
 import otgen
 from otgen import metrics
 from otgen.distributions import Gaussian
+from otgen.bench_maps import JKO_GAP, jko_gaussian_problem, jko_phase_errors
 from otgen.groundtruth import jko_gaussian_path
 from otgen.train import TrainingDiverged
 
@@ -20,22 +21,13 @@ def small(**kw):
     return otgen.SJKO(**{**dict(dim=2, h=0.5, n_phases=3, hidden=(16, 16), seed=0), **kw})
 
 
-GAP = 3.0 * math.sqrt(2.0)
-
-
-def jko_check_pair(dim: int, gap: float = GAP) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """mu_0 = N(m0, S0) and nu = N(mu, Sigma), diagonal: variances spread over [0.3, 2] and [0.2, 1.5]
-    in opposite orders (some coordinates contract, some expand), and a mean gap of norm ``gap``
-    shared equally by the coordinates (so mu_0 and nu overlap alike in every dimension)."""
-    mu = np.ones(dim)
-    m0 = mu - gap / math.sqrt(dim)
-    return m0, np.diag(np.geomspace(0.3, 2.0, dim)), mu, np.diag(np.geomspace(1.5, 0.2, dim))
+GAP = JKO_GAP
 
 
 def train_jko_check(dim: int, seed: int = 0, first: int = 2000, per: int = 1000, n_phases: int = 3,
                     h: float = 0.5, batch_size: int = 1024, gap: float = GAP, callbacks=()):
     """The settings of the accuracy test (and of benchmarks/sjko_gaussian.py)."""
-    m0, S0, mu, Sigma = jko_check_pair(dim, gap)
+    m0, S0, mu, Sigma = jko_gaussian_problem(dim, gap)
     model = otgen.SJKO(dim=dim, h=h, n_phases=n_phases, phi="kl", hidden=(128, 128), lr_g=5e-4, lr_v=5e-4,
                        first_phase_iters=first, lr_schedule="phase_cosine", seed=seed)
     model.fit(Gaussian(m0, S0), Gaussian(mu, Sigma), n_iters=per, batch_size=batch_size, progress=False,
@@ -45,10 +37,7 @@ def train_jko_check(dim: int, seed: int = 0, first: int = 2000, per: int = 1000,
 
 def phase_errors(model, dim: int, gap: float = GAP) -> list[float]:
     """BW2-UVP (%) of T_k # mu_0 against the exact JKO iterate mu_{k+1}, for every trained phase k."""
-    m0, S0, mu, Sigma = jko_check_pair(dim, gap)
-    path = jko_gaussian_path(m0, S0, mu, Sigma, model.h, model.n_phases)
-    x = Gaussian(m0, S0)(20_000, generator=torch.Generator().manual_seed(1))
-    return [metrics.bw2_uvp(model.transport(x, phase=k), *path[k + 1]) for k in range(len(model.phase_states))]
+    return jko_phase_errors(model, dim, gap=gap)
 
 
 @pytest.mark.parametrize("dim", [2, 8])
@@ -61,7 +50,7 @@ def test_every_phase_matches_the_exact_jko_recursion(dim):
     assert len(errors) == 3
     assert max(errors) <= 2.0, errors
     # the phases are different problems: T_0 # mu_0 is far from mu_3
-    m0, S0, mu, Sigma = jko_check_pair(dim)
+    m0, S0, mu, Sigma = jko_gaussian_problem(dim)
     path = jko_gaussian_path(m0, S0, mu, Sigma, 0.5, 3)
     assert metrics.bw2_uvp(Gaussian(*path[1])(20_000), *path[3]) > 10 * max(errors)
 
@@ -80,7 +69,7 @@ def test_fit_counts_iterations_per_phase_and_keeps_every_map():
 
 def test_phase_zero_moves_from_the_identity_and_later_phases_from_the_previous_map():
     model = small()
-    model.prepare(SOURCE, TARGET, 6)
+    model.prepare(SOURCE, TARGET, n_iters=6)
     assert model.previous is None and model.phase == 0
     for _ in range(2):
         model.train_step(SOURCE(8), TARGET(8))
@@ -136,7 +125,7 @@ def test_first_phase_length_and_phase_boundaries():
     assert model.step == 8 and model.iters_per_phase == 2 and len(model.phase_states) == 3
     assert [model.phase_bounds(k) for k in range(3)] == [(0, 4), (4, 6), (6, 8)]
     with pytest.raises(ValueError, match="first_phase_iters"):
-        small(first_phase_iters=4).prepare(SOURCE, TARGET, 5)  # 4 + a positive multiple of 2 only
+        small(first_phase_iters=4).prepare(SOURCE, TARGET, n_iters=5)  # 4 + a positive multiple of 2 only
     with pytest.raises(ValueError, match="first_phase_iters"):
         small(first_phase_iters=0)
 
@@ -144,7 +133,7 @@ def test_first_phase_length_and_phase_boundaries():
 @pytest.mark.parametrize("schedule", ["cosine", "phase_cosine"])
 def test_learning_rate_schedules(schedule):
     model = small(lr_g=1e-3, lr_v=1e-3, lr_schedule=schedule)
-    model.prepare(SOURCE, TARGET, 12)  # 3 phases of 4 steps
+    model.prepare(SOURCE, TARGET, n_iters=12)  # 3 phases of 4 steps
     seen = []
     for _ in range(12):
         model.train_step(SOURCE(8), TARGET(8))
@@ -159,7 +148,7 @@ def test_learning_rate_schedules(schedule):
 
 def test_training_past_the_last_phase_is_refused():
     model = small()
-    model.prepare(SOURCE, TARGET, 3)
+    model.prepare(SOURCE, TARGET, n_iters=3)
     for _ in range(3):
         model.train_step(SOURCE(8), TARGET(8))
     with pytest.raises(RuntimeError, match="all 3 phases are trained"):
@@ -183,7 +172,7 @@ def test_a_diverging_potential_stops_and_keeps_the_last_good_checkpoint(tmp_path
 
 def test_phase_cosine_restarts_in_every_phase_with_a_longer_phase_zero():
     model = small(lr_g=1e-3, lr_v=1e-3, first_phase_iters=4, lr_schedule="phase_cosine")
-    model.prepare(SOURCE, TARGET, 8)  # phases of 4, 2, 2 steps
+    model.prepare(SOURCE, TARGET, n_iters=8)  # phases of 4, 2, 2 steps
     seen = []
     for _ in range(8):
         model.train_step(SOURCE(8), TARGET(8))

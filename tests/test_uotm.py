@@ -9,6 +9,7 @@ from scipy.stats import wasserstein_distance
 
 import otgen
 from otgen.distributions import Gaussian, make
+from otgen.bench_maps import bures_map, uot_gaussian_problem
 from otgen.groundtruth import uotm_gaussian_ground_truth
 from otgen.train import TrainingDiverged
 
@@ -145,34 +146,15 @@ def test_mismatched_data_is_refused_before_training():
         otgen.UOTM(dim=2).transport(torch.zeros(3, 3))
 
 
-def _gaussian_pair(dim: int):
-    """Source N(a, A) and target N(b, B) with unequal means and rotated covariances."""
-    rng = np.random.default_rng(dim)
-
-    def cov(scale):
-        q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
-        return (q * np.geomspace(0.5, 2.0, dim) * scale) @ q.T
-
-    return -0.5 * np.ones(dim) / np.sqrt(dim), cov(0.8), np.ones(dim) / np.sqrt(dim), cov(0.3)
-
-
-def _bures_map(a, A, b, B):
-    """The W2 (Monge) map between N(a, A) and N(b, B), from POT: x -> x K + c."""
-    import ot
-
-    K, c = ot.gaussian.bures_wasserstein_mapping(a, b, A, B)
-    return lambda x: x @ K + c
-
-
 @pytest.mark.parametrize("dim", [1, 2, 8])
-def test_uotm_learns_the_closed_form_unbalanced_map_and_otm_the_bures_map(dim):
+def test_uotm_learns_the_closed_form_unbalanced_map_and_otm_thebures_map(dim):
     """Gaussian source and target, cost ‖x − y‖² (tau = 1), alpha = 1: with KL conjugates the learned
     map is the affine map between the relaxed marginals of the sigma -> 0 unbalanced closed form
     (groundtruth.uotm_gaussian_ground_truth), with linear conjugates the Bures (W2) map; L2-UVP ≤ 5 %
     each (measured 0.02–0.23 %), while the two exact maps differ by 28–234 % (so the test tells them apart)."""
-    a, A, b, B = _gaussian_pair(dim)
+    a, A, b, B = uot_gaussian_problem(dim)
     unbalanced = uotm_gaussian_ground_truth(a, A, b, B, tau=1.0, alpha=1.0)
-    bures = _bures_map(a, A, b, B)
+    bures = bures_map(a, A, b, B)
     x = Gaussian(a, A)(20_000, generator=torch.Generator().manual_seed(1))
     xn = x.double().numpy()
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .checks import as_points
+from .groundtruth.conventions import eps_to_pot_reg
 
 __all__ = ["DiscreteEntropicPlan", "trivial_samplers"]
 
@@ -60,13 +61,14 @@ class DiscreteEntropicPlan:
         M = 0.5 * ot.dist(xt, yt)
         a = torch.full((len(xs),), 1.0 / len(xs), dtype=torch.float64)
         b = torch.full((len(ys),), 1.0 / len(ys), dtype=torch.float64)
+        reg = eps_to_pot_reg(self.eps, cost="half_sqeuclidean")  # = eps for M = ½ ot.dist
         with warnings.catch_warnings():  # non-convergence is reported by marginal_error instead
             warnings.simplefilter("ignore")
-            plan, log = ot.sinkhorn(a, b, M, reg=self.eps, method="sinkhorn_log", numItermax=max_iter,
+            plan, log = ot.sinkhorn(a, b, M, reg=reg, method="sinkhorn_log", numItermax=max_iter,
                                     stopThr=tol, log=True)
         self.plan = plan.numpy()  # (n, m) float64
         self.marginal_error = float((plan.sum(0) - b).abs().sum())  # L1; the row marginals are exact
-        self._g = self.eps * log["log_v"]  # (m,) target dual potential
+        self._g = reg * log["log_v"]  # (m,) target dual potential
         self._y = yt
 
     def _row_logits(self, x: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,11 @@ would pick instead (:mod:`otgen.baselines`) with the same draws budget and the s
 * ``bw2_uvp``: the target marginal of one draw per point for ``n_marginal`` fresh source points,
   against the pair's target mean and covariance.
 
+The map solvers' suites ``uot-gaussian`` (UOTM) and ``jko-gaussian`` (S-JKO) live in
+:mod:`otgen.bench_maps`; every suite is a :class:`Suite` of ``SUITES``: its cells, the solvers it can
+train (registry names with the suite's settings) and its scoring, so this harness and ``otgen bench``
+hold no solver-specific branch.
+
 ``otgen bench SUITE`` runs a suite from the command line; :func:`run_suite` from Python.
 """
 
@@ -25,13 +30,15 @@ from typing import Any, Callable
 
 import torch
 
-from . import metrics
+from . import bench_maps, metrics
 from .baselines import DiscreteEntropicPlan, trivial_samplers
 from .groundtruth import GaussianEOTPair, MixtureEOTPair
+from .groundtruth.conventions import eps_to_pot_reg
+from .models import get_solver
 from .train import TrainingDiverged
 
-__all__ = ["Cell", "EvalBudget", "SUITES", "SOLVERS", "suite_cells", "run_cell", "run_suite", "format_table",
-           "markdown_section", "evaluate_pair", "exact_sample_floor", "pot_entropic_cost"]
+__all__ = ["Cell", "EvalBudget", "Suite", "SUITES", "SOLVERS", "suite_cells", "run_cell", "run_suite",
+           "format_table", "markdown_section", "evaluate_pair", "exact_sample_floor", "pot_entropic_cost"]
 
 # ----------------------------------------------------------------------------- suites
 
@@ -42,8 +49,8 @@ FAMILIES: dict[str, Callable[..., Any]] = {
 FULL_DIMS, FULL_EPS = (2, 16, 64, 128), (0.1, 1.0, 10.0)
 QUICK_DIMS, QUICK_EPS = (2,), (0.1, 1.0)
 
-# suite name -> pair families it covers
-SUITES: dict[str, tuple[str, ...]] = {
+# EOT suite name -> pair families it covers
+EOT_SUITES: dict[str, tuple[str, ...]] = {
     "eot": ("mixture", "gaussian"),
     "eot-mixture": ("mixture",),
     "eot-gaussian": ("gaussian",),
@@ -83,28 +90,32 @@ QUICK_BUDGET = EvalBudget(n_iters=200, batch_size=256, n_conditions=20, n_per_co
                           n_sinkhorn=500)
 
 
-def suite_cells(suite: str, quick: bool = False) -> list[Cell]:
-    """The cells of a suite: families × D ∈ {2, 16, 64, 128} × eps ∈ {0.1, 1, 10}
-    (``quick``: D = 2, eps ∈ {0.1, 1})."""
-    if suite not in SUITES:
-        raise ValueError(f"suite must be one of {sorted(SUITES)}, got {suite!r}")
-    dims, epss = (QUICK_DIMS, QUICK_EPS) if quick else (FULL_DIMS, FULL_EPS)
-    return [Cell(f, d, e) for f in SUITES[suite] for d in dims for e in epss]
+def _eot_cells(families: tuple[str, ...]) -> Callable[[bool], list[Cell]]:
+    """Families × D ∈ {2, 16, 64, 128} × eps ∈ {0.1, 1, 10} (``quick``: D = 2, eps ∈ {0.1, 1})."""
+
+    def cells(quick: bool) -> list[Cell]:
+        dims, epss = (QUICK_DIMS, QUICK_EPS) if quick else (FULL_DIMS, FULL_EPS)
+        return [Cell(f, d, e) for f in families for d in dims for e in epss]
+
+    return cells
 
 
 # ----------------------------------------------------------------------------- solvers
 
 
-def _fit_egnot(pair, cell: Cell, budget: EvalBudget, seed: int):
-    from .models import EgNOT
+def fit_registered(name: str, settings: Callable[[Cell], dict]) -> Callable[..., Any]:
+    """fit(pair, cell, budget, seed) for the registry's solver ``name`` built with ``settings(cell)``."""
 
-    model = EgNOT(dim=cell.dim, eps=cell.eps, seed=seed)
-    model.fit(pair.source, pair.target, n_iters=budget.n_iters, batch_size=budget.batch_size, progress=False)
-    return model
+    def fit(pair, cell: Cell, budget: EvalBudget, seed: int):
+        model = get_solver(name)(**settings(cell), seed=seed)
+        model.fit(pair.source, pair.target, n_iters=budget.n_iters, batch_size=budget.batch_size, progress=False)
+        return model
+
+    return fit
 
 
-# solver name -> fit(pair, cell, budget, seed) returning an object with .sample(x, n_per_x)
-SOLVERS: dict[str, Callable[..., Any]] = {"egnot": _fit_egnot}
+# EOT solver name -> fit(pair, cell, budget, seed) returning an object with .sample(x, n_per_x)
+SOLVERS: dict[str, Callable[..., Any]] = {"egnot": fit_registered("egnot", lambda cell: dict(dim=cell.dim, eps=cell.eps))}
 BASELINES = ("exact", "conditional_mean", "independent", "constant", "sinkhorn")
 SINKHORN_TOL = 1e-3  # L1 marginal error above which the Sinkhorn baseline is reported as not converged
 
@@ -179,19 +190,75 @@ def machine_meta(threads: int | None = None) -> dict:
             "torch": torch.__version__, "threads": threads if threads is not None else torch.get_num_threads()}
 
 
-def run_suite(suite: str, solver: str | None = "egnot", quick: bool = False, seed: int = 0,
+def _eot_run_cell(cell: Cell, solver: str | None, budget: EvalBudget, seed: int) -> dict:
+    return {"kind": "eot", **run_cell(cell, solver, budget, seed)}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A benchmark suite: its cells (``cells(quick)``), budget (``budget(quick)``), the solvers it can
+    train (name -> settings) with the one it trains by default, and ``run_cell(cell, solver, budget,
+    seed) -> dict`` (a JSON-ready result with ``kind``, the cell's fields and per-method scores)."""
+
+    cells: Callable[[bool], list]
+    budget: Callable[[bool], Any]
+    solvers: dict[str, Any]
+    default_solver: str
+    run_cell: Callable[..., dict]
+
+
+_EOT = dict(budget=lambda quick: QUICK_BUDGET if quick else FULL_BUDGET, solvers=SOLVERS, default_solver="egnot",
+            run_cell=_eot_run_cell)
+SUITES: dict[str, Suite] = {
+    **{name: Suite(cells=_eot_cells(families), **_EOT) for name, families in EOT_SUITES.items()},
+    "uot-gaussian": Suite(bench_maps.uot_cells, bench_maps.uot_budget, bench_maps.UOT_SOLVERS, "uotm",
+                          bench_maps.run_uot_cell),
+    "jko-gaussian": Suite(bench_maps.jko_cells, bench_maps.jko_budget, bench_maps.JKO_SOLVERS, "sjko",
+                          bench_maps.run_jko_cell),
+}
+
+
+def get_suite(suite: str) -> Suite:
+    if suite not in SUITES:
+        raise ValueError(f"suite must be one of {sorted(SUITES)}, got {suite!r}")
+    return SUITES[suite]
+
+
+def suite_cells(suite: str, quick: bool = False) -> list:
+    """The cells of ``suite`` (``quick``: the few of a fast run)."""
+    return get_suite(suite).cells(quick)
+
+
+def check_solver(suite: str, solver: str | None) -> str | None:
+    """The solver ``suite`` trains for ``solver`` ("default" or None: the suite's own; "none": baselines
+    only); ValueError naming the accepted ones otherwise."""
+    spec = get_suite(suite)
+    if solver in (None, "default"):
+        return spec.default_solver
+    if solver == "none":
+        return None
+    if solver not in spec.solvers:
+        raise ValueError(f"--solver must be one of {sorted(spec.solvers) + ['none']} for suite {suite!r}, "
+                         f"got {solver!r}")
+    return solver
+
+
+def run_suite(suite: str, solver: str | None = "default", quick: bool = False, seed: int = 0,
               progress: bool = False, on_cell: Callable[[dict], None] | None = None,
-              cells: list[Cell] | None = None) -> list[dict]:
-    """Run every cell of ``suite`` (or the given ``cells``); ``on_cell(result)`` after each one."""
-    cells = suite_cells(suite, quick) if cells is None else cells
-    budget = QUICK_BUDGET if quick else FULL_BUDGET
+              cells: list | None = None) -> list[dict]:
+    """Run every cell of ``suite`` (or the given ``cells``); ``on_cell(result)`` after each one.
+    ``solver``: a name the suite accepts, "default" (the suite's), or None for the baselines only."""
+    spec = get_suite(suite)
+    solver = check_solver(suite, "none" if solver is None else solver)
+    cells = spec.cells(quick) if cells is None else cells
+    budget = spec.budget(quick)
     from tqdm.auto import tqdm
 
     results = []
     bar = tqdm(cells, desc=f"otgen bench {suite}", unit="cell", disable=not progress)
     for cell in bar:
         bar.set_postfix_str(cell.label)
-        results.append(run_cell(cell, solver, budget, seed))
+        results.append(spec.run_cell(cell, solver, budget, seed))
         if on_cell is not None:
             on_cell(results[-1])
     return results
@@ -199,7 +266,7 @@ def run_suite(suite: str, solver: str | None = "egnot", quick: bool = False, see
 
 # ----------------------------------------------------------------------------- tables
 
-METRICS = (  # key, header, format
+METRICS = (  # key, header, format: the EOT suites'
     ("cbw2_uvp", "cBW2-UVP %", "{:.3g}"),
     ("loglik_gap", "LL gap", "{:+.3f}"),
     ("weight_tv", "w TV", "{:.3f}"),
@@ -207,43 +274,93 @@ METRICS = (  # key, header, format
 )
 
 
+@dataclass(frozen=True)
+class TableKind:
+    """How the results of one kind of suite are tabulated: the cell's columns (header, result key),
+    the metrics (key, header, format) and the baselines, in the order of their columns."""
+
+    columns: tuple[tuple[str, str], ...]
+    metrics: tuple[tuple[str, str, str], ...]
+    baselines: tuple[str, ...]
+    names: dict[str, str]
+    describe_budget: Callable[[dict], str]
+
+
+def _eot_budget_text(b: dict) -> str:
+    return (f"Each cell: {b.get('n_iters')} iterations of batch {b.get('batch_size')}; scores on "
+            f"{b.get('n_conditions')} conditions × {b.get('n_per_condition')} draws and "
+            f"{b.get('n_marginal')} marginal samples; Sinkhorn on {b.get('n_sinkhorn')} + "
+            f"{b.get('n_sinkhorn')} samples.")
+
+
+KINDS: dict[str, TableKind] = {
+    "eot": TableKind((("pair", "family"), ("D", "dim"), ("eps", "eps")), METRICS, BASELINES,
+                     {"exact": "floor (exact)", "conditional_mean": "E[y\\|x]", "independent": "independent",
+                      "constant": "constant E[y]", "sinkhorn": "Sinkhorn"}, _eot_budget_text),
+    "uot": TableKind((("D", "dim"), ("phi", "phi")),
+                     (("l2_uvp", "L2-UVP % vs the exact map", "{:.3g}"), ("bw2_uvp", "BW2-UVP % of T # mu", "{:.3g}")),
+                     ("exact", "other_exact", "identity", "mean_shift"),
+                     {"exact": "exact map", "other_exact": "other problem's exact map", "identity": "identity",
+                      "mean_shift": "mean shift"},
+                     lambda b: (f"Each cell: {b.get('n_iters')} iterations of batch {b.get('batch_size')}; scores on "
+                                f"{b.get('n_eval')} fresh source points (KL: the sigma -> 0 unbalanced map; "
+                                f"linear: the Bures map).")),
+    "jko": TableKind((("D", "dim"),),
+                     (("bw2_uvp_phases", "BW2-UVP % per phase", "{:.3g}"), ("bw2_uvp_max", "worst phase, BW2-UVP %",
+                                                                            "{:.3g}")),
+                     ("exact", "stay", "target"),
+                     {"exact": "floor (exact samples)", "stay": "mu_0 (no move)", "target": "nu (jump to the target)"},
+                     lambda b: (f"Each cell: h 0.5, 3 phases; phase 0 of {b.get('first_phase_iters')} iterations, "
+                                f"the others of {b.get('n_iters')}, batch {b.get('batch_size')}; BW2-UVP of "
+                                f"{b.get('n_eval')} pushed points against the exact JKO iterate.")),
+}
+
+
+def _kind(result: dict) -> TableKind:
+    return KINDS[result.get("kind", "eot")]  # results saved before suites had kinds are EOT results
+
+
 def _fmt(value, fmt: str) -> str:
+    if isinstance(value, (list, tuple)):
+        return " / ".join(_fmt(v, fmt) for v in value)
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt.format(value)
+
+
+def _cell_text(result: dict, key: str) -> str:
+    value = result.get(key)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def format_table(results: list[dict]) -> str:
     """One plain-text table: a row per (cell, method), each metric in a column, training seconds last."""
-    header = ["pair", "D", "eps", "method"] + [h for _, h, _ in METRICS] + ["train s"]
+    if not results:
+        return ""
+    kind = _kind(results[0])
+    header = [h for h, _ in kind.columns] + ["method"] + [h for _, h, _ in kind.metrics] + ["train s"]
+    n_cols = len(kind.columns)
     rows = []
     for r in results:
         for i, (name, s) in enumerate(r["methods"].items()):
-            cell = [r["family"], str(r["dim"]), f"{r['eps']:g}"] if i == 0 else ["", "", ""]
-            rows.append(cell + [name] + [_fmt(s.get(k), f) for k, _, f in METRICS] + [f"{s['train_seconds']:.1f}"]
-                        + ([s["error"]] if "error" in s else []))
+            cell = [_cell_text(r, key) for _, key in kind.columns] if i == 0 else [""] * n_cols
+            rows.append(cell + [name] + [_fmt(s.get(k), f) for k, _, f in kind.metrics]
+                        + [f"{s['train_seconds']:.1f}"] + ([s["error"]] if "error" in s else []))
     widths = [max(len(h), *(len(row[j]) for row in rows)) if rows else len(h) for j, h in enumerate(header)]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
     out = [line, "-" * len(line)]
-    out += ["  ".join(c.rjust(w) if j >= 4 else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths)))
+    out += ["  ".join(c.rjust(w) if j > n_cols else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths)))
             + ("  " + row[-1] if len(row) > len(widths) else "") for row in rows]
     return "\n".join(out)
 
 
-_COLUMN_NAMES = {"exact": "floor (exact)", "conditional_mean": "E[y\\|x]", "independent": "independent",
-                 "constant": "constant E[y]", "sinkhorn": "Sinkhorn"}
-
-
 def markdown_section(results: list[dict], meta: dict, command: str) -> str:
     """Markdown tables (one per metric: rows = cells, columns = methods) with the run's provenance."""
-    solvers = [m for m in results[0]["methods"] if m not in BASELINES] if results else []
-    methods = solvers + [m for m in BASELINES if results and m in results[0]["methods"]]
+    kind = _kind(results[0]) if results else KINDS["eot"]
+    solvers = [m for m in results[0]["methods"] if m not in kind.baselines] if results else []
+    methods = solvers + [m for m in kind.baselines if results and m in results[0]["methods"]]
     budget = results[0]["budget"] if results else {}
     lines = [f"Measured {meta['date']} on {meta['machine']}, torch {meta['torch']}, {meta['threads']} torch threads. "
-             f"Reproduce: `{command}`.", "",
-             f"Each cell: {budget.get('n_iters')} iterations of batch {budget.get('batch_size')}; scores on "
-             f"{budget.get('n_conditions')} conditions × {budget.get('n_per_condition')} draws and "
-             f"{budget.get('n_marginal')} marginal samples; Sinkhorn on {budget.get('n_sinkhorn')} + "
-             f"{budget.get('n_sinkhorn')} samples.", ""]
-    for key, title, fmt in METRICS:
+             f"Reproduce: `{command}`.", "", kind.describe_budget(budget), ""]
+    for key, title, fmt in kind.metrics:
         if key == "weight_tv":
             rows = [r for r in results if "weight_tv" in r["methods"]["exact"]]
         else:
@@ -251,15 +368,16 @@ def markdown_section(results: list[dict], meta: dict, command: str) -> str:
         if not rows:
             continue
         lines += [f"**{title}**", "",
-                  "| pair | D | eps | " + " | ".join(_COLUMN_NAMES.get(m, m) for m in methods)
-                  + (" | train s |" if solvers else " |"),
-                  "|---|---|---|" + "---|" * (len(methods) + (1 if solvers else 0))]
+                  "| " + " | ".join(h for h, _ in kind.columns) + " | "
+                  + " | ".join(kind.names.get(m, m) for m in methods) + (" | train s |" if solvers else " |"),
+                  "|" + "---|" * len(kind.columns) + "---|" * (len(methods) + (1 if solvers else 0))]
         for r in rows:
             cells = ["failed" if "error" in r["methods"][m] else _fmt(r["methods"][m].get(key), fmt) for m in methods]
             if solvers:
                 cells[0] = f"**{cells[0]}**"
             train = [f"{r['methods'][solvers[0]]['train_seconds']:.0f}"] if solvers else []
-            lines.append(f"| {r['family']} | {r['dim']} | {r['eps']:g} | " + " | ".join(cells + train) + " |")
+            lines.append("| " + " | ".join(_cell_text(r, k) for _, k in kind.columns) + " | "
+                         + " | ".join(cells + train) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -311,5 +429,5 @@ def pot_entropic_cost(x: torch.Tensor, y: torch.Tensor, eps: float) -> float:
     import ot
 
     plan = DiscreteEntropicPlan(x, y, eps, max_iter=20_000, tol=1e-9)
-    M = 0.5 * ot.dist(x.double().numpy(), y.double().numpy())
+    M = 0.5 * ot.dist(x.double().numpy(), y.double().numpy())  # the "half_sqeuclidean" cost of the plan
     return float((plan.plan * M).sum())

@@ -9,7 +9,7 @@ import numpy as np
 
 
 def check_number(name: str, value: Any, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, integer: bool = False) -> None:
+                 low_open: bool = False, integer: bool = False, high_open: bool = False) -> None:
     """Raise ValueError naming ``name``, ``value`` and the accepted range unless ``value`` is in it."""
     kind = "an int" if integer else "a number"
     is_num = isinstance(value, int) if integer else isinstance(value, (int, float))
@@ -17,10 +17,10 @@ def check_number(name: str, value: Any, low: float | None = None, high: float | 
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
-        ok = value <= high
+        ok = value < high if high_open else value <= high
     if not ok:
         lo = "" if low is None else (f"> {low}" if low_open else f">= {low}")
-        hi = "" if high is None else f"<= {high}"
+        hi = "" if high is None else (f"< {high}" if high_open else f"<= {high}")
         rng = " and ".join(r for r in (lo, hi) if r)
         raise ValueError(f"{name} must be {kind}{' ' + rng if rng else ''}, got {value!r}")
 

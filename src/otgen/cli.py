@@ -14,7 +14,7 @@ import torch
 from . import config as cfgmod
 from . import io, metrics
 from .bench import evaluate_pair, pot_entropic_cost
-from .models import load
+from .models import get_solver, load
 from .runtime import keep_freed_memory
 from .train import TrainingDiverged
 
@@ -78,35 +78,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
 PLOT_SAMPLES = 3000  # source points transported for the plots and samples/samples.npz of a run
 
 
-def write_run_plots(model, source, target, out: Path, seed: int = 0, n: int = PLOT_SAMPLES) -> list[Path]:
-    """After training on 1-D or 2-D vectors, write ``out/plots/*.png`` and ``out/samples/samples.npz``
-    (arrays ``x`` (n, d) source points, ``y_hat`` (n, d) their transport, ``y`` (n, d) target samples;
-    for S-JKO also ``phases`` (K, n, d), phase k's T_k(x)). 1-D: ``plot_1d_transport``; S-JKO on
-    2-D: ``plot_phases`` over every trained phase; other 2-D models: ``plot_transport_2d``. Samples
-    and noise come from generators seeded with ``seed``. Other data: nothing is written, returns []."""
+def write_run_plots(model, data, out: Path, seed: int = 0, n: int = PLOT_SAMPLES) -> list[Path]:
+    """After training on 1-D or 2-D vectors, write ``out/plots/*.png`` and ``out/samples/samples.npz``:
+    arrays ``x`` (n, d) points of the first data side, ``y`` (n, d) of the last, and what the model's
+    ``run_arrays`` gives for x (``y_hat`` (n, d), the transported points; S-JKO adds ``phases``
+    (K, n, d), T_k(x) of every trained phase). ``viz.plot_run`` picks the plot from the arrays.
+    Samples and noise come from generators seeded with ``seed``. Other data: nothing is written,
+    returns []."""
     from .distributions.base import draw
-    from .viz import plot_1d_transport, plot_phases, plot_transport_2d
+    from .viz import plot_run
 
     if tuple(getattr(model, "event_shape", (1,))) not in ((1,), (2,)):
         return []  # images and other data: no sample is drawn
     gen = torch.Generator().manual_seed(seed)
-    x, y = draw(source, n, gen).float(), draw(target, n, gen).float()
+    x, y = draw(data[0], n, gen).float(), draw(data[-1], n, gen).float()
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or x.shape[1] not in (1, 2):
         return []
-    name, noise = type(model).__name__, lambda: torch.Generator().manual_seed(seed + 1)
-    arrays = {"x": x.numpy(), "y": y.numpy()}
-    if x.shape[1] == 2 and getattr(model, "phase_states", None):  # S-JKO: every trained phase, same x and z
-        phases = [model.transport(x, phase=k, generator=noise()).cpu() for k in range(len(model.phase_states))]
-        y_hat, arrays["phases"] = phases[-1], torch.stack(phases).numpy()
-        plot = plot_phases(y, phases, out / "plots" / "phases.png", x=x,
-                           title=f"{name}: T_k # mu_0 for the {len(phases)} trained phases (grey: target)")
-    else:
-        y_hat = model.transport(x, generator=noise()).cpu()
-        plot_fn, file = ((plot_1d_transport, "transport_1d.png") if x.shape[1] == 1
-                         else (plot_transport_2d, "transport_2d.png"))
-        plot = plot_fn(x, y, y_hat, out / "plots" / file, title=f"{name}: source, target and T(x)")
-    arrays["y_hat"] = y_hat.numpy()
-    samples = io.atomic_write(out / "samples" / "samples.npz", lambda f: np.savez(f, **arrays))
+    produced = model.run_arrays(x, torch.Generator().manual_seed(seed + 1))
+    arrays = {"x": x, "y": y, **{k: v.detach().cpu() for k, v in produced.items()}}
+    plot = plot_run(arrays, out / "plots", name=type(model).__name__)
+    numpy_arrays = {k: v.numpy() for k, v in arrays.items()}
+    samples = io.atomic_write(out / "samples" / "samples.npz", lambda f: np.savez(f, **numpy_arrays))
     return [plot, samples]
 
 
@@ -121,19 +113,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = cfgmod.validate(cfgmod.apply_overrides(cfgmod.load_yaml(args.config), args.set or []))
     threads = _threads(args.threads)
-    source, target, pair = cfgmod.build_data(cfg["data"])
+    model_cls = get_solver(cfg["model"]["name"])
+    *data, pair = cfgmod.build_data(cfg["data"], model_cls.data_sides)
     model = cfgmod.build_model(cfg["model"], pair)
     tr = cfg["train"]
     if (out / "checkpoints").exists() and not args.resume:
         raise cfgmod.ConfigError(f"{out} already holds a run; pass --resume to continue it or --out to choose "
                                  "another directory")
     io.write_text(out / "config.yaml", cfgmod.dump(cfg))
-    per_phase = ""
-    if cfg["model"]["name"] == "SJKO":
-        first = cfg["model"].get("first_phase_iters")
-        per_phase = " per phase" + (f", {first} in phase 0" if first is not None else "")
-    print(f"otgen train: {cfg['model']['name']} -> {out} ({tr['n_iters']} iterations{per_phase}, {threads} threads)")
-    result = model.fit(source, target, n_iters=tr["n_iters"], batch_size=tr["batch_size"], seed=tr["seed"],
+    print(f"otgen train: {model.name} -> {out} ({model.describe_steps(tr['n_iters'])}, {threads} threads)")
+    result = model.fit(*data, n_iters=tr["n_iters"], batch_size=tr["batch_size"], seed=tr["seed"],
                        out=out, resume=args.resume, progress=True, log_every=tr["log_every"],
                        checkpoint_every=tr["checkpoint_every"]).history
     print(f"trained to step {result.steps} in {result.seconds:.1f} s; last metrics: "
@@ -146,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if hasattr(pair, "baselines"):
             line += f" (baselines: {', '.join(f'{k} {v:.2f} %' for k, v in pair.baselines().items())})"
         print(line)
-    written = write_run_plots(model, source, target, out, seed=cfg["eval"]["seed"])
+    written = write_run_plots(model, data, out, seed=cfg["eval"]["seed"])
     if written:
         print(f"plot: {written[0]}\nsamples: {written[1]}")
     return 0
@@ -166,7 +155,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         x = torch.as_tensor(np.load(args.source), dtype=torch.float32)
         x = x[: args.n]
     else:
-        source, _, _ = cfgmod.build_data(cfgmod.validate(cfgmod.load_yaml(cfg_path))["data"])
+        source = cfgmod.build_data(cfgmod.validate(cfgmod.load_yaml(cfg_path))["data"], model.data_sides)[0]
         x = source(args.n, generator=torch.Generator().manual_seed(args.seed))
     y = model.sample(x, args.n_per_x) if args.n_per_x > 1 else model.transport(x)
     out = Path(args.out)
@@ -181,9 +170,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from . import bench
 
-    solver = None if args.solver == "none" else args.solver
-    if solver is not None and solver not in bench.SOLVERS:
-        raise ValueError(f"--solver must be one of {sorted(bench.SOLVERS) + ['none']}, got {args.solver!r}")
+    solver = bench.check_solver(args.suite, args.solver)  # checks the suite and solver names before any work
+    solver_name = solver or "none"
     if args.from_json:
         data = json.loads(Path(args.from_json).read_text())
         if data.get("suite") != args.suite:
@@ -193,21 +181,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
         cells = bench.suite_cells(args.suite, args.quick)  # checks the suite name before any work
         threads = _threads(args.threads)
         meta = bench.machine_meta(threads)
-        command = " ".join(["otgen bench", args.suite, "--solver", args.solver] + (["--quick"] if args.quick else [])
+        command = " ".join(["otgen bench", args.suite, "--solver", solver_name] + (["--quick"] if args.quick else [])
                            + (["--seed", str(args.seed)] if args.seed else [])
                            + (["--threads", str(args.threads)] if args.threads else []))
-        print(f"otgen bench {args.suite}: {len(cells)} cells, solver {args.solver}, {threads} threads"
+        print(f"otgen bench {args.suite}: {len(cells)} cells, solver {solver_name}, {threads} threads"
               + (" (quick)" if args.quick else ""), flush=True)
         results: list[dict] = []
 
         def save(result: dict) -> None:
             results.append(result)
             if args.json:
-                io.write_text(args.json, json.dumps({"suite": args.suite, "solver": args.solver, "quick": args.quick,
+                io.write_text(args.json, json.dumps({"suite": args.suite, "solver": solver_name, "quick": args.quick,
                                                      "command": command, "meta": meta, "cells": results},
                                                     indent=1) + "\n")
 
-        bench.run_suite(args.suite, solver, quick=args.quick, seed=args.seed, progress=True, on_cell=save, cells=cells)
+        bench.run_suite(args.suite, solver_name, quick=args.quick, seed=args.seed, progress=True, on_cell=save,
+                        cells=cells)
     print(bench.format_table(results))
     if args.json and not args.from_json:
         print(f"results: {args.json}")
@@ -248,9 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output .npz file")
     s.set_defaults(func=cmd_sample)
     b = sub.add_parser("bench", help="score solvers and baselines against ground truth (one table)")
-    b.add_argument("suite", help="eot (Gaussian and mixture pairs), eot-mixture or eot-gaussian")
-    b.add_argument("--solver", default="egnot", help="solver to train in each cell: egnot, or none for baselines only")
-    b.add_argument("--quick", action="store_true", help="D = 2, eps in {0.1, 1}, short training (a few minutes)")
+    b.add_argument("suite", help="eot (Gaussian and mixture pairs), eot-mixture, eot-gaussian (EgNOT); "
+                                 "uot-gaussian (UOTM); jko-gaussian (S-JKO)")
+    b.add_argument("--solver", default="default", help="solver to train in each cell (default: the suite's: egnot, "
+                                                       "uotm or sjko), or none for baselines only")
+    b.add_argument("--quick", action="store_true", help="a few small cells, short training (a few minutes)")
     b.add_argument("--json", help="write the results to this JSON file (updated after every cell)")
     b.add_argument("--write", metavar="MARKDOWN", help="regenerate this suite's tables in a Markdown file (BENCHMARKS.md)")
     b.add_argument("--from-json", metavar="FILE", help="do not run: make the table (and --write) from saved results")

@@ -14,20 +14,27 @@ Every key is checked before anything runs: an unknown key or a value of the wron
 from __future__ import annotations
 
 import copy
-import inspect
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from . import distributions, groundtruth
-from .models import MODELS
+from .models import get_solver, solver_names
+from .schema import Number, Schema
 
-TRAIN_KEYS = {"n_iters": int, "batch_size": int, "seed": int, "log_every": int, "checkpoint_every": int}
-EVAL_KEYS = {"n_conditions": int, "n_per_condition": int, "n_samples": int, "seed": int}
+TRAIN = Schema("the train section", {
+    "n_iters": Number(integer=True, low=1), "batch_size": Number(integer=True, low=1),
+    "seed": Number(integer=True, low=0), "log_every": Number(integer=True, low=1),
+    "checkpoint_every": Number(integer=True, low=1)})
+EVAL = Schema("the eval section", {
+    "n_conditions": Number(integer=True, low=1), "n_per_condition": Number(integer=True, low=1),
+    "n_samples": Number(integer=True, low=1), "seed": Number(integer=True, low=0)})
+DEFAULTS = {"train": {"seed": 0, "log_every": 50, "checkpoint_every": 500},
+            "eval": {"n_conditions": 100, "n_per_condition": 500, "n_samples": 10000, "seed": 0}}
 SECTIONS = ("model", "data", "train", "eval")
 PAIRS = {"gaussian_eot": groundtruth.GaussianEOTPair, "mixture_eot": groundtruth.MixtureEOTPair}
+TWO_SIDED = ("source", "target")  # the sides a ground-truth pair provides
 
 
 class ConfigError(ValueError):
@@ -64,43 +71,17 @@ def apply_overrides(cfg: dict[str, Any], assignments: list[str]) -> dict[str, An
     return cfg
 
 
-def _type_ok(value: Any, expected: type) -> bool:
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if expected is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, expected)
-
-
-def _check_annotated(section: str, key: str, value: Any, annotation: Any) -> None:
-    """Check ``value`` against a constructor annotation written as a string: ``"float | None"``,
-    ``"Sequence[int]"``, ``"str | Cost | Any"`` (Any: left to the constructor)."""
-    ann = str(annotation)
-    where = f"{section}.{key}"
-    if "Any" in ann or ann == "inspect._empty":
-        return
-    if value is None:
-        if "None" in ann:
-            return
-        raise ConfigError(f"{where} may not be null")
-    if ann.startswith("Sequence["):
-        inner = ann[len("Sequence["):ann.index("]")]
-        elem = {"int": int, "float": float}.get(inner)
-        if not isinstance(value, (list, tuple)) or (elem and not all(_type_ok(v, elem) for v in value)):
-            raise ConfigError(f"{where} must be a list of {inner}, got {value!r}")
-        return
-    simple = {"bool": bool, "int": int, "float": float, "str": str}
-    allowed = [t for name, t in simple.items() if re.search(rf"\b{name}\b", ann)]
-    if isinstance(value, bool):
-        ok = bool in allowed
-    else:
-        ok = any(_type_ok(value, t) for t in allowed if t is not bool)
-    if not ok:
-        raise ConfigError(f"{where} must be of type {ann}, got {value!r} ({type(value).__name__})")
+def _checked(schema: Schema, values: dict[str, Any], where: str) -> dict[str, Any]:
+    try:
+        return schema.check(values, where=where)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Check a whole config; returns it with defaults of ``train`` and ``eval`` filled in."""
+    """Check a whole config; returns it with defaults of ``train`` and ``eval`` filled in. The model
+    section is checked by the solver's own schema (the one its constructor uses), the data section
+    against the solver's ``data_sides``."""
     unknown = sorted(set(cfg) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"unknown config section(s) {unknown}; accepted: {list(SECTIONS)}")
@@ -110,54 +91,51 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
 
     model = dict(cfg["model"])
     name = model.pop("name", "EgNOT")
-    if name not in MODELS:
-        raise ConfigError(f"model.name must be one of {sorted(MODELS)}, got {name!r}")
-    params = inspect.signature(MODELS[name].__init__).parameters
-    for key, value in model.items():
-        if key not in params or key == "self":
-            raise ConfigError(f"unknown key model.{key} for {name}; accepted: {sorted(set(params) - {'self'})}")
-        _check_annotated("model", key, value, params[key].annotation)
-
-    data = cfg["data"]
-    if "pair" in data:
-        if set(data) != {"pair"}:
-            raise ConfigError(f"data: give either 'pair' or 'source' and 'target', got keys {sorted(data)}")
-        if not isinstance(data["pair"], dict):
-            raise ConfigError(f"data.pair must be a mapping with a 'name' (one of {sorted(PAIRS)})")
-        spec = dict(data["pair"])
-        if spec.get("name") not in PAIRS:
-            raise ConfigError(f"data.pair.name must be one of {sorted(PAIRS)}, got {spec.get('name')!r}")
-    else:
-        unknown = sorted(set(data) - {"source", "target"})
-        if unknown or not {"source", "target"} <= set(data):
-            raise ConfigError(f"data needs 'source' and 'target' (or 'pair'); got keys {sorted(data)}")
-        for side in ("source", "target"):
-            if not isinstance(data[side], dict) or "name" not in data[side]:
-                raise ConfigError(f"data.{side} must be a mapping with a 'name' (one of {distributions.names()})")
+    try:
+        cls = get_solver(name)
+    except ValueError:
+        raise ConfigError(f"model.name must be one of {solver_names()}, got {name!r}") from None
+    _checked(cls.schema, model, "model.")
+    _check_data(cfg["data"], tuple(cls.data_sides))
 
     out = copy.deepcopy(cfg)
-    for section, keys, defaults in (("train", TRAIN_KEYS, {"seed": 0, "log_every": 50, "checkpoint_every": 500}),
-                                    ("eval", EVAL_KEYS, {"n_conditions": 100, "n_per_condition": 500,
-                                                         "n_samples": 10000, "seed": 0})):
+    for section, schema in (("train", TRAIN), ("eval", EVAL)):
         if not isinstance(cfg.get(section) or {}, dict):
             raise ConfigError(f"config section {section!r} must be a mapping")
-        values = dict(cfg.get(section) or {})
-        for key, value in values.items():
-            if key not in keys:
-                raise ConfigError(f"unknown key {section}.{key}; accepted: {sorted(keys)}")
-            if not _type_ok(value, keys[key]):
-                raise ConfigError(f"{section}.{key} must be an {keys[key].__name__}, got {value!r}")
+        values = _checked(schema, dict(cfg.get(section) or {}), section + ".")
         if section == "train":
             for req in ("n_iters", "batch_size"):
                 if req not in values:
                     raise ConfigError(f"train.{req} is required")
-        out[section] = {**defaults, **values}
-    out["model"] = {"name": name, **model}
+        out[section] = {**DEFAULTS[section], **values}
+    out["model"] = {"name": cls.name, **model}
     return out
 
 
-def build_data(data: dict[str, Any]):
-    """(source, target, pair or None) from a validated ``data`` section."""
+def _check_data(data: dict[str, Any], sides: tuple[str, ...]) -> None:
+    """``data`` names a sampler for each side (``{name: ..., **kwargs}``), or a ground-truth ``pair``
+    for a solver of a source and a target."""
+    if "pair" in data:
+        if sides != TWO_SIDED:
+            raise ConfigError(f"data.pair gives a source and a target; this model trains on {list(sides)}")
+        if set(data) != {"pair"}:
+            raise ConfigError(f"data: give either 'pair' or 'source' and 'target', got keys {sorted(data)}")
+        if not isinstance(data["pair"], dict):
+            raise ConfigError(f"data.pair must be a mapping with a 'name' (one of {sorted(PAIRS)})")
+        if data["pair"].get("name") not in PAIRS:
+            raise ConfigError(f"data.pair.name must be one of {sorted(PAIRS)}, got {data['pair'].get('name')!r}")
+        return
+    if set(data) != set(sides):
+        also = " (or 'pair')" if sides == TWO_SIDED else ""
+        raise ConfigError(f"data needs {' and '.join(repr(s) for s in sides)}{also}; got keys {sorted(data)}")
+    for side in sides:
+        if not isinstance(data[side], dict) or "name" not in data[side]:
+            raise ConfigError(f"data.{side} must be a mapping with a 'name' (one of {distributions.names()})")
+
+
+def build_data(data: dict[str, Any], sides: tuple[str, ...] = TWO_SIDED):
+    """(one sampler per side..., pair or None) from a validated ``data`` section: ``(source, target,
+    pair)`` for the transport solvers."""
     if "pair" in data:
         spec = dict(data["pair"])
         cls = PAIRS[spec.pop("name")]
@@ -166,29 +144,28 @@ def build_data(data: dict[str, Any]):
         except (TypeError, ValueError) as e:
             raise ConfigError(f"data.pair: {e}") from None
         return pair.source, pair.target, pair
-    sides = []
-    for side in ("source", "target"):
+    samplers = []
+    for side in sides:
         spec = dict(data[side])
         try:
-            sides.append(distributions.make(spec.pop("name"), **spec))
+            samplers.append(distributions.make(spec.pop("name"), **spec))
         except ValueError as e:
             raise ConfigError(f"data.{side}: {e}") from None
-    return sides[0], sides[1], None
+    return (*samplers, None)
 
 
 def build_model(model_cfg: dict[str, Any], pair: Any = None, **overrides: Any):
     """The model of a validated ``model`` section. With a ground-truth ``pair``, ``dim`` and ``eps``
     default to the pair's and must agree with it if given."""
     spec = dict(model_cfg)
-    name = spec.pop("name")
+    cls = get_solver(spec.pop("name"))
     if pair is not None:
-        accepted = inspect.signature(MODELS[name].__init__).parameters
-        for key in [k for k in ("dim", "eps") if k in accepted]:
+        for key in [k for k in ("dim", "eps") if k in cls.schema]:
             if key in spec and spec[key] != getattr(pair, key):
                 raise ConfigError(f"model.{key} = {spec[key]!r} disagrees with data.pair.{key} = {getattr(pair, key)!r}; "
                                   f"drop model.{key} to use the pair's")
             spec.setdefault(key, getattr(pair, key))
-    return MODELS[name](**{**spec, **overrides})
+    return cls(**{**spec, **overrides})
 
 
 def dump(cfg: dict[str, Any]) -> str:

@@ -5,7 +5,8 @@ One small interface: a ``Cost`` is called as ``cost(x, y) -> Tensor (n,)`` on ba
 Closed-form gradients where they exist, autograd otherwise (never with ``create_graph``: samplers need
 the value of the gradient, not its graph).
 
-* ``SquaredEuclidean``   c = ½‖x − y‖² (summed over all event dimensions), ∇_y c = y − x.
+* ``SquaredEuclidean``   c = scale·reduce((x − y)²): ½‖x − y‖² by default (∇_y c = y − x), the UOT cost
+                         tau·Σ(x − y)² (or the mean) of UOTM and the JKO cost ‖x − y‖²/(2h) of S-JKO.
 * ``ZeroCost``           c ≡ 0: EgNOT becomes a plain energy-based model of the target.
 * ``CallableCost(fn)``   any user function ``fn(x, y) -> (n,)``; ∇_y by autograd.
 * ``GeneratorCost(G)``   c(x, z) = base(x, G(z)) through a frozen ``torch.nn.Module`` G: the target
@@ -44,21 +45,48 @@ class Cost:
     def check_shapes(self, source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> None:
         """Raise ValueError if this cost cannot compare these event shapes (default: no check)."""
 
+    def spec(self) -> str | dict | None:
+        """What ``make_cost`` rebuilds this cost from (stored in model files); None: it cannot be
+        stored (a user function, a generator) and must be passed again at load."""
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
 class SquaredEuclidean(Cost):
-    """c(x, y) = ½‖x − y‖², summed over every event dimension."""
+    """c(x, y) = scale · reduce((x − y)²) over every event dimension, ``reduce`` "sum" or "mean".
+
+    The default ``scale = ½``, ``reduce = "sum"`` is EgNOT's ½‖x − y‖² (the entropic-OT convention of
+    design.md); ``scale = tau`` is the UOT cost tau·reduce((x − y)²) of UOTM, and ``scale = 1/(2h)``
+    the JKO cost ‖x − y‖²/(2h) of S-JKO: one object serves every solver.
+    """
 
     name = "sqeuclidean"
-    curvature = 1.0
+    REDUCTIONS = ("sum", "mean")
+
+    def __init__(self, scale: float = 0.5, reduce: str = "sum"):
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0 or scale == float("inf"):
+            raise ValueError(f"the cost scale must be a number > 0, got {scale!r}")
+        if reduce not in self.REDUCTIONS:
+            raise ValueError(f"cost_reduce must be one of {self.REDUCTIONS}, got {reduce!r}")
+        self.scale, self.reduce = float(scale), reduce
+
+    @property
+    def curvature(self) -> float | None:
+        """2·scale for a sum (c = scale·‖y‖² + ...); unknown for a mean (it depends on the dimension)."""
+        return 2.0 * self.scale if self.reduce == "sum" else None
 
     def __call__(self, x, y):
-        return 0.5 * _flat_sum((x - y) ** 2)
+        sq = (x - y) ** 2
+        per_sample = _flat_sum(sq) if self.reduce == "sum" else sq.reshape(sq.shape[0], -1).mean(dim=1)
+        return self.scale * per_sample
 
     def grad_y(self, x, y):
-        return y - x
+        if self.reduce == "sum" and self.scale == 0.5:
+            return y - x  # the common case, without a multiplication
+        factor = 2.0 * self.scale / (1 if self.reduce == "sum" else y[0].numel())
+        return factor * (y - x)
 
     def check_shapes(self, source_shape, target_shape):
         if tuple(source_shape) != tuple(target_shape):
@@ -66,6 +94,14 @@ class SquaredEuclidean(Cost):
                 f"cost 'sqeuclidean' compares x and y directly, so source and target shapes must match; "
                 f"got source {tuple(source_shape)} and target {tuple(target_shape)}"
             )
+
+    def spec(self):
+        if (self.scale, self.reduce) == (0.5, "sum"):
+            return self.name
+        return {"name": self.name, "scale": self.scale, "reduce": self.reduce}
+
+    def __repr__(self):
+        return f"SquaredEuclidean(scale={self.scale:g}, reduce={self.reduce!r})"
 
 
 class ZeroCost(Cost):
@@ -78,6 +114,9 @@ class ZeroCost(Cost):
 
     def grad_y(self, x, y):
         return torch.zeros_like(y)
+
+    def spec(self):
+        return self.name
 
 
 class CallableCost(Cost):
@@ -133,12 +172,19 @@ class GeneratorCost(Cost):
 _NAMED = {"sqeuclidean": SquaredEuclidean, "zero": ZeroCost}
 
 
-def make_cost(spec: str | Cost | Callable | None) -> Cost:
-    """A ``Cost`` from a name (``"sqeuclidean"`` (default), ``"zero"``), a Cost, or a callable."""
+def make_cost(spec: str | dict | Cost | Callable | None) -> Cost:
+    """A ``Cost`` from a name (``"sqeuclidean"`` (default), ``"zero"``), a stored spec
+    (``{"name": "sqeuclidean", "scale": 1.0, "reduce": "mean"}``), a Cost, or a callable."""
     if spec is None:
         return SquaredEuclidean()
     if isinstance(spec, Cost):
         return spec
+    if isinstance(spec, dict):
+        kwargs = dict(spec)
+        name = kwargs.pop("name", None)
+        if name != "sqeuclidean" or set(kwargs) - {"scale", "reduce"}:
+            raise ValueError(f"a cost mapping must be {{name: sqeuclidean, scale: ..., reduce: sum | mean}}, got {spec!r}")
+        return SquaredEuclidean(**kwargs)
     if isinstance(spec, str):
         if spec not in _NAMED:
             raise ValueError(f"cost must be one of {sorted(_NAMED)} (or a Cost / callable), got {spec!r}")

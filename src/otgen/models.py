@@ -1,68 +1,81 @@
-"""The public model classes (solver + ``fit``) and ``load``.
+"""The public model classes (solver + ``fit``), the one solver registry, and ``load``.
 
 A solver in ``otgen.solvers`` knows its losses and update step; ``otgen.train`` knows how to loop.
 This module, above both, joins them into the classes users call, so that no lower layer needs to
-import the training loop.
+import the training loop. ``SOLVERS`` is the registry every face uses: ``otgen train`` (a config's
+``model.name``), ``otgen bench`` (``--solver``) and ``otgen.load`` (a model file's ``solver``).
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 from typing import Any
 
 import torch
 
 from . import io
+from .schema import did_you_mean
 from .solvers.base import FORMAT
 from .solvers.egnot import EgNOTSolver
-from .checks import check_number
 from .solvers.sjko import SJKOSolver
 from .solvers.uotm import UOTMSolver
 from .train import Trainable
 
+SOLVERS: dict[str, type] = {}
 
+
+def register(cls: type) -> type:
+    """Add a public model class to the registry under its solver's ``name`` (looked up case-insensitively)."""
+    key = cls.name.lower()
+    if key in SOLVERS:
+        raise ValueError(f"a solver named {cls.name!r} is registered already")
+    SOLVERS[key] = cls
+    return cls
+
+
+def solver_names() -> list[str]:
+    """The registered solvers' names, as configs and model files spell them."""
+    return sorted(cls.name for cls in SOLVERS.values())
+
+
+def get_solver(name: str) -> type:
+    """The public class of solver ``name`` ("EgNOT", "uotm", ...); ValueError with the names otherwise."""
+    cls = SOLVERS.get(str(name).lower())
+    if cls is None:
+        raise ValueError(f"unknown model {name!r}{did_you_mean(str(name), solver_names())}; "
+                         f"known models: {solver_names()}")
+    return cls
+
+
+@register
 class EgNOT(Trainable, EgNOTSolver):
     __doc__ = EgNOTSolver.__doc__
 
 
+@register
 class UOTM(Trainable, UOTMSolver):
     __doc__ = UOTMSolver.__doc__
 
 
+@register
 class SJKO(Trainable, SJKOSolver):
     __doc__ = SJKOSolver.__doc__
 
-    def fit(self, source: Any, target: Any, n_iters: int, batch_size: int = 256, **kwargs: Any):
-        """Train all phases: ``n_iters`` counts the iterations of each phase (the run has
-        ``n_iters · n_phases`` steps, or ``first_phase_iters + n_iters · (n_phases − 1)``;
-        ``resume=True`` continues in the right phase). Other arguments as ``otgen.EgNOT.fit``."""
-        check_number("n_iters", n_iters, low=1, integer=True)
-        return Trainable.fit(self, source, target, self.run_steps(n_iters), batch_size, **kwargs)
-
-
-MODELS: dict[str, type] = {"EgNOT": EgNOT, "UOTM": UOTM, "SJKO": SJKO}
-
 
 def from_config(name: str, config: dict[str, Any], **overrides: Any):
-    """Build model ``name`` from a config dict, rejecting unknown keys by name."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {sorted(MODELS)}")
-    cls = MODELS[name]
-    params = inspect.signature(cls.__init__).parameters
-    unknown = sorted(set(config) - set(params) - {"self"})
-    if unknown:
-        raise ValueError(f"unknown {name} argument(s) {unknown}; accepted: {sorted(set(params) - {'self'})}")
-    kwargs = {**config, **overrides}
-    return cls(**kwargs)
+    """Build model ``name`` from a config dict (its schema checks every key and value first)."""
+    cls = get_solver(name)
+    cls.schema.check(config)
+    return cls(**{**config, **overrides})
 
 
 def load(path: str | os.PathLike, **overrides: Any):
     """Load a model saved by ``model.save(path)`` or a run's ``checkpoints/last.pt`` / ``model.pt``.
 
-    Uses ``torch.load(weights_only=True)``: no code is unpickled. Arguments that could not be stored
-    (a custom ``cost`` or ``potential`` module, marked "custom") must be passed again as ``overrides``;
-    ``device=`` moves the model.
+    Uses ``torch.load(weights_only=True)``: no code is unpickled. Networks given by name (``"mlp"``,
+    ``{"name": "mlp", ...}``) are rebuilt from the stored config; arguments that could not be stored
+    (a ``cost`` function or a network module of your own, marked "custom") must be passed again as
+    ``overrides``; ``device=`` moves the model. Files written by otgen 0.1 load as they are.
     """
     blob = io.load_torch(path)
     if isinstance(blob, dict) and "model" in blob and "loop" in blob:

@@ -172,3 +172,19 @@ def plot_phases(y: torch.Tensor, phase_samples, path: str | Path, title: str = "
         fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_run(arrays: dict, folder: str | Path, name: str = "") -> Path:
+    """The end-of-run plot of 1-D or 2-D vector data, chosen by what ``arrays`` holds (``x``, ``y``,
+    ``y_hat`` (n, d); optionally ``phases`` (K, n, 2)): ``phases.png`` (one panel per phase) if there
+    are phases in 2-D, else ``transport_1d.png`` or ``transport_2d.png``. ``name`` heads the title.
+    Returns the PNG's path."""
+    x, y, y_hat = arrays["x"], arrays["y"], arrays["y_hat"]
+    folder = Path(folder)
+    if x.shape[1] == 2 and "phases" in arrays:
+        phases = list(arrays["phases"])
+        return plot_phases(y, phases, folder / "phases.png", x=x,
+                           title=f"{name}: T_k # mu_0 for the {len(phases)} trained phases (grey: target)")
+    plot_fn, file = (plot_1d_transport, "transport_1d.png") if x.shape[1] == 1 else (plot_transport_2d,
+                                                                                   "transport_2d.png")
+    return plot_fn(x, y, y_hat, folder / file, title=f"{name}: source, target and T(x)")

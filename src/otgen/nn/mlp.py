@@ -102,14 +102,15 @@ class ScalarMLP(nn.Module):
     ``quadratic="auto"`` is "full" up to 1024 coordinates and "diag" beyond. The quadratic
     parameters ask for ``quadratic_lr_scale`` times the MLP's learning rate (``parameter_groups``).
 
-    The MLP's last layer starts at zero: the function is 0 at initialisation, so for EgNOT the first
-    plan is pi(y|x) ∝ exp(−c(x, y)/eps).
+    With ``zero_init`` (EgNOT's default) the MLP's last layer starts at zero: the function is 0 at
+    initialisation, so for EgNOT the first plan is pi(y|x) ∝ exp(−c(x, y)/eps). Without it (UOTM and
+    S-JKO potentials) every layer keeps PyTorch's default initialisation.
     """
 
     quadratic_lr_scale = 10.0
 
     def __init__(self, event_shape: Sequence[int], hidden: Sequence[int] = (256, 256, 256), act: str = "leaky_relu",
-                 quadratic: str = "none", quadratic_ceiling: float = 1.0):
+                 quadratic: str = "none", quadratic_ceiling: float = 1.0, zero_init: bool = True):
         super().__init__()
         if quadratic not in QUADRATIC:
             raise ValueError(f"quadratic must be one of {QUADRATIC}, got {quadratic!r}")
@@ -122,13 +123,20 @@ class ScalarMLP(nn.Module):
         self.quadratic = quadratic
         self.ceiling = float(quadratic_ceiling)
         self.mlp = MLP(dim, 1, hidden, act)
-        last = self.mlp.net[-1]
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        if zero_init:
+            last = self.mlp.net[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
         if quadratic != "none":
             root = math.sqrt(self.ceiling)
             self.quad = nn.Parameter(root * (torch.eye(dim) if quadratic == "full" else torch.ones(dim)))
             self.lin = nn.Parameter(torch.zeros(dim))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # model files of otgen <= 0.1 stored the UOTM / S-JKO potential as ``ScalarNet`` (``net.`` = this MLP)
+        for key in [k for k in state_dict if k.startswith(prefix + "net.")]:
+            state_dict[prefix + "mlp." + key[len(prefix) + len("net."):]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def parameter_groups(self, lr: float) -> list[dict]:
         """Optimiser parameter groups: the MLP at ``lr``, the quadratic term at ``quadratic_lr_scale·lr``."""

@@ -1,26 +1,50 @@
-"""What every solver provides to the training loop and to users.
+"""The solver core: what every solver declares, the one optimisation step they all share, and the
+hooks through which the training loop and the faces (CLI, bench) talk to any solver alike.
 
-A solver owns its networks, optimisers and random generator. The loop in ``otgen.train`` calls:
+A solver declares its pieces once, in ``__init__``::
 
-    solver.check_data(source_shape, target_shape)   # before training: raise ValueError on a mismatch
-    solver.prepare(source, target, n_iters)         # once, before the first step (e.g. persistent chains)
-    metrics = solver.train_step(x, y)               # one update on batches x, y -> dict of floats
-    solver.state_dict() / solver.load_state_dict()  # everything needed to resume exactly
+    self.potential = self.add_network("potential", net)               # saved, moved to the device
+    self.ema = self.add_ema("ema", self.potential, 0.999)             # or None
+    self.optimizer = self.add_optimizer("optimizer", torch.optim.Adam(...), schedule=self.run_cosine,
+                                        grad_clip=grad_clip, ema=self.ema)
 
-A solver never parses configs, prints, or writes files other than through ``save``.
+and in ``train_step`` calls ``self.update("optimizer", loss)``: learning rate from the schedule →
+zero_grad → backward → optional gradient clipping → step → EMA. Gradient sync, autocast or scaler
+steps for every solver are a change in :meth:`Solver.update` alone. ``state_dict`` /
+``load_state_dict`` are built from the declarations (networks, optimisers, EMAs, the random
+generators, the step), plus what a solver adds through ``extra_state`` / ``load_extra_state``.
+
+The loop (``otgen.train``) calls, with one positional argument per entry of ``data_sides``:
+
+    solver.check_data(*sample_shapes)        # before training: ValueError on a mismatch
+    solver.prepare(*data, n_iters=n)         # once, before the first step (n: the run's total steps)
+    metrics = solver.train_step(*batches)    # one update -> dict of floats
+
+and the faces ask ``run_steps(n_iters)`` (the steps of a run of ``n_iters`` as the user counts them),
+``describe_steps(n_iters)``, ``run_arrays(x, generator)`` (what a run writes to ``samples/`` and plots),
+``transport(x, generator=)`` and ``sample(x, n_per_x, generator=)``. A solver never parses configs,
+prints, or writes files other than through ``save``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
+from torch import nn
 
 from .. import io
 from ..checks import check_number, derived_seed
+from ..costs import Cost
+from ..nn import EMA
+from ..schema import Schema
 
 FORMAT = "otgen-model-1"
+
+Schedule = Callable[[int], float]  # step (0-based, the update about to be taken) -> learning-rate factor
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -32,11 +56,65 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}") from e
 
 
+def cosine_factor(done: int, length: int) -> float:
+    """½(1 + cos(pi·done/length)): 1 at the start, 0 at (and after) the end of ``length`` steps."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(done / max(length, 1), 1.0)))
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module, eval_mode: bool = False):
+    """No parameter gradients for ``module`` inside the block (and eval mode with ``eval_mode``);
+    the previous flags and mode are restored afterwards."""
+    was_training = module.training
+    flags = [p.requires_grad for p in module.parameters()]
+    if eval_mode:
+        module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+        module.train(was_training)
+
+
+def storable(value: Any) -> bool:
+    """Whether a config value can be stored in a model file (JSON-like: no modules, costs, callables)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(storable(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and storable(v) for k, v in value.items())
+    return False
+
+
+class _Optimizer:
+    """An optimiser with what the shared step does around it."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule | None, grad_clip: float | None,
+                 ema: tuple[EMA, nn.Module] | None):  # ema: the average and the module it follows
+        self.optimizer, self.schedule, self.grad_clip, self.ema = optimizer, schedule, grad_clip, ema
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        for group in optimizer.param_groups:
+            group.setdefault("base_lr", group["lr"])  # schedules scale from here
+
+
 class Solver:
-    """Base class of the solvers. Subclasses set ``config`` (the constructor arguments, JSON-like)."""
+    """Base class of the solvers. Subclasses set ``name``, ``schema`` and ``config`` (the checked
+    constructor arguments, JSON-like where they can be), declare their pieces and implement
+    ``train_step`` and ``transport`` (and ``sample`` if it is not ``transport`` repeated)."""
 
     name = "solver"
+    schema: Schema
     config: dict[str, Any]
+
+    #: the data a run draws batches from, one positional argument of fit / prepare / train_step each
+    data_sides: tuple[str, ...] = ("source", "target")
+
+    #: the argument that sets each side's event shape (for messages)
+    shape_names: tuple[str, ...] = ("source_shape", "event_shape")
 
     #: the advice printed when training diverges (NaN/Inf); each solver names its own remedies
     divergence_hint = "Try a smaller learning rate."
@@ -50,22 +128,163 @@ class Solver:
         self.sample_generator = torch.Generator(device=self.device)  # draws of sample()/transport()
         self.sample_generator.manual_seed(derived_seed(seed, 2))
         self.step = 0
+        self.total_steps = 0  # the run's length, set by prepare(): the horizon of run-long schedules
+        self._networks: dict[str, nn.Module] = {}
+        self._optimizers: dict[str, _Optimizer] = {}
+        self._emas: dict[str, EMA] = {}
+        self._ema_sources: dict[int, nn.Module] = {}
 
-    # -- the loop's interface ------------------------------------------------------------------
-    def check_data(self, source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> None:
+    # -- declarations -----------------------------------------------------------------------------
+    def _check_new(self, name: str) -> None:
+        taken = set(self._networks) | set(self._optimizers) | set(self._emas)
+        if name in taken or name in ("generator", "sample_generator", "step", "total_steps"):
+            raise ValueError(f"the state name {name!r} is declared twice")
+
+    def add_network(self, name: str, module: nn.Module) -> nn.Module:
+        """Declare a trained network: moved to the solver's device and saved under ``name``."""
+        if not isinstance(module, nn.Module):
+            raise ValueError(f"{name} must be a torch.nn.Module, got {type(module).__name__}")
+        self._check_new(name)
+        self._networks[name] = module.to(self.device)
+        return self._networks[name]
+
+    def add_ema(self, name: str, module: nn.Module, decay: float | None) -> EMA | None:
+        """Declare an EMA of ``module``'s weights, saved under ``name`` (None: no EMA); pass it to
+        ``add_optimizer`` so that it follows that optimiser's steps."""
+        if decay is None:
+            return None
+        self._check_new(name)
+        self._emas[name] = EMA(module, decay)
+        self._ema_sources[id(self._emas[name])] = module
+        return self._emas[name]
+
+    def add_optimizer(self, name: str, optimizer: torch.optim.Optimizer | None, *, schedule: Schedule | None = None,
+                      grad_clip: float | None = None, ema: EMA | None = None) -> torch.optim.Optimizer | None:
+        """Declare an optimiser stepped by ``update(name, loss)``: its learning rates are
+        ``base_lr · schedule(step)`` (None: left as they are), its gradients clipped to norm
+        ``grad_clip`` (None: off), and ``ema`` (from ``add_ema``) updated after each step.
+        None (nothing to train) declares nothing."""
+        if optimizer is None:
+            return None
+        self._check_new(name)
+        follow = (ema, self._ema_sources[id(ema)]) if ema is not None else None
+        opt = self._optimizers[name] = _Optimizer(optimizer, schedule, grad_clip, follow)
+        # clip in the order of the networks' own parameters (the gradient norm is a float sum: its order
+        # shows in the last bits)
+        mine = {id(p) for p in opt.params}
+        ordered = [p for m in self._networks.values() for p in m.parameters() if id(p) in mine]
+        if len(ordered) == len(opt.params):
+            opt.params = ordered
+        return optimizer
+
+    # -- the one optimisation step ------------------------------------------------------------------
+    def update(self, name: str, loss: torch.Tensor) -> None:
+        """One step of optimiser ``name`` on ``loss`` at ``self.step``: schedule → zero_grad → backward →
+        clipping → step → EMA. Every solver's every update goes through here."""
+        opt = self._optimizers[name]
+        if opt.schedule is not None:
+            factor = opt.schedule(self.step)
+            for group in opt.optimizer.param_groups:
+                group["lr"] = group["base_lr"] * factor
+        opt.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if opt.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(opt.params, opt.grad_clip)
+        opt.optimizer.step()
+        if opt.ema is not None:
+            ema, module = opt.ema
+            ema.update(module)
+
+    def run_cosine(self, step: int) -> float:
+        """A schedule: the cosine from 1 to 0 over the run's ``total_steps``."""
+        return cosine_factor(step, self.total_steps)
+
+    # -- the loop's interface -----------------------------------------------------------------------
+    def check_data(self, *shapes: tuple[int, ...]) -> None:
+        """Raise ValueError if the samples of the data sides (one event shape each) do not fit."""
+        for side, label, shape, expected in zip(self.data_sides, self.shape_names, shapes, self.expected_shapes()):
+            if tuple(shape) != tuple(expected):
+                raise ValueError(f"{side} samples have shape {tuple(shape)} but the model expects {label} "
+                                 f"{tuple(expected)}")
+
+    def expected_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The event shape of each data side."""
         raise NotImplementedError
 
-    def prepare(self, source: Any, target: Any, n_iters: int) -> None:
-        """Called once by the loop before the first step with the data and the total step count."""
+    def prepare(self, *data: Any, n_iters: int) -> None:
+        """Called once by the loop before the first step with the data (Tensors or samplers, one per
+        side) and the run's total step count ``n_iters``."""
+        self.total_steps = n_iters
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    def train_step(self, *batches: torch.Tensor) -> dict[str, float]:
         raise NotImplementedError
 
+    def run_steps(self, n_iters: int) -> int:
+        """The loop's total steps for a run of ``n_iters`` as ``fit`` counts them (S-JKO: per phase)."""
+        check_number("n_iters", n_iters, low=1, integer=True)
+        return n_iters
+
+    def describe_steps(self, n_iters: int) -> str:
+        """``n_iters`` in words, as ``fit`` counts it."""
+        return f"{n_iters} iterations"
+
+    # -- using the model ----------------------------------------------------------------------------
+    def transport(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One output per input: (n, *source_shape) -> (n, *event_shape)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(self, x: torch.Tensor, n_per_x: int = 1, *, generator: torch.Generator | None = None,
+               **options: Any) -> torch.Tensor:
+        """``n_per_x`` draws per x: (n, *source_shape) -> (n, n_per_x, *event_shape); by default
+        ``transport`` of x repeated (fresh noise for each draw). ``options`` go to ``transport``."""
+        check_number("n_per_x", n_per_x, low=1, integer=True)
+        x = self._as_batch("x", x, self.expected_shapes()[0])
+        y = self.transport(x.repeat_interleave(n_per_x, dim=0), generator=generator, **options)
+        return y.reshape(x.shape[0], n_per_x, *y.shape[1:])
+
+    def run_arrays(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """What a run writes to ``samples/samples.npz`` (and plots) for source points ``x``, beside ``x``
+        and target samples ``y``: ``y_hat``, the transported points (and whatever a solver adds)."""
+        return {"y_hat": self.transport(x, generator=generator)}
+
+    def _as_batch(self, name: str, t: Any, shape: Sequence[int]) -> torch.Tensor:
+        """``t`` as a float Tensor of shape (n, *shape) on the solver's device; ValueError naming ``name``."""
+        t = torch.as_tensor(t, dtype=torch.float32) if not isinstance(t, torch.Tensor) else t
+        if t.ndim < 1 or tuple(t.shape[1:]) != tuple(shape):
+            raise ValueError(f"{name} must have shape (n, {', '.join(map(str, shape))}), got {tuple(t.shape)}")
+        return t.to(self.device)
+
+    # -- state ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Everything needed to resume exactly: the declared networks, optimisers and EMAs by name, the
+        random generators, the step and the run length, and the solver's ``extra_state``."""
+        state: dict[str, Any] = {name: m.state_dict() for name, m in self._networks.items()}
+        state.update({name: o.optimizer.state_dict() for name, o in self._optimizers.items()})
+        state.update({name: e.state_dict() for name, e in self._emas.items()})
+        state.update(generator=self.generator.get_state(), sample_generator=self.sample_generator.get_state(),
+                     step=self.step, total_steps=self.total_steps)
+        state.update(self.extra_state())
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+        for name, module in self._networks.items():
+            module.load_state_dict(state[name])
+        for name, opt in self._optimizers.items():
+            opt.optimizer.load_state_dict(state[name])
+        for name, ema in self._emas.items():
+            ema.load_state_dict(state[name])
+        self._load_generators(state)
+        self.step = int(state["step"])
+        self.total_steps = int(state.get("total_steps", 0))  # S-JKO files of otgen 0.1 had none
+        self.load_extra_state(state)
+
+    def extra_state(self) -> dict[str, Any]:
+        """State beyond the declared pieces (chains, kept phase maps), saved beside them."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``extra_state`` saved (``state`` is the whole state dict)."""
 
     def _load_generators(self, state: dict[str, Any]) -> None:
         """Restore the random streams; a state saved on another kind of device cannot be, and the
@@ -76,10 +295,17 @@ class Solver:
             except (RuntimeError, KeyError):
                 gen.manual_seed(derived_seed(self.seed, stream))
 
-    # -- persistence ---------------------------------------------------------------------------
+    # -- persistence ----------------------------------------------------------------------------------
     def saveable_config(self) -> dict[str, Any]:
-        """The config as stored in a file: objects that cannot be stored become ``"custom"``."""
-        return dict(self.config)
+        """The config as stored in a file: a value that cannot be stored (a module, a cost, a callable)
+        becomes ``"custom"`` (and must be passed again to ``otgen.load``), except a cost that can name
+        itself (``Cost.spec``)."""
+        out = {}
+        for key, value in self.config.items():
+            if isinstance(value, Cost) and value.spec() is not None:
+                value = value.spec()
+            out[key] = value if storable(value) else "custom"
+        return out
 
     def to_checkpoint(self) -> dict[str, Any]:
         return {"format": FORMAT, "solver": self.name, "config": self.saveable_config(),

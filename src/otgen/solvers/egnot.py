@@ -15,39 +15,38 @@ returns (n, k, *event_shape).
 
 from __future__ import annotations
 
-import contextlib
-import math
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
+from ..checks import check_number, check_shape, derived_seed, dim_or_event_shape
 from ..costs import Cost, make_cost
 from ..distributions.base import draw
-from ..nn import EMA, ScalarMLP
+from ..nn import build
 from ..sampling import FreshStart, LangevinSampler, PersistentChains, ReplayBuffer, noise_init, source_init
-from ..checks import check_betas, check_number, check_shape, derived_seed, dim_or_event_shape
-from .base import Solver
+from ..schema import Anything, Betas, Choice, Device, Flag, Number, Numbers, Schema, Shape, Text
+from .base import Solver, frozen
 
 CHAINS = ("replay", "fresh", "persistent")
 CHAIN_INITS = ("noise", "source")
 LR_SCHEDULES = ("constant", "cosine")
+QUADRATIC = ("auto", "full", "diag", "none")
 
-
-@contextlib.contextmanager
-def _frozen(module: nn.Module):
-    """Eval mode and no parameter gradients while sampling (restored afterwards)."""
-    was_training = module.training
-    flags = [p.requires_grad for p in module.parameters()]
-    module.eval()
-    for p in module.parameters():
-        p.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in zip(module.parameters(), flags):
-            p.requires_grad_(flag)
-        module.train(was_training)
+POSITIVE = Number(low=0, low_open=True)
+SCHEMA = Schema("EgNOT", {
+    "dim": Number(integer=True, low=1, nullable=True), "eps": POSITIVE, "event_shape": Shape(nullable=True),
+    "source_shape": Shape(nullable=True), "cost": Anything("a cost name, a Cost or a callable c(x, y) -> (n,)"),
+    "potential": Anything("a network spec or a torch.nn.Module"), "hidden": Numbers(int), "activation": Text(),
+    "quadratic": Choice(QUADRATIC), "lr": POSITIVE, "betas": Betas(),
+    "grad_clip": Number(low=0, low_open=True, nullable=True), "lr_schedule": Choice(LR_SCHEDULES),
+    "ema": Number(low=0, high=1, low_open=True, high_open=True, nullable=True), "energy_reg": Number(low=0),
+    "langevin_steps": Number(integer=True, low=1), "step_size": Number(low=0, low_open=True, nullable=True),
+    "metropolis": Flag(), "score_clip": Number(low=0, low_open=True, nullable=True), "step_decay": POSITIVE,
+    "chains": Choice(CHAINS), "buffer_size": Number(integer=True, low=1), "reinit_prob": Number(low=0, high=1),
+    "chain_init": Choice(CHAIN_INITS), "init_scale": POSITIVE, "sample_steps": Number(integer=True, low=0, nullable=True),
+    "seed": Number(integer=True, low=0), "device": Device(),
+})
 
 
 class EgNOTSolver(Solver):
@@ -62,10 +61,12 @@ class EgNOTSolver(Solver):
         cost: "sqeuclidean" (½‖x − y‖², default), "zero" (plain EBM of the target), a ``Cost``
             (e.g. ``GeneratorCost(G)`` for energies in a generator's latent space), or a callable
             ``c(x, y) -> (n,)``.
-        potential: a ``nn.Module`` mapping (n, *event_shape) -> (n,); default ``ScalarMLP`` with
-            ``hidden`` widths, ``activation`` and a ``quadratic`` term ("auto", "full", "diag" or
-            "none"; see ``otgen.nn.ScalarMLP``), bounded by the cost's curvature so the plan stays a
-            proper density. "auto" means "none" for costs of unknown curvature (zero, custom).
+        potential: the network f: (n, *event_shape) -> (n,): a name of ``otgen.nn.registry`` ("mlp",
+            default), a mapping ``{"name": "mlp", **kwargs}``, or a ``nn.Module`` of your own. The
+            "mlp" is ``ScalarMLP`` with ``hidden`` widths, ``activation`` and a ``quadratic`` term
+            ("auto", "full", "diag" or "none"; see ``otgen.nn.ScalarMLP``), bounded by the cost's
+            curvature so the plan stays a proper density. "auto" means "none" for costs of unknown
+            curvature (zero, custom).
         lr, betas: Adam settings for the potential. grad_clip: max gradient norm (None: off).
         lr_schedule: "constant" or "cosine" (from lr down to 0 over the ``n_iters`` of ``fit``).
         ema: decay of an exponential moving average of the potential's weights, used by
@@ -87,11 +88,12 @@ class EgNOTSolver(Solver):
     """
 
     name = "EgNOT"
+    schema = SCHEMA
     divergence_hint = "Try a smaller learning rate or Langevin step size, or set grad_clip / score_clip."
 
     def __init__(self, dim: int | None = None, eps: float = 1.0, *, event_shape: Sequence[int] | None = None,
                  source_shape: Sequence[int] | None = None, cost: str | Cost | Any = "sqeuclidean",
-                 potential: nn.Module | None = None, hidden: Sequence[int] = (256, 256),
+                 potential: str | dict | nn.Module | None = None, hidden: Sequence[int] = (256, 256),
                  activation: str = "silu", quadratic: str = "auto", lr: float = 3e-4,
                  betas: Sequence[float] = (0.5, 0.99), grad_clip: float | None = None, lr_schedule: str = "cosine",
                  ema: float | None = None, energy_reg: float = 0.0, langevin_steps: int = 30,
@@ -99,32 +101,11 @@ class EgNOTSolver(Solver):
                  step_decay: float = 1.0, chains: str = "persistent", buffer_size: int = 4096,
                  reinit_prob: float = 0.05, chain_init: str = "noise", init_scale: float = 1.0,
                  sample_steps: int | None = None, seed: int = 0, device: str | None = "cpu"):
+        args = SCHEMA.arguments(locals())
         event_shape = dim_or_event_shape(dim, event_shape)
         source_shape = event_shape if source_shape is None else check_shape("source_shape", source_shape)
-        check_number("eps", eps, low=0, low_open=True)
-        check_number("lr", lr, low=0, low_open=True)
-        betas = check_betas(betas)
-        if grad_clip is not None:
-            check_number("grad_clip", grad_clip, low=0, low_open=True)
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
-        if ema is not None:
-            check_number("ema", ema, low=0, low_open=True, high=1)
-            if ema >= 1:
-                raise ValueError(f"ema must be in (0, 1), got {ema!r}")
-        check_number("energy_reg", energy_reg, low=0)
-        check_number("langevin_steps", langevin_steps, low=1, integer=True)
-        step_size = 0.05 * eps if step_size is None else step_size
-        check_number("step_size", step_size, low=0, low_open=True)
-        if chains not in CHAINS:
-            raise ValueError(f"chains must be one of {CHAINS}, got {chains!r}")
-        if chain_init not in CHAIN_INITS:
-            raise ValueError(f"chain_init must be one of {CHAIN_INITS}, got {chain_init!r}")
-        check_number("init_scale", init_scale, low=0, low_open=True)
-        check_number("buffer_size", buffer_size, low=1, integer=True)
-        check_number("reinit_prob", reinit_prob, low=0, high=1)
-        sample_steps = 10 * langevin_steps if sample_steps is None else sample_steps
-        check_number("sample_steps", sample_steps, low=0, integer=True)
+        args["step_size"] = step_size = 0.05 * eps if step_size is None else args["step_size"]
+        args["sample_steps"] = sample_steps = 10 * langevin_steps if sample_steps is None else sample_steps
         super().__init__(seed=seed, device=device)
 
         self.eps = float(eps)
@@ -135,34 +116,28 @@ class EgNOTSolver(Solver):
         if chain_init == "source" and source_shape != event_shape:
             raise ValueError(f"chain_init='source' needs equal source and target shapes, "
                              f"got {source_shape} and {event_shape}")
-        custom_potential = potential is not None
-        config_quadratic = quadratic
-        if potential is None:
-            curvature = self.cost.curvature
-            if quadratic == "auto" and not curvature:
-                quadratic = "none"
-            elif quadratic != "none" and not curvature:
+        curvature = self.cost.curvature
+        if quadratic != "none" and not curvature and not isinstance(potential, nn.Module):
+            if quadratic != "auto":
                 raise ValueError(f"quadratic={quadratic!r} needs a cost of known curvature (sqeuclidean); "
                                  f"cost {self.cost.name!r} has none: use quadratic='none'")
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                potential = ScalarMLP(event_shape, hidden, activation, quadratic, curvature or 1.0)
-        elif not isinstance(potential, nn.Module):
-            raise ValueError(f"potential must be a torch.nn.Module, got {type(potential).__name__}")
-        self.potential = potential.to(self.device)
+            quadratic = "none"
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = build("potential", potential, context={"event_shape": event_shape, "curvature": curvature or 1.0},
+                        defaults={"hidden": hidden, "activation": activation, "quadratic": quadratic,
+                                  "zero_init": True})
+        self.potential = self.add_network("potential", net)
         if hasattr(self.potential, "parameter_groups"):
             groups = self.potential.parameter_groups(lr)
         else:
             groups = [{"params": [p for p in self.potential.parameters() if p.requires_grad], "lr": lr}]
         groups = [g for g in groups if g["params"]]
         # a potential without trainable parameters (a fixed, known f) can still be sampled from
-        self.optimizer = torch.optim.Adam(groups, lr=lr, betas=betas) if groups else None
-        for group in self.optimizer.param_groups if self.optimizer is not None else []:
-            group["base_lr"] = group["lr"]  # the cosine schedule scales from here
-        self.grad_clip = grad_clip
-        self.lr_schedule = lr_schedule
-        self.total_steps = 0  # set by prepare(): the cosine schedule's horizon
-        self.ema = EMA(self.potential, ema) if ema is not None else None
+        self.ema = self.add_ema("ema", self.potential, ema)
+        self.optimizer = self.add_optimizer(
+            "optimizer", torch.optim.Adam(groups, lr=lr, betas=tuple(args["betas"])) if groups else None,
+            schedule=self.run_cosine if lr_schedule == "cosine" else None, grad_clip=args["grad_clip"], ema=self.ema)
         self.energy_reg = float(energy_reg)
         self.langevin = LangevinSampler(step_size, langevin_steps, metropolis, score_clip, step_decay)
         self.sample_steps = sample_steps
@@ -174,18 +149,7 @@ class EgNOTSolver(Solver):
         else:
             self.chains = FreshStart(self._init)  # "persistent" is built in prepare(), from the source set
         self._pending_chains: dict | None = None
-        self.config = dict(
-            dim=dim, eps=self.eps, event_shape=None if dim is not None else list(event_shape),
-            source_shape=None if source_shape == event_shape else list(source_shape),
-            cost=self.cost.name if self.cost.name in ("sqeuclidean", "zero") else "custom",
-            potential="custom" if custom_potential else None, hidden=[int(h) for h in hidden],
-            activation=activation, quadratic=config_quadratic, lr=float(lr), betas=list(betas),
-            grad_clip=grad_clip, lr_schedule=lr_schedule, ema=ema, energy_reg=self.energy_reg,
-            langevin_steps=langevin_steps, step_size=float(step_size), metropolis=bool(metropolis),
-            score_clip=score_clip, step_decay=float(step_decay), chains=chains, buffer_size=buffer_size,
-            reinit_prob=float(reinit_prob), chain_init=chain_init, init_scale=float(init_scale),
-            sample_steps=sample_steps, seed=seed, device=str(device) if device is not None else None,
-        )
+        self.config = args
 
     # -- the plan ------------------------------------------------------------------------------
     def log_density(self, x: torch.Tensor, potential: nn.Module | None = None):
@@ -213,11 +177,11 @@ class EgNOTSolver(Solver):
         return fn
 
     def _run_chains(self, x: torch.Tensor, y0: torch.Tensor, n_steps: int | None = None):
-        with _frozen(self.potential):
+        with frozen(self.potential, eval_mode=True):
             return self.langevin.run(self.log_density(x), y0, self.generator, n_steps)
 
     @torch.no_grad()
-    def sample(self, x: torch.Tensor, n_per_x: int = 1, n_steps: int | None = None,
+    def sample(self, x: torch.Tensor, n_per_x: int = 1, n_steps: int | None = None, *,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Draws from pi(·|x): (len(x), n_per_x, *event_shape). Fresh chains, ``n_steps`` Langevin
         steps (default ``sample_steps``). Neither the training chains nor the training random stream
@@ -230,32 +194,24 @@ class EgNOTSolver(Solver):
         xr = x.repeat_interleave(n_per_x, dim=0)
         y0 = self._init(xr, gen)
         potential = self.ema.shadow if self.ema is not None else self.potential
-        with _frozen(potential):
+        with frozen(potential, eval_mode=True):
             y, _ = self.langevin.run(self.log_density(xr, potential), y0, gen, n_steps)
         return y.reshape(x.shape[0], n_per_x, *self.event_shape)
 
-    def transport(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+    def transport(self, x: torch.Tensor, n_steps: int | None = None, *,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
         """One draw from pi(·|x) per x: (len(x), *event_shape)."""
-        return self.sample(x, 1, **kwargs)[:, 0]
+        return self.sample(x, 1, n_steps, generator=generator)[:, 0]
 
     def _as_source(self, x: Any, name: str) -> torch.Tensor:
-        x = torch.as_tensor(x, dtype=torch.float32, device=self.device) if not isinstance(x, torch.Tensor) else x
-        if tuple(x.shape[1:]) != self.source_shape:
-            raise ValueError(f"{name} must have shape (n, {', '.join(map(str, self.source_shape))}), "
-                             f"got {tuple(x.shape)}")
-        return x.to(self.device)
+        return self._as_batch(name, x, self.source_shape)
 
     # -- training ------------------------------------------------------------------------------
-    def check_data(self, source_shape, target_shape) -> None:
-        if tuple(source_shape) != self.source_shape:
-            raise ValueError(f"source samples have shape {tuple(source_shape)} but the model expects "
-                             f"source_shape {self.source_shape}")
-        if tuple(target_shape) != self.event_shape:
-            raise ValueError(f"target samples have shape {tuple(target_shape)} but the model expects "
-                             f"event_shape {self.event_shape}")
+    def expected_shapes(self):
+        return self.source_shape, self.event_shape
 
-    def prepare(self, source, target, n_iters: int) -> None:
-        self.total_steps = n_iters
+    def prepare(self, source, target, *, n_iters: int) -> None:
+        super().prepare(source, target, n_iters=n_iters)
         if self.chains_kind == "persistent" and not isinstance(self.chains, PersistentChains):
             if self._pending_chains is not None:  # resumed: continue the saved chains
                 state = {k: v.to(self.device) for k, v in self._pending_chains.items()}
@@ -282,41 +238,18 @@ class EgNOTSolver(Solver):
         if self.energy_reg:
             loss = loss + self.energy_reg * (f_pos.pow(2).mean() + f_neg.pow(2).mean())
         if self.optimizer is not None:
-            if self.lr_schedule == "cosine":
-                progress = min(self.step / max(self.total_steps, 1), 1.0)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = group["base_lr"] * 0.5 * (1.0 + math.cos(math.pi * progress))
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.potential.parameters(), self.grad_clip)
-            self.optimizer.step()
-            if self.ema is not None:
-                self.ema.update(self.potential)
+            self.update("optimizer", loss)
         self.step += 1
         return {"loss": loss.item(), "f_pos": f_pos.mean().item(), "f_neg": f_neg.mean().item(),
                 "accept": stats.acceptance_rate, "drift": stats.drift_norm}
 
     # -- state ---------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {"potential": self.potential.state_dict(),
-                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
-                "chains": self._pending_chains if self._pending_chains is not None else self.chains.state_dict(),
-                "generator": self.generator.get_state(),
-                "sample_generator": self.sample_generator.get_state(), "step": self.step,
-                "total_steps": self.total_steps, "ema": self.ema.state_dict() if self.ema is not None else {}}
+    def extra_state(self) -> dict[str, Any]:
+        return {"chains": self._pending_chains if self._pending_chains is not None else self.chains.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.potential.load_state_dict(state["potential"])
-        if self.optimizer is not None:
-            self.optimizer.load_state_dict(state["optimizer"])
+    def load_extra_state(self, state: dict[str, Any]) -> None:
         if state["chains"]:
             if self.chains_kind == "persistent" and not isinstance(self.chains, PersistentChains):
                 self._pending_chains = state["chains"]
             else:
                 self.chains.load_state_dict(state["chains"])
-        self._load_generators(state)
-        self.step = int(state["step"])
-        self.total_steps = int(state["total_steps"])
-        if self.ema is not None:
-            self.ema.load_state_dict(state["ema"])

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
@@ -48,14 +48,16 @@ def _finite_state(obj: Any) -> bool:
     return True
 
 
-def train(solver: Any, source: Any, target: Any, n_iters: int, batch_size: int, *, seed: int = 0,
+def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, seed: int = 0,
           out: str | Path | None = None, resume: bool = False, progress: bool = True, log_every: int = 50,
           checkpoint_every: int = 500, callbacks: Iterable[Callback] = (), dist: Any = None) -> TrainResult:
     """Train ``solver`` until it has taken ``n_iters`` steps in all (counting resumed ones and those of
     an earlier ``fit`` of the same model object).
 
     Args:
-        source, target: Tensors of samples (n, *shape), ``Sampler``s or callables ``n -> Tensor``.
+        data: one entry per side the solver names in ``solver.data_sides`` (e.g. source and target;
+            a solver that samples its own prior needs one): Tensors of samples (n, *shape),
+            ``Sampler``s or callables ``n -> Tensor``.
         n_iters: total number of steps >= 1. batch_size: samples of each side per step >= 1.
         seed: seeds the loop's data draws (the solver has its own seed).
         out: run directory for ``metrics.jsonl``, ``checkpoints/last.pt`` and ``model.pt``; None: no files.
@@ -77,16 +79,19 @@ def train(solver: Any, source: Any, target: Any, n_iters: int, batch_size: int, 
     for cb in callbacks:
         if not callable(cb):
             raise ValueError(f"callbacks must be callables cb(step, solver, metrics), got {type(cb).__name__}")
+    sides = tuple(solver.data_sides)
+    if len(data) != len(sides):
+        raise ValueError(f"{type(solver).__name__} trains on {len(sides)} data set(s) ({', '.join(sides)}), "
+                         f"got {len(data)}")
     dist = dist or SingleProcess()
     out = Path(out) if out is not None else None
 
     data_gen = torch.Generator().manual_seed(derived_seed(seed, 3, dist.rank))
-    xs = BatchStream(source, "source", data_gen)
-    ys = BatchStream(target, "target", data_gen)
-    x_probe, y_probe = xs(min(batch_size, 2)), ys(min(batch_size, 2))
-    check_finite(x_probe, "source", " in the first batch")
-    check_finite(y_probe, "target", " in the first batch")
-    solver.check_data(tuple(x_probe.shape[1:]), tuple(y_probe.shape[1:]))
+    streams = [BatchStream(d, side, data_gen) for d, side in zip(data, sides)]
+    probes = [stream(min(batch_size, 2)) for stream in streams]
+    for probe, side in zip(probes, sides):
+        check_finite(probe, side, " in the first batch")
+    solver.check_data(*(tuple(p.shape[1:]) for p in probes))
 
     start = solver.step  # a model fitted before in memory continues; a checkpoint overrides below
     existing = ckpt.load_checkpoint(out) if out is not None else None
@@ -95,7 +100,7 @@ def train(solver: Any, source: Any, target: Any, n_iters: int, batch_size: int, 
                          "pass resume=True to continue it, or choose another directory")
     if existing is not None:
         start = ckpt.restore(solver, existing, data_gen)
-    solver.prepare(xs.data, ys.data, n_iters)
+    solver.prepare(*(stream.data for stream in streams), n_iters=n_iters)
     log = MetricsLog(out / "metrics.jsonl" if (out is not None and dist.is_main) else None,
                      truncate_after=start if existing is not None else None)
     if out is not None and existing is None and dist.is_main and log.path.exists():
@@ -116,11 +121,11 @@ def train(solver: Any, source: Any, target: Any, n_iters: int, batch_size: int, 
     try:
         with StopRequest() as stop:
             for step in range(start + 1, n_iters + 1):
-                x, y = xs(batch_size), ys(batch_size)
-                check_finite(x, "source", f" in the batch of step {step}")
-                check_finite(y, "target", f" in the batch of step {step}")
+                batches = [stream(batch_size) for stream in streams]
+                for batch, side in zip(batches, sides):
+                    check_finite(batch, side, f" in the batch of step {step}")
                 in_step = True
-                metrics = solver.train_step(x, y)
+                metrics = solver.train_step(*batches)
                 in_step = False
                 bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
                 if bad:

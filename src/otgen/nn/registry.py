@@ -1,0 +1,109 @@
+"""Networks by name: one small registry of the potentials and generators a solver can build.
+
+A network is named in a solver's arguments (and so in its saved config) as a *spec*:
+
+    "mlp"                                   # the built-in MLP of that role
+    {"name": "mlp", "hidden": [64, 64]}     # with keyword arguments (stored with the model)
+    my_module                               # a user's own torch.nn.Module (then passed again at load)
+
+Roles and their call conventions (each network handles its own input shapes):
+
+* ``"potential"``: f(y): (n, *event_shape) -> (n,).
+* ``"generator"``: T(x, z): x (n, *source_shape), z (n, *noise_shape) -> (n, *event_shape); the
+  module says its ``noise_shape`` (``()``: deterministic).
+
+A builder is registered with :func:`register`; :func:`build` calls it with the spec's keyword
+arguments, plus those of the solver's ``context`` (shapes, the cost's curvature) and ``defaults``
+(the solver's shorthand arguments such as ``hidden``) that the builder accepts. Unknown keys of the
+spec are refused by name, with a "did you mean". Later roles and names ("conv", "unet", "critic",
+"encoder", ...) register the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any, Callable, Mapping, Sequence
+
+from torch import nn
+
+from ..schema import did_you_mean
+from .generator import StochasticMLP
+from .mlp import ScalarMLP
+
+__all__ = ["register", "build", "names", "as_spec"]
+
+_BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {}
+
+
+def register(role: str, name: str) -> Callable:
+    """Decorator: ``builder(**kwargs) -> nn.Module`` becomes network ``name`` of ``role``."""
+
+    def deco(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if (role, name) in _BUILDERS:
+            raise ValueError(f"a {role} network named {name!r} is registered already")
+        _BUILDERS[(role, name)] = builder
+        return builder
+
+    return deco
+
+
+def names(role: str) -> list[str]:
+    """The registered network names of ``role``."""
+    return sorted(n for r, n in _BUILDERS if r == role)
+
+
+def as_spec(role: str, spec: Any) -> dict[str, Any] | nn.Module:
+    """``spec`` (None, a name, a dict with "name", or a module) as a dict with "name", or the module;
+    ValueError naming ``role`` otherwise. None means "mlp"."""
+    if isinstance(spec, nn.Module):
+        return spec
+    if spec is None:
+        spec = "mlp"
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
+        raise ValueError(f"{role} must be a network name {names(role)}, a mapping with a 'name', or a "
+                         f"torch.nn.Module, got {spec!r}")
+    if (role, spec["name"]) not in _BUILDERS:
+        raise ValueError(f"{role} network must be one of {names(role)}{did_you_mean(spec['name'], names(role))}, "
+                         f"got {spec['name']!r}")
+    return copy.deepcopy(dict(spec))
+
+
+def build(role: str, spec: Any, context: Mapping[str, Any] = (), defaults: Mapping[str, Any] = ()) -> nn.Module:
+    """The network ``spec`` of ``role``: a user's module as it is, else the registered builder called
+    with the spec's keyword arguments over the ``defaults`` and ``context`` it accepts."""
+    spec = as_spec(role, spec)
+    if isinstance(spec, nn.Module):
+        return spec
+    kwargs = dict(spec)
+    name = kwargs.pop("name")
+    builder = _BUILDERS[(role, name)]
+    accepted = set(inspect.signature(builder).parameters)
+    for key in kwargs:
+        if key not in accepted or key in dict(context):
+            free = sorted(accepted - set(dict(context)))
+            raise ValueError(f"unknown key {key!r} for the {role} network {name!r}{did_you_mean(key, free)}; "
+                             f"accepted: {free}")
+    given = {k: v for k, v in {**dict(context), **dict(defaults)}.items() if k in accepted}
+    return builder(**{**given, **kwargs})
+
+
+# ----------------------------------------------------------------------------- built-in networks
+
+
+@register("potential", "mlp")
+def mlp_potential(event_shape: Sequence[int], hidden: Sequence[int] = (256, 256), activation: str = "silu",
+                  quadratic: str = "none", curvature: float = 1.0, zero_init: bool = True) -> ScalarMLP:
+    """``ScalarMLP``: an MLP on the flattened sample, plus an optional quadratic term bounded by the
+    cost's ``curvature`` (EgNOT: "auto", "full", "diag", "none"); ``zero_init`` starts it at f = 0."""
+    return ScalarMLP(event_shape, hidden, activation, quadratic, curvature, zero_init=zero_init)
+
+
+@register("generator", "mlp")
+def mlp_generator(source_shape: Sequence[int], event_shape: Sequence[int], noise_dim: int,
+                  hidden: Sequence[int] = (128, 128, 128), activation: str = "silu",
+                  residual: bool = False) -> StochasticMLP:
+    """``StochasticMLP``: T(x, z) = MLP([x, z]) reshaped to ``event_shape`` (``residual``: x + MLP)."""
+    return StochasticMLP(source_shape, noise_dim, hidden, activation, residual, out_shape=event_shape)

@@ -1,0 +1,250 @@
+"""The solver core: one declared optimisation path, networks by name or by module, one cost object,
+one-sided data, solver hooks, one schema per solver, one registry, and files of otgen 0.1."""
+
+import inspect
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import otgen
+from otgen import config as cfgmod
+from otgen.costs import CallableCost, GeneratorCost, SquaredEuclidean
+from otgen.distributions import Gaussian
+from otgen.models import SOLVERS, get_solver, register
+from otgen.nn import registry
+from otgen.schema import Number, Schema
+from otgen.solvers.base import Solver
+from otgen.train import Trainable
+
+DATA = Path(__file__).parent / "data" / "legacy_v1"
+SOURCE, TARGET = Gaussian.standard(2), Gaussian([1.0, 0.0], [[0.5, 0.0], [0.0, 0.5]])
+SMALL = {
+    "EgNOT": dict(dim=2, eps=0.5, hidden=(8, 8), langevin_steps=2, sample_steps=3, buffer_size=16),
+    "UOTM": dict(dim=2, tau=0.5, hidden=(8, 8)),
+    "SJKO": dict(dim=2, h=0.5, n_phases=2, hidden=(8, 8)),
+}
+g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+
+
+def fitted(name, n_iters=4, **kw):
+    return get_solver(name)(**{**SMALL[name], **kw}).fit(SOURCE, TARGET, n_iters=n_iters, batch_size=8,
+                                                          progress=False)
+
+
+# ----------------------------------------------------------------------------- files of otgen 0.1
+
+
+@pytest.mark.parametrize("name", ["egnot", "uotm", "sjko"])
+def test_model_files_written_before_the_core_change_load_and_give_the_same_outputs(name):
+    """tests/data/legacy_v1 holds models saved by commit 274dc4a (4 steps each) and their transports
+    of fixed points with a fixed generator; they load unchanged (the UOTM / S-JKO potential was then a
+    ScalarNet, whose weights map onto today's ScalarMLP)."""
+    expected = torch.load(DATA / "expected.pt", weights_only=True)
+    model = otgen.load(DATA / f"{name}.pt")
+    assert model.step == (8 if name == "sjko" else 4)  # S-JKO: 4 per phase, 2 phases
+    assert torch.equal(model.transport(expected["x"], generator=g()), expected[name])
+    if name == "sjko":
+        assert torch.equal(model.transport(expected["x"], phase=0, generator=g()), expected["sjko_phase0"])
+
+
+# ----------------------------------------------------------------------------- schema and registry
+
+
+@pytest.mark.parametrize("name", ["EgNOT", "UOTM", "SJKO"])
+def test_each_schema_covers_exactly_the_constructor_arguments(name):
+    cls = get_solver(name)
+    params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    assert list(cls.schema) == params
+
+
+@pytest.mark.parametrize("name", ["EgNOT", "UOTM", "SJKO"])
+def test_saved_config_rebuilds_the_same_model(name, tmp_path):
+    model = fitted(name)
+    model.save(tmp_path / "m.pt")
+    loaded = otgen.load(tmp_path / "m.pt")
+    assert loaded.config == model.config
+    x = torch.randn(5, 2)
+    assert torch.equal(loaded.transport(x, generator=g()), model.transport(x, generator=g()))
+
+
+def test_unknown_keys_get_a_did_you_mean_in_configs_and_files(tmp_path):
+    cfg = cfgmod.load_yaml(Path(__file__).parent.parent / "configs" / "uotm_outliers.yaml")
+    with pytest.raises(cfgmod.ConfigError, match=r"unknown key model.hiden for UOTM \(did you mean 'hidden'\?\)"):
+        cfgmod.validate(cfgmod.apply_overrides(cfg, ["model.hiden=[8]"]))
+    with pytest.raises(cfgmod.ConfigError, match=r"unknown key train.n_iter .*did you mean 'n_iters'"):
+        cfgmod.validate(cfgmod.apply_overrides(cfg, ["train.n_iter=5"]))
+    with pytest.raises(ValueError, match=r"unknown model 'UOMT' \(did you mean 'UOTM'\?\)"):
+        get_solver("UOMT")
+    with pytest.raises(ValueError, match="unknown key potentail"):
+        otgen.models.from_config("EgNOT", {"dim": 2, "potentail": "mlp"})
+
+
+def test_the_registry_is_case_insensitive_and_serves_every_face():
+    assert get_solver("uotm") is get_solver("UOTM") is otgen.UOTM
+    assert sorted(cls.name for cls in SOLVERS.values()) == ["EgNOT", "SJKO", "UOTM"]
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+def test_networks_by_name_are_rebuilt_from_the_stored_config(tmp_path):
+    model = fitted("UOTM", generator={"name": "mlp", "hidden": [6], "residual": True},
+                   potential={"name": "mlp", "hidden": [5, 5]})
+    assert model.generator_net.residual and model.potential.mlp.net[0].out_features == 5
+    model.save(tmp_path / "m.pt")
+    loaded = otgen.load(tmp_path / "m.pt")  # no module passed: the spec is in the file
+    x = torch.randn(4, 2)
+    assert torch.equal(loaded.transport(x, generator=g()), model.transport(x, generator=g()))
+    with pytest.raises(ValueError, match=r"unknown key 'hiden' for the generator network 'mlp' \(did you mean"):
+        otgen.UOTM(dim=2, generator={"name": "mlp", "hiden": [6]})
+    with pytest.raises(ValueError, match=r"potential network must be one of \['mlp'\]"):
+        otgen.EgNOT(dim=2, potential="unet")
+    assert registry.names("potential") == ["mlp"] and registry.names("generator") == ["mlp"]
+
+
+class Quadratic(nn.Module):
+    """f(y) = −½ a‖y‖² with one trainable a: a module of the user's own."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, y):
+        return -0.5 * self.a * y.flatten(1).pow(2).sum(1)
+
+
+def test_a_users_module_is_accepted_and_must_be_passed_again_at_load(tmp_path):
+    model = otgen.EgNOT(dim=2, eps=0.5, potential=Quadratic(), langevin_steps=2, sample_steps=3, buffer_size=16)
+    model.fit(SOURCE, TARGET, n_iters=3, batch_size=8, progress=False)
+    model.save(tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="custom potential; pass it again"):
+        otgen.load(tmp_path / "m.pt")
+    loaded = otgen.load(tmp_path / "m.pt", potential=Quadratic())
+    assert loaded.potential.a.item() == model.potential.a.item() != 0.5
+
+
+def test_networks_take_image_shaped_batches_themselves():
+    gen = registry.build("generator", "mlp", context={"source_shape": (1, 4, 4), "event_shape": (1, 4, 4),
+                                                      "noise_dim": 3}, defaults={"hidden": (8,)})
+    assert gen.noise_shape == (3,) and gen(torch.randn(5, 1, 4, 4), torch.randn(5, 3)).shape == (5, 1, 4, 4)
+    pot = registry.build("potential", {"name": "mlp", "hidden": [8]}, context={"event_shape": (1, 4, 4)})
+    assert pot(torch.randn(5, 1, 4, 4)).shape == (5,)
+
+
+# ----------------------------------------------------------------------------- one optimisation path
+
+
+@pytest.mark.parametrize("name", ["EgNOT", "UOTM", "SJKO"])
+def test_gradient_clipping_is_one_shared_step_for_every_solver(name):
+    """grad_clip is applied by Solver.update: after a step every optimiser's gradient norm is at most
+    the bound (without it the norms here are far above it)."""
+    def norms(model):
+        return [torch.nn.utils.get_total_norm([p.grad for p in o.params if p.grad is not None]).item()
+                for o in model._optimizers.values()]
+
+    assert max(norms(fitted(name, n_iters=2))) > 1e-3
+    assert max(norms(fitted(name, n_iters=2, grad_clip=1e-3))) <= 1e-3 * (1 + 1e-4)
+
+
+def test_state_dict_is_built_from_the_declarations():
+    model = fitted("UOTM", ema=0.9)
+    assert set(model.state_dict()) == {"generator_net", "potential", "opt_g", "opt_v", "ema", "generator",
+                                       "sample_generator", "step", "total_steps"}
+    assert set(fitted("SJKO").state_dict()) >= {"phase_states", "iters_per_phase"}  # + the solver's own
+
+
+# ----------------------------------------------------------------------------- one cost object
+
+
+def test_the_uot_cost_is_the_shared_cost_object_and_a_users_cost_plugs_in():
+    uotm = otgen.UOTM(dim=3, tau=0.5, cost_reduce="mean")
+    assert isinstance(uotm.cost, SquaredEuclidean) and (uotm.cost.scale, uotm.cost.reduce) == (0.5, "mean")
+    assert otgen.SJKO(dim=2, h=2.0).cost.scale == 0.25  # ‖x − y‖²/(2h)
+    # the same cost given as a function trains the same model bit for bit
+    default = fitted("UOTM", n_iters=6)
+    as_function = fitted("UOTM", n_iters=6, tau=1.0, cost=lambda x, y: 0.5 * ((x - y) ** 2).sum(1))
+    assert isinstance(as_function.cost, CallableCost)
+    x = torch.randn(5, 2)
+    assert torch.equal(default.transport(x, generator=g()), as_function.transport(x, generator=g()))
+    with pytest.raises(ValueError, match="tau and cost_reduce define the default cost"):
+        otgen.UOTM(dim=2, tau=0.5, cost=lambda x, y: x.sum(1))
+
+
+def test_a_generator_cost_lets_uotm_map_into_a_latent_space():
+    """UOTM with source_shape (2,) and latents z of shape (3,): the cost is measured through a frozen
+    linear G: z -> G z in the source space, as EgNOT's latent-space variant."""
+    G = nn.Linear(3, 2, bias=False)
+    model = otgen.UOTM(event_shape=(3,), source_shape=(2,), cost=GeneratorCost(G), hidden=(8,), noise_dim=0)
+    model.fit(SOURCE, Gaussian.standard(3), n_iters=3, batch_size=8, progress=False)
+    assert model.transport(torch.randn(4, 2)).shape == (4, 3)
+
+
+# ----------------------------------------------------------------------------- one-sided data, hooks
+
+
+class MeanSolver(Solver):
+    """A one-sided toy solver: learns the mean m of its data by SGD on ½‖m − y‖² (data_sides = ("data",))."""
+
+    name = "MeanToy"
+    schema = Schema("MeanToy", {"dim": Number(integer=True, low=1), "lr": Number(low=0, low_open=True),
+                                "seed": Number(integer=True, low=0)})
+    data_sides = ("data",)
+    shape_names = ("event_shape",)
+
+    def __init__(self, dim: int = 2, lr: float = 0.5, seed: int = 0):
+        self.config = self.schema.arguments(locals())
+        super().__init__(seed=seed)
+        self.event_shape = (dim,)
+        self.mean = self.add_network("mean", nn.Linear(1, dim, bias=False))
+        nn.init.zeros_(self.mean.weight)
+        self.add_optimizer("opt", torch.optim.SGD(self.mean.parameters(), lr=lr), schedule=self.run_cosine)
+
+    def expected_shapes(self):
+        return (self.event_shape,)
+
+    def train_step(self, y):
+        m = self.mean.weight[:, 0]
+        loss = 0.5 * (m - y).pow(2).sum(1).mean()
+        self.update("opt", loss)
+        self.step += 1
+        return {"loss": loss.item()}
+
+    def transport(self, x, *, generator=None):
+        return self.mean.weight[:, 0].detach().expand(x.shape[0], -1)
+
+
+def test_a_one_sided_solver_trains_resumes_and_loads_through_the_shared_loop(tmp_path, monkeypatch, ctrl_c_after):
+    cls = type("MeanToy", (Trainable, MeanSolver), {})
+    monkeypatch.setitem(SOLVERS, "meantoy", cls)
+    data = Gaussian([3.0, -1.0], [[0.1, 0.0], [0.0, 0.1]])
+    kw = dict(n_iters=40, batch_size=64, progress=False, checkpoint_every=5, log_every=5)
+    straight = cls().fit(data, out=tmp_path / "a", **kw)  # one data set: no dummy source
+    assert torch.allclose(straight.transport(torch.zeros(1, 2))[0], torch.tensor([3.0, -1.0]), atol=0.1)
+    with pytest.raises(KeyboardInterrupt):
+        cls().fit(data, out=tmp_path / "b", callbacks=[ctrl_c_after(13)], **kw)
+    resumed = cls().fit(data, out=tmp_path / "b", resume=True, **kw)
+    assert torch.equal(resumed.mean.weight, straight.mean.weight)
+    assert torch.equal(otgen.load(tmp_path / "a" / "model.pt").mean.weight, straight.mean.weight)
+    with pytest.raises(ValueError, match=r"trains on 1 data set\(s\) \(data\), got 2"):
+        cls().fit(data, data, n_iters=2, progress=False)
+
+
+def test_solver_hooks_say_how_a_run_counts_and_what_it_writes():
+    sjko = otgen.SJKO(dim=2, n_phases=3, first_phase_iters=10)
+    assert sjko.run_steps(4) == 18 and sjko.describe_steps(4) == "4 iterations per phase, 10 in phase 0"
+    assert otgen.UOTM(dim=2).run_steps(4) == 4
+    trained = fitted("SJKO")
+    arrays = trained.run_arrays(torch.randn(6, 2), torch.Generator().manual_seed(1))
+    assert arrays["phases"].shape == (2, 6, 2) and torch.equal(arrays["phases"][-1], arrays["y_hat"])
+    assert set(fitted("UOTM").run_arrays(torch.randn(6, 2), torch.Generator())) == {"y_hat"}
+
+
+@pytest.mark.parametrize("name", ["EgNOT", "UOTM", "SJKO"])
+def test_sample_and_transport_take_generator_everywhere(name):
+    model = fitted(name, **({"noise_dim": 2} if name != "EgNOT" else {}))
+    x = torch.randn(4, 2)
+    assert torch.equal(model.sample(x, 3, generator=g()), model.sample(x, 3, generator=g()))
+    assert torch.equal(model.transport(x, generator=g()), model.transport(x, generator=g()))
+    assert model.sample(x, 3, generator=g()).shape == (4, 3, 2)
