@@ -35,7 +35,7 @@ def test_suite_cells():
 
 
 def test_run_cell_scores_every_method_with_the_same_code(monkeypatch):
-    monkeypatch.setitem(bench.SOLVERS, "exact_solver", _exact_solver)
+    monkeypatch.setitem(bench.EOT_SOLVERS, "exact_solver", _exact_solver)
     r = bench.run_cell(bench.Cell("mixture", 2, 1.0), "exact_solver", TINY)
     assert list(r["methods"]) == ["exact_solver", "exact", "independent", "conditional_mean", "constant", "sinkhorn"]
     for name, s in r["methods"].items():
@@ -60,7 +60,7 @@ def test_failed_training_and_non_finite_draws_are_recorded_not_raised(monkeypatc
         return Broken()
 
     for fn, word in ((diverges, "training failed"), (nan_sampler, "scoring failed")):
-        monkeypatch.setitem(bench.SOLVERS, "bad", fn)
+        monkeypatch.setitem(bench.EOT_SOLVERS, "bad", fn)
         r = bench.run_cell(bench.Cell("mixture", 2, 1.0), "bad", TINY)
         assert r["methods"]["bad"]["error"].startswith(word)
         assert math.isfinite(r["methods"]["sinkhorn"]["cbw2_uvp"])  # the baselines are still scored

@@ -211,7 +211,7 @@ class MeanSolver(Solver):
         self.step += 1
         return {"loss": loss.item()}
 
-    def transport(self, x, *, generator=None):
+    def transport(self, x, generator=None):
         return self.mean.weight[:, 0].detach().expand(x.shape[0], -1)
 
 

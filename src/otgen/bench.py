@@ -37,7 +37,7 @@ from .groundtruth.conventions import eps_to_pot_reg
 from .models import get_solver
 from .train import TrainingDiverged
 
-__all__ = ["Cell", "EvalBudget", "Suite", "SUITES", "SOLVERS", "suite_cells", "run_cell", "run_suite",
+__all__ = ["Cell", "EvalBudget", "Suite", "SUITES", "EOT_SOLVERS", "suite_cells", "run_cell", "run_suite",
            "format_table", "markdown_section", "evaluate_pair", "exact_sample_floor", "pot_entropic_cost"]
 
 # ----------------------------------------------------------------------------- suites
@@ -115,7 +115,7 @@ def fit_registered(name: str, settings: Callable[[Cell], dict]) -> Callable[...,
 
 
 # EOT solver name -> fit(pair, cell, budget, seed) returning an object with .sample(x, n_per_x)
-SOLVERS: dict[str, Callable[..., Any]] = {"egnot": fit_registered("egnot", lambda cell: dict(dim=cell.dim, eps=cell.eps))}
+EOT_SOLVERS: dict[str, Callable[..., Any]] = {"egnot": fit_registered("egnot", lambda cell: dict(dim=cell.dim, eps=cell.eps))}
 BASELINES = ("exact", "conditional_mean", "independent", "constant", "sinkhorn")
 SINKHORN_TOL = 1e-3  # L1 marginal error above which the Sinkhorn baseline is reported as not converged
 
@@ -139,8 +139,8 @@ def run_cell(cell: Cell, solver: str | None = "egnot", budget: EvalBudget = FULL
     "independent", "constant", "sinkhorn") its scores and ``train_seconds`` (the solver's fit, the
     Sinkhorn solve; 0 for the others) and ``eval_seconds``.
     """
-    if solver is not None and solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {sorted(SOLVERS)} or None, got {solver!r}")
+    if solver is not None and solver not in EOT_SOLVERS:
+        raise ValueError(f"solver must be one of {sorted(EOT_SOLVERS)} or None, got {solver!r}")
     torch.manual_seed(seed)
     pair = cell.pair(seed)
     methods: dict[str, tuple[Callable | None, float]] = {}
@@ -148,7 +148,7 @@ def run_cell(cell: Cell, solver: str | None = "egnot", budget: EvalBudget = FULL
     if solver is not None:
         t0 = time.perf_counter()
         try:
-            model = SOLVERS[solver](pair, cell, budget, seed)
+            model = EOT_SOLVERS[solver](pair, cell, budget, seed)
             methods[solver] = (model.sample, time.perf_counter() - t0)
         except (TrainingDiverged, ValueError, RuntimeError) as e:  # a failed cell is a result, not a crash
             methods[solver] = (None, time.perf_counter() - t0)
@@ -185,9 +185,26 @@ def run_cell(cell: Cell, solver: str | None = "egnot", budget: EvalBudget = FULL
     return result
 
 
+def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
+    """Single-thread float32 matmul speed of this machine in GFLOP/s (machines here differ up to 2×)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        for _ in range(3):
+            a @ b
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        return 2 * size**3 * repeats / (time.perf_counter() - t0) / 1e9
+    finally:
+        torch.set_num_threads(threads)
+
+
 def machine_meta(threads: int | None = None) -> dict:
     return {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-            "torch": torch.__version__, "threads": threads if threads is not None else torch.get_num_threads()}
+            "gflops": round(matmul_gflops()), "torch": torch.__version__,
+            "threads": threads if threads is not None else torch.get_num_threads()}
 
 
 def _eot_run_cell(cell: Cell, solver: str | None, budget: EvalBudget, seed: int) -> dict:
@@ -207,7 +224,7 @@ class Suite:
     run_cell: Callable[..., dict]
 
 
-_EOT = dict(budget=lambda quick: QUICK_BUDGET if quick else FULL_BUDGET, solvers=SOLVERS, default_solver="egnot",
+_EOT = dict(budget=lambda quick: QUICK_BUDGET if quick else FULL_BUDGET, solvers=EOT_SOLVERS, default_solver="egnot",
             run_cell=_eot_run_cell)
 SUITES: dict[str, Suite] = {
     **{name: Suite(cells=_eot_cells(families), **_EOT) for name, families in EOT_SUITES.items()},
@@ -358,8 +375,9 @@ def markdown_section(results: list[dict], meta: dict, command: str) -> str:
     solvers = [m for m in results[0]["methods"] if m not in kind.baselines] if results else []
     methods = solvers + [m for m in kind.baselines if results and m in results[0]["methods"]]
     budget = results[0]["budget"] if results else {}
-    lines = [f"Measured {meta['date']} on {meta['machine']}, torch {meta['torch']}, {meta['threads']} torch threads. "
-             f"Reproduce: `{command}`.", "", kind.describe_budget(budget), ""]
+    speed = f" ({meta['gflops']} GFLOP/s single-thread float32 matmul)" if "gflops" in meta else ""
+    lines = [f"Measured {meta['date']} on {meta['machine']}{speed}, torch {meta['torch']}, {meta['threads']} torch "
+             f"threads. Reproduce: `{command}`.", "", kind.describe_budget(budget), ""]
     for key, title, fmt in kind.metrics:
         if key == "weight_tv":
             rows = [r for r in results if "weight_tv" in r["methods"]["exact"]]

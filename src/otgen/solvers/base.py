@@ -229,12 +229,13 @@ class Solver:
         return f"{n_iters} iterations"
 
     # -- using the model ----------------------------------------------------------------------------
-    def transport(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One output per input: (n, *source_shape) -> (n, *event_shape)."""
+    def transport(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One output per input: (n, *source_shape) -> (n, *event_shape); random draws from ``generator``
+        (default: the model's own sampling stream, never the training one)."""
         raise NotImplementedError
 
     @torch.no_grad()
-    def sample(self, x: torch.Tensor, n_per_x: int = 1, *, generator: torch.Generator | None = None,
+    def sample(self, x: torch.Tensor, n_per_x: int = 1, generator: torch.Generator | None = None,
                **options: Any) -> torch.Tensor:
         """``n_per_x`` draws per x: (n, *source_shape) -> (n, n_per_x, *event_shape); by default
         ``transport`` of x repeated (fresh noise for each draw). ``options`` go to ``transport``."""

@@ -181,7 +181,7 @@ class EgNOTSolver(Solver):
             return self.langevin.run(self.log_density(x), y0, self.generator, n_steps)
 
     @torch.no_grad()
-    def sample(self, x: torch.Tensor, n_per_x: int = 1, n_steps: int | None = None, *,
+    def sample(self, x: torch.Tensor, n_per_x: int = 1, n_steps: int | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Draws from pi(·|x): (len(x), n_per_x, *event_shape). Fresh chains, ``n_steps`` Langevin
         steps (default ``sample_steps``). Neither the training chains nor the training random stream
@@ -198,7 +198,7 @@ class EgNOTSolver(Solver):
             y, _ = self.langevin.run(self.log_density(xr, potential), y0, gen, n_steps)
         return y.reshape(x.shape[0], n_per_x, *self.event_shape)
 
-    def transport(self, x: torch.Tensor, n_steps: int | None = None, *,
+    def transport(self, x: torch.Tensor, n_steps: int | None = None,
                   generator: torch.Generator | None = None) -> torch.Tensor:
         """One draw from pi(·|x) per x: (len(x), *event_shape)."""
         return self.sample(x, 1, n_steps, generator=generator)[:, 0]

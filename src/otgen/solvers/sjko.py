@@ -180,7 +180,7 @@ class SJKOSolver(Solver):
         return draw_noise(self.generator_net, n, generator, self.device)
 
     @torch.no_grad()
-    def transport(self, x: torch.Tensor, phase: int | None = None, *,
+    def transport(self, x: torch.Tensor, phase: int | None = None,
                   generator: torch.Generator | None = None) -> torch.Tensor:
         """T_k(x, z) for phase k (default: the last trained one; the current weights while training).
         T_k pushes mu_0 towards mu_{k+1}. (n, *event_shape) -> (n, *event_shape)."""
@@ -193,6 +193,11 @@ class SJKOSolver(Solver):
             net = copy.deepcopy(self.generator_net)
             net.load_state_dict(self.phase_states[phase])
         return net(x, self._noise(x.shape[0], self.sample_generator if generator is None else generator))
+
+    def sample(self, x: torch.Tensor, n_per_x: int = 1, phase: int | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n_per_x`` draws T_k(x, z) per x: (n, *event_shape) -> (n, n_per_x, *event_shape)."""
+        return super().sample(x, n_per_x, generator=generator, phase=phase)
 
     def run_arrays(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """``y_hat`` (the last trained map's T(x)) and ``phases`` (K, n, *event_shape): T_k(x) of every

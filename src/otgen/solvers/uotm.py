@@ -127,7 +127,7 @@ class UOTMSolver(Solver):
         return draw_noise(self.generator_net, n, generator, self.device)
 
     @torch.no_grad()
-    def transport(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def transport(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """T(x, z) with fresh z for every call: (n, *source_shape) -> (n, *event_shape). Uses the EMA
         weights if any."""
         x = self._as_batch("x", x, self.source_shape)
