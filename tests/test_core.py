@@ -12,7 +12,7 @@ import otgen
 from otgen import config as cfgmod
 from otgen.costs import CallableCost, GeneratorCost, SquaredEuclidean
 from otgen.distributions import Gaussian
-from otgen.models import SOLVERS, get_solver, register
+from otgen.models import SOLVERS, get_solver
 from otgen.nn import registry
 from otgen.schema import Number, Schema
 from otgen.solvers.base import Solver
@@ -248,3 +248,28 @@ def test_sample_and_transport_take_generator_everywhere(name):
     assert torch.equal(model.sample(x, 3, generator=g()), model.sample(x, 3, generator=g()))
     assert torch.equal(model.transport(x, generator=g()), model.transport(x, generator=g()))
     assert model.sample(x, 3, generator=g()).shape == (4, 3, 2)
+
+
+def test_network_specs_and_overrides_are_checked_by_name():
+    cfg = cfgmod.load_yaml(Path(__file__).parent.parent / "configs" / "uotm_outliers.yaml")
+    with pytest.raises(cfgmod.ConfigError, match=r"model.potential: unknown key 'hiden' .*did you mean 'hidden'"):
+        cfgmod.validate(cfgmod.apply_overrides(cfg, ["model.potential={name: mlp, hiden: [8]}"]))
+    with pytest.raises(ValueError, match="'noise_dim' of the generator network 'mlp' is set by the solver"):
+        otgen.UOTM(dim=2, generator={"name": "mlp", "noise_dim": 3})
+    with pytest.raises(ValueError, match="generator has no trainable parameters"):
+        otgen.UOTM(dim=2, generator=nn.Identity())
+    # the bounded quadratic term needs the cost's curvature, however the network is named
+    with pytest.raises(ValueError, match="quadratic='full' needs a cost of known curvature"):
+        otgen.EgNOT(dim=2, cost="zero", potential={"name": "mlp", "quadratic": "full"})
+    assert otgen.EgNOT(dim=2, cost="zero", potential={"name": "mlp", "quadratic": "auto"}).potential.quadratic == "none"
+
+
+def test_load_names_an_unknown_override(tmp_path):
+    fitted("UOTM").save(tmp_path / "m.pt")
+    with pytest.raises(ValueError, match=r"unknown key devcie for UOTM \(did you mean 'device'\?\)"):
+        otgen.load(tmp_path / "m.pt", devcie="cpu")
+
+
+def test_sjko_refuses_a_cost_between_two_spaces():
+    with pytest.raises(ValueError, match="GeneratorCost compares two different spaces"):
+        otgen.SJKO(dim=2, cost=GeneratorCost(nn.Linear(2, 2)))

@@ -3,7 +3,6 @@ maps, learning-rate schedules, bad input, divergence."""
 
 import math
 
-import numpy as np
 import pytest
 import torch
 

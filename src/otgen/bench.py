@@ -33,7 +33,6 @@ import torch
 from . import bench_maps, metrics
 from .baselines import DiscreteEntropicPlan, trivial_samplers
 from .groundtruth import GaussianEOTPair, MixtureEOTPair
-from .groundtruth.conventions import eps_to_pot_reg
 from .models import get_solver
 from .train import TrainingDiverged
 
@@ -327,7 +326,8 @@ KINDS: dict[str, TableKind] = {
                                                                             "{:.3g}")),
                      ("exact", "stay", "target"),
                      {"exact": "floor (exact samples)", "stay": "mu_0 (no move)", "target": "nu (jump to the target)"},
-                     lambda b: (f"Each cell: h 0.5, 3 phases; phase 0 of {b.get('first_phase_iters')} iterations, "
+                     lambda b: (f"Each cell: h {bench_maps.JKO_H:g}, {bench_maps.JKO_PHASES} phases; phase 0 of "
+                                f"{b.get('first_phase_iters')} iterations, "
                                 f"the others of {b.get('n_iters')}, batch {b.get('batch_size')}; BW2-UVP of "
                                 f"{b.get('n_eval')} pushed points against the exact JKO iterate.")),
 }

@@ -94,7 +94,7 @@ def write_run_plots(model, data, out: Path, seed: int = 0, n: int = PLOT_SAMPLES
     x, y = draw(data[0], n, gen).float(), draw(data[-1], n, gen).float()
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or x.shape[1] not in (1, 2):
         return []
-    produced = model.run_arrays(x, torch.Generator().manual_seed(seed + 1))
+    produced = model.run_arrays(x.to(model.device), torch.Generator(device=model.device).manual_seed(seed + 1))
     arrays = {"x": x, "y": y, **{k: v.detach().cpu() for k, v in produced.items()}}
     plot = plot_run(arrays, out / "plots", name=type(model).__name__)
     numpy_arrays = {k: v.numpy() for k, v in arrays.items()}

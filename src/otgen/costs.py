@@ -69,7 +69,7 @@ class SquaredEuclidean(Cost):
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0 or scale == float("inf"):
             raise ValueError(f"the cost scale must be a number > 0, got {scale!r}")
         if reduce not in self.REDUCTIONS:
-            raise ValueError(f"cost_reduce must be one of {self.REDUCTIONS}, got {reduce!r}")
+            raise ValueError(f"the cost reduction (cost_reduce) must be one of {self.REDUCTIONS}, got {reduce!r}")
         self.scale, self.reduce = float(scale), reduce
 
     @property

@@ -66,6 +66,7 @@ def from_config(name: str, config: dict[str, Any], **overrides: Any):
     """Build model ``name`` from a config dict (its schema checks every key and value first)."""
     cls = get_solver(name)
     cls.schema.check(config)
+    cls.schema.check_names(overrides)
     return cls(**{**config, **overrides})
 
 

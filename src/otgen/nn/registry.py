@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import copy
 import inspect
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from torch import nn
 
-from ..schema import did_you_mean
+from ..schema import Field, did_you_mean
 from .generator import StochasticMLP
 from .mlp import ScalarMLP
 
-__all__ = ["register", "build", "names", "as_spec"]
+__all__ = ["register", "build", "names", "as_spec", "check_spec", "Network"]
 
 _BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {}
 
@@ -81,13 +82,45 @@ def build(role: str, spec: Any, context: Mapping[str, Any] = (), defaults: Mappi
     name = kwargs.pop("name")
     builder = _BUILDERS[(role, name)]
     accepted = set(inspect.signature(builder).parameters)
+    context = dict(context)
     for key in kwargs:
-        if key not in accepted or key in dict(context):
-            free = sorted(accepted - set(dict(context)))
+        if key in context:
+            raise ValueError(f"{key!r} of the {role} network {name!r} is set by the solver (from its own "
+                             f"arguments), not in the network spec")
+        if key not in accepted:
+            free = sorted(accepted - set(context))
             raise ValueError(f"unknown key {key!r} for the {role} network {name!r}{did_you_mean(key, free)}; "
                              f"accepted: {free}")
-    given = {k: v for k, v in {**dict(context), **dict(defaults)}.items() if k in accepted}
+    given = {k: v for k, v in {**dict(defaults), **context}.items() if k in accepted}
     return builder(**{**given, **kwargs})
+
+
+def check_spec(role: str, spec: Any, name: str = "") -> None:
+    """ValueError naming ``name`` (e.g. ``model.potential``) if ``spec`` names no network of ``role``
+    or gives keyword arguments its builder does not take (a module passes)."""
+    try:
+        spec = as_spec(role, spec)
+        if isinstance(spec, nn.Module):
+            return
+        accepted = set(inspect.signature(_BUILDERS[(role, spec["name"])]).parameters)
+        for key in spec:
+            if key != "name" and key not in accepted:
+                raise ValueError(f"unknown key {key!r} for the {role} network {spec['name']!r}"
+                                 f"{did_you_mean(key, accepted)}; accepted: {sorted(accepted)}")
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}" if name else str(e)) from None
+
+
+@dataclass(frozen=True)
+class Network(Field):
+    """A schema field: a network spec of ``role`` (checked against the registry) or a module."""
+
+    role: str
+    nullable: bool = True
+
+    def _check(self, name, value):
+        check_spec(self.role, value, name)
+        return value
 
 
 # ----------------------------------------------------------------------------- built-in networks

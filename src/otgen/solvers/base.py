@@ -9,8 +9,9 @@ A solver declares its pieces once, in ``__init__``::
                                         grad_clip=grad_clip, ema=self.ema)
 
 and in ``train_step`` calls ``self.update("optimizer", loss)``: learning rate from the schedule →
-zero_grad → backward → optional gradient clipping → step → EMA. Gradient sync, autocast or scaler
-steps for every solver are a change in :meth:`Solver.update` alone. ``state_dict`` /
+zero_grad → backward → optional gradient clipping → step → EMA. Gradient sync, loss scaling and
+clipping for every solver are a change in :meth:`Solver.update` alone (autocast, which wraps the
+forward passes, in the loop's one call of ``train_step``). ``state_dict`` /
 ``load_state_dict`` are built from the declarations (networks, optimisers, EMAs, the random
 generators, the step), plus what a solver adds through ``extra_state`` / ``load_extra_state``.
 
@@ -40,9 +41,16 @@ from .. import io
 from ..checks import check_number, derived_seed
 from ..costs import Cost
 from ..nn import EMA
-from ..schema import Schema
+from ..schema import Device, Number, Schema, Shape
 
 FORMAT = "otgen-model-1"
+
+#: schema fields every solver shares (each schema lists them in its constructor's order)
+DIM = Number(integer=True, low=1, nullable=True)
+EVENT_SHAPE = Shape(nullable=True)
+EMA_DECAY = Number(low=0, high=1, low_open=True, high_open=True, nullable=True)
+SEED = Number(integer=True, low=0)
+DEVICE = Device()
 
 Schedule = Callable[[int], float]  # step (0-based, the update about to be taken) -> learning-rate factor
 
@@ -113,7 +121,8 @@ class Solver:
     #: the data a run draws batches from, one positional argument of fit / prepare / train_step each
     data_sides: tuple[str, ...] = ("source", "target")
 
-    #: the argument that sets each side's event shape (for messages)
+    #: the argument that sets each side's event shape (for messages; "event_shape" for every side if
+    #: it does not name one per side)
     shape_names: tuple[str, ...] = ("source_shape", "event_shape")
 
     #: the advice printed when training diverges (NaN/Inf); each solver names its own remedies
@@ -202,7 +211,12 @@ class Solver:
     # -- the loop's interface -----------------------------------------------------------------------
     def check_data(self, *shapes: tuple[int, ...]) -> None:
         """Raise ValueError if the samples of the data sides (one event shape each) do not fit."""
-        for side, label, shape, expected in zip(self.data_sides, self.shape_names, shapes, self.expected_shapes()):
+        expected_shapes = self.expected_shapes()
+        if not len(shapes) == len(expected_shapes) == len(self.data_sides):
+            raise ValueError(f"{type(self).__name__} trains on {len(self.data_sides)} data set(s) "
+                             f"({', '.join(self.data_sides)}), got {len(shapes)}")
+        labels = self.shape_names if len(self.shape_names) == len(self.data_sides) else ("event_shape",) * len(shapes)
+        for side, label, shape, expected in zip(self.data_sides, labels, shapes, expected_shapes):
             if tuple(shape) != tuple(expected):
                 raise ValueError(f"{side} samples have shape {tuple(shape)} but the model expects {label} "
                                  f"{tuple(expected)}")

@@ -24,9 +24,10 @@ from ..checks import check_number, check_shape, derived_seed, dim_or_event_shape
 from ..costs import Cost, make_cost
 from ..distributions.base import draw
 from ..nn import build
+from ..nn.registry import Network, as_spec
 from ..sampling import FreshStart, LangevinSampler, PersistentChains, ReplayBuffer, noise_init, source_init
-from ..schema import Anything, Betas, Choice, Device, Flag, Number, Numbers, Schema, Shape, Text
-from .base import Solver, frozen
+from ..schema import Anything, Betas, Choice, Flag, Number, Numbers, Schema, Shape, Text
+from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, SEED, Solver, frozen
 
 CHAINS = ("replay", "fresh", "persistent")
 CHAIN_INITS = ("noise", "source")
@@ -35,17 +36,17 @@ QUADRATIC = ("auto", "full", "diag", "none")
 
 POSITIVE = Number(low=0, low_open=True)
 SCHEMA = Schema("EgNOT", {
-    "dim": Number(integer=True, low=1, nullable=True), "eps": POSITIVE, "event_shape": Shape(nullable=True),
+    "dim": DIM, "eps": POSITIVE, "event_shape": EVENT_SHAPE,
     "source_shape": Shape(nullable=True), "cost": Anything("a cost name, a Cost or a callable c(x, y) -> (n,)"),
-    "potential": Anything("a network spec or a torch.nn.Module"), "hidden": Numbers(int), "activation": Text(),
+    "potential": Network("potential"), "hidden": Numbers(int), "activation": Text(),
     "quadratic": Choice(QUADRATIC), "lr": POSITIVE, "betas": Betas(),
     "grad_clip": Number(low=0, low_open=True, nullable=True), "lr_schedule": Choice(LR_SCHEDULES),
-    "ema": Number(low=0, high=1, low_open=True, high_open=True, nullable=True), "energy_reg": Number(low=0),
+    "ema": EMA_DECAY, "energy_reg": Number(low=0),
     "langevin_steps": Number(integer=True, low=1), "step_size": Number(low=0, low_open=True, nullable=True),
     "metropolis": Flag(), "score_clip": Number(low=0, low_open=True, nullable=True), "step_decay": POSITIVE,
     "chains": Choice(CHAINS), "buffer_size": Number(integer=True, low=1), "reinit_prob": Number(low=0, high=1),
     "chain_init": Choice(CHAIN_INITS), "init_scale": POSITIVE, "sample_steps": Number(integer=True, low=0, nullable=True),
-    "seed": Number(integer=True, low=0), "device": Device(),
+    "seed": SEED, "device": DEVICE,
 })
 
 
@@ -117,16 +118,13 @@ class EgNOTSolver(Solver):
             raise ValueError(f"chain_init='source' needs equal source and target shapes, "
                              f"got {source_shape} and {event_shape}")
         curvature = self.cost.curvature
-        if quadratic != "none" and not curvature and not isinstance(potential, nn.Module):
-            if quadratic != "auto":
-                raise ValueError(f"quadratic={quadratic!r} needs a cost of known curvature (sqeuclidean); "
-                                 f"cost {self.cost.name!r} has none: use quadratic='none'")
-            quadratic = "none"
+        spec = potential if isinstance(potential, nn.Module) else as_spec("potential", potential)
+        if isinstance(spec, dict) and spec["name"] == "mlp":  # the bounded quadratic term needs a curvature
+            spec["quadratic"] = self._quadratic_for(spec.get("quadratic", quadratic), curvature)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            net = build("potential", potential, context={"event_shape": event_shape, "curvature": curvature or 1.0},
-                        defaults={"hidden": hidden, "activation": activation, "quadratic": quadratic,
-                                  "zero_init": True})
+            net = build("potential", spec, context={"event_shape": event_shape, "curvature": curvature or 1.0},
+                        defaults={"hidden": hidden, "activation": activation, "zero_init": True})
         self.potential = self.add_network("potential", net)
         if hasattr(self.potential, "parameter_groups"):
             groups = self.potential.parameter_groups(lr)
@@ -150,6 +148,15 @@ class EgNOTSolver(Solver):
             self.chains = FreshStart(self._init)  # "persistent" is built in prepare(), from the source set
         self._pending_chains: dict | None = None
         self.config = args
+
+    def _quadratic_for(self, quadratic: str, curvature: float | None) -> str:
+        """The MLP potential's quadratic term for a cost of ``curvature``: "auto" is "none" without one."""
+        if quadratic == "none" or curvature:
+            return quadratic
+        if quadratic != "auto":
+            raise ValueError(f"quadratic={quadratic!r} needs a cost of known curvature (sqeuclidean); "
+                             f"cost {self.cost.name!r} has none: use quadratic='none'")
+        return "none"
 
     # -- the plan ------------------------------------------------------------------------------
     def log_density(self, x: torch.Tensor, potential: nn.Module | None = None):

@@ -10,12 +10,13 @@ import torch
 from torch import nn
 
 from ..nn import build
-from ..schema import Anything, Betas, Number, Numbers, Text
+from ..nn.registry import Network
+from ..schema import Betas, Number, Numbers, Text
 
 #: the schema fields the two solvers share (their networks and Adam settings)
 NETWORK_FIELDS = {
-    "generator": Anything("a network spec or a torch.nn.Module"),
-    "potential": Anything("a network spec or a torch.nn.Module"),
+    "generator": Network("generator"),
+    "potential": Network("potential"),
     "hidden": Numbers(int), "activation": Text(),
     "lr_g": Number(low=0, low_open=True), "lr_v": Number(low=0, low_open=True), "betas": Betas(),
     "grad_clip": Number(low=0, low_open=True, nullable=True), "r1": Number(low=0),
@@ -53,8 +54,12 @@ def build_map_networks(generator: Any, potential: Any, source_shape: Sequence[in
     return gen, pot
 
 
-def adam(module: nn.Module, lr: float, betas: Sequence[float]) -> torch.optim.Adam:
-    return torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(betas))
+def adam(name: str, module: nn.Module, lr: float, betas: Sequence[float]) -> torch.optim.Adam:
+    """Adam over ``module``'s parameters; ValueError naming ``name`` if it has none to train."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"{name} has no trainable parameters: UOTM and S-JKO train both networks")
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
 
 
 def draw_noise(net: nn.Module, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor | None:

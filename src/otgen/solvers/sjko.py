@@ -32,21 +32,21 @@ from torch import nn
 
 from ..checks import check_number, dim_or_event_shape
 from ..conjugates import make_conjugate
-from ..costs import Cost, SquaredEuclidean, make_cost
-from ..schema import Anything, Choice, Device, Number, Schema, Shape, Text
-from .base import Solver, cosine_factor, frozen
+from ..costs import Cost, GeneratorCost, SquaredEuclidean, make_cost
+from ..schema import Anything, Choice, Number, Schema, Text
+from .base import DEVICE, DIM, EVENT_SHAPE, SEED, Solver, cosine_factor, frozen
 from .semidual import NETWORK_FIELDS, adam, build_map_networks, draw_noise, per_sample, r1_penalty
 
 LR_SCHEDULES = ("constant", "cosine", "phase_cosine")
 
 SCHEMA = Schema("SJKO", {
-    "dim": Number(integer=True, low=1, nullable=True), "h": Number(low=0, low_open=True),
-    "n_phases": Number(integer=True, low=1), "phi": Text(), "event_shape": Shape(nullable=True),
+    "dim": DIM, "h": Number(low=0, low_open=True),
+    "n_phases": Number(integer=True, low=1), "phi": Text(), "event_shape": EVENT_SHAPE,
     "cost": Anything("None (‖x − y‖²/(2h)), a Cost or a callable c(y_new, y_old) -> (n,)"),
     "alpha": Number(low=0, low_open=True), "alpha_final": Number(low=0, low_open=True, nullable=True),
     "instance_noise": Number(low=0), "noise_dim": Number(integer=True, low=0),
     "first_phase_iters": Number(integer=True, low=1, nullable=True), "lr_schedule": Choice(LR_SCHEDULES),
-    **NETWORK_FIELDS, "seed": Number(integer=True, low=0), "device": Device(),
+    **NETWORK_FIELDS, "seed": SEED, "device": DEVICE,
 })
 
 
@@ -97,6 +97,9 @@ class SJKOSolver(Solver):
         self.dim = math.prod(shape)
         self.h, self.n_phases = float(h), int(n_phases)
         self.cost = SquaredEuclidean(1.0 / (2.0 * self.h)) if cost is None else make_cost(cost)
+        if isinstance(self.cost, GeneratorCost):
+            raise ValueError("cost: a GeneratorCost compares two different spaces; a JKO step compares two "
+                             "samples of the flow (give a Cost or a callable c(y_new, y_old) -> (n,))")
         self.cost.check_shapes(shape, shape)
         self.alpha, self.alpha_final = float(alpha), None if alpha_final is None else float(alpha_final)
         self.instance_noise, self.noise_dim, self.r1 = float(instance_noise), int(noise_dim), float(r1)
@@ -106,9 +109,9 @@ class SJKOSolver(Solver):
         self.first_phase_iters = None if first_phase_iters is None else int(first_phase_iters)
         self.lr_schedule = lr_schedule
         schedule = {"constant": None, "cosine": self._run_cosine, "phase_cosine": self._phase_cosine}[lr_schedule]
-        self.opt_g = self.add_optimizer("opt_g", adam(self.generator_net, lr_g, args["betas"]), schedule=schedule,
+        self.opt_g = self.add_optimizer("opt_g", adam("generator", self.generator_net, lr_g, args["betas"]), schedule=schedule,
                                         grad_clip=args["grad_clip"])
-        self.opt_v = self.add_optimizer("opt_v", adam(self.potential, lr_v, args["betas"]), schedule=schedule,
+        self.opt_v = self.add_optimizer("opt_v", adam("potential", self.potential, lr_v, args["betas"]), schedule=schedule,
                                         grad_clip=args["grad_clip"])
         self.iters_per_phase = 0  # phases 1.. (and phase 0 unless first_phase_iters): set by prepare()
         self.previous: nn.Module | None = None  # frozen T_{k−1}; None in phase 0 (identity)

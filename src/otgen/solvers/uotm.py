@@ -30,22 +30,22 @@ from torch import nn
 from ..checks import check_shape, dim_or_event_shape
 from ..conjugates import make_conjugate
 from ..costs import Cost, SquaredEuclidean, make_cost
-from ..schema import Anything, Choice, Device, Number, Schema, Shape, Text
-from .base import Solver, frozen
+from ..schema import Anything, Choice, Number, Schema, Shape, Text
+from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, SEED, Solver, frozen
 from .semidual import NETWORK_FIELDS, adam, build_map_networks, draw_noise, per_sample, r1_penalty
 
 LR_SCHEDULES = ("constant", "cosine")
 COST_REDUCTIONS = SquaredEuclidean.REDUCTIONS
 
 SCHEMA = Schema("UOTM", {
-    "dim": Number(integer=True, low=1, nullable=True), "tau": Number(low=0, low_open=True), "phi1": Text(),
-    "phi2": Text(), "event_shape": Shape(nullable=True), "source_shape": Shape(nullable=True),
+    "dim": DIM, "tau": Number(low=0, low_open=True), "phi1": Text(),
+    "phi2": Text(), "event_shape": EVENT_SHAPE, "source_shape": Shape(nullable=True),
     "cost": Anything("None (tau·reduce((x − y)²)), a Cost or a callable c(x, y) -> (n,)"),
     "alpha1": Number(low=0, low_open=True), "alpha2": Number(low=0, low_open=True),
     "cost_reduce": Choice(COST_REDUCTIONS), "noise_dim": Number(integer=True, low=0, nullable=True),
     **NETWORK_FIELDS, "n_critic": Number(integer=True, low=1),
-    "ema": Number(low=0, high=1, low_open=True, high_open=True, nullable=True), "lr_schedule": Choice(LR_SCHEDULES),
-    "seed": Number(integer=True, low=0), "device": Device(),
+    "ema": EMA_DECAY, "lr_schedule": Choice(LR_SCHEDULES),
+    "seed": SEED, "device": DEVICE,
 })
 
 
@@ -116,9 +116,9 @@ class UOTMSolver(Solver):
         self.n_critic, self.r1, self.lr_schedule = int(n_critic), float(r1), lr_schedule
         self.ema = self.add_ema("ema", self.generator_net, ema)
         schedule = self.run_cosine if lr_schedule == "cosine" else None
-        self.opt_g = self.add_optimizer("opt_g", adam(self.generator_net, lr_g, args["betas"]), schedule=schedule,
+        self.opt_g = self.add_optimizer("opt_g", adam("generator", self.generator_net, lr_g, args["betas"]), schedule=schedule,
                                         grad_clip=args["grad_clip"], ema=self.ema)
-        self.opt_v = self.add_optimizer("opt_v", adam(self.potential, lr_v, args["betas"]), schedule=schedule,
+        self.opt_v = self.add_optimizer("opt_v", adam("potential", self.potential, lr_v, args["betas"]), schedule=schedule,
                                         grad_clip=args["grad_clip"])
         self.config = args
 
