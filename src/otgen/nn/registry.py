@@ -74,23 +74,21 @@ def as_spec(role: str, spec: Any) -> dict[str, Any] | nn.Module:
 
 def build(role: str, spec: Any, context: Mapping[str, Any] = (), defaults: Mapping[str, Any] = ()) -> nn.Module:
     """The network ``spec`` of ``role``: a user's module as it is, else the registered builder called
-    with the spec's keyword arguments over the ``defaults`` and ``context`` it accepts."""
+    with the spec's keyword arguments over the ``defaults`` and ``context`` it accepts (the context,
+    what the solver derives from its own arguments, may not be given in the spec)."""
+    check_spec(role, spec)
     spec = as_spec(role, spec)
     if isinstance(spec, nn.Module):
         return spec
     kwargs = dict(spec)
     name = kwargs.pop("name")
     builder = _BUILDERS[(role, name)]
-    accepted = set(inspect.signature(builder).parameters)
     context = dict(context)
     for key in kwargs:
         if key in context:
             raise ValueError(f"{key!r} of the {role} network {name!r} is set by the solver (from its own "
                              f"arguments), not in the network spec")
-        if key not in accepted:
-            free = sorted(accepted - set(context))
-            raise ValueError(f"unknown key {key!r} for the {role} network {name!r}{did_you_mean(key, free)}; "
-                             f"accepted: {free}")
+    accepted = set(inspect.signature(builder).parameters)
     given = {k: v for k, v in {**dict(defaults), **context}.items() if k in accepted}
     return builder(**{**given, **kwargs})
 
