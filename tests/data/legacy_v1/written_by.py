@@ -1,4 +1,5 @@
-"""Run at commit 274dc4a (git worktree add /tmp/old 274dc4a; PYTHONPATH=/tmp/old/src python this file).
+"""Run at commit 274dc4a: check it out in a second work tree (git worktree add ../old 274dc4a) and run this
+file with that tree's src/ on PYTHONPATH.
 
 Write format-1 model files with the code of commit 274dc4a (before the solver-core change), and
 what each model returns for fixed inputs and generators, so that tests can check they still load."""
