@@ -310,26 +310,13 @@ def _eot_budget_text(b: dict) -> str:
 
 
 KINDS: dict[str, TableKind] = {
-    "eot": TableKind((("pair", "family"), ("D", "dim"), ("eps", "eps")), METRICS, BASELINES,
-                     {"exact": "floor (exact)", "conditional_mean": "E[y\\|x]", "independent": "independent",
-                      "constant": "constant E[y]", "sinkhorn": "Sinkhorn"}, _eot_budget_text),
-    "uot": TableKind((("D", "dim"), ("phi", "phi")),
-                     (("l2_uvp", "L2-UVP % vs the exact map", "{:.3g}"), ("bw2_uvp", "BW2-UVP % of T # mu", "{:.3g}")),
-                     ("exact", "other_exact", "identity", "mean_shift"),
-                     {"exact": "exact map", "other_exact": "other problem's exact map", "identity": "identity",
-                      "mean_shift": "mean shift"},
-                     lambda b: (f"Each cell: {b.get('n_iters')} iterations of batch {b.get('batch_size')}; scores on "
-                                f"{b.get('n_eval')} fresh source points (KL: the sigma -> 0 unbalanced map; "
-                                f"linear: the Bures map).")),
-    "jko": TableKind((("D", "dim"),),
-                     (("bw2_uvp_phases", "BW2-UVP % per phase", "{:.3g}"), ("bw2_uvp_max", "worst phase, BW2-UVP %",
-                                                                            "{:.3g}")),
-                     ("exact", "stay", "target"),
-                     {"exact": "floor (exact samples)", "stay": "mu_0 (no move)", "target": "nu (jump to the target)"},
-                     lambda b: (f"Each cell: h {bench_maps.JKO_H:g}, {bench_maps.JKO_PHASES} phases; phase 0 of "
-                                f"{b.get('first_phase_iters')} iterations, "
-                                f"the others of {b.get('n_iters')}, batch {b.get('batch_size')}; BW2-UVP of "
-                                f"{b.get('n_eval')} pushed points against the exact JKO iterate.")),
+    "eot": TableKind(columns=(("pair", "family"), ("D", "dim"), ("eps", "eps")), metrics=METRICS,
+                     baselines=BASELINES,
+                     names={"exact": "floor (exact)", "conditional_mean": "E[y\\|x]", "independent": "independent",
+                            "constant": "constant E[y]", "sinkhorn": "Sinkhorn"},
+                     describe_budget=_eot_budget_text),
+    "uot": TableKind(**bench_maps.UOT_TABLE),
+    "jko": TableKind(**bench_maps.JKO_TABLE),
 }
 
 

@@ -92,6 +92,19 @@ UOT_SOLVERS = {
 }
 
 
+#: how ``otgen bench`` tabulates uot-gaussian results (``bench.TableKind`` fields)
+UOT_TABLE = dict(
+    columns=(("D", "dim"), ("phi", "phi")),
+    metrics=(("l2_uvp", "L2-UVP % vs the exact map", "{:.3g}"), ("bw2_uvp", "BW2-UVP % of T # mu", "{:.3g}")),
+    baselines=("exact", "other_exact", "identity", "mean_shift"),
+    names={"exact": "exact map", "other_exact": "other problem's exact map", "identity": "identity",
+           "mean_shift": "mean shift"},
+    describe_budget=lambda b: (f"Each cell: {b.get('n_iters')} iterations of batch {b.get('batch_size')}; scores on "
+                               f"{b.get('n_eval')} fresh source points (KL: the sigma -> 0 unbalanced map; "
+                               f"linear: the Bures map)."),
+)
+
+
 def _l2_uvp(y: np.ndarray, y_star: np.ndarray, var: float) -> float:
     return 100.0 * float(((y - y_star) ** 2).sum(1).mean()) / var
 
@@ -191,6 +204,18 @@ JKO_SOLVERS = {
                                       lr_g=5e-4, lr_v=5e-4, first_phase_iters=budget.first_phase_iters,
                                       lr_schedule="phase_cosine"),
 }
+
+
+#: how ``otgen bench`` tabulates jko-gaussian results (``bench.TableKind`` fields)
+JKO_TABLE = dict(
+    columns=(("D", "dim"),),
+    metrics=(("bw2_uvp_phases", "BW2-UVP % per phase", "{:.3g}"), ("bw2_uvp_max", "worst phase, BW2-UVP %", "{:.3g}")),
+    baselines=("exact", "stay", "target"),
+    names={"exact": "floor (exact samples)", "stay": "mu_0 (no move)", "target": "nu (jump to the target)"},
+    describe_budget=lambda b: (f"Each cell: h {JKO_H:g}, {JKO_PHASES} phases; phase 0 of {b.get('first_phase_iters')} "
+                               f"iterations, the others of {b.get('n_iters')}, batch {b.get('batch_size')}; BW2-UVP of "
+                               f"{b.get('n_eval')} pushed points against the exact JKO iterate."),
+)
 
 
 def jko_phase_errors(model: Any, dim: int, n_eval: int = 20_000, gap: float = JKO_GAP) -> list[float]:

@@ -49,6 +49,7 @@ FORMAT = "otgen-model-1"
 DIM = Number(integer=True, low=1, nullable=True)
 EVENT_SHAPE = Shape(nullable=True)
 EMA_DECAY = Number(low=0, high=1, low_open=True, high_open=True, nullable=True)
+GRAD_CLIP = Number(low=0, low_open=True, nullable=True)
 SEED = Number(integer=True, low=0)
 DEVICE = Device()
 

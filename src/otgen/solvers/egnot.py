@@ -24,15 +24,15 @@ from ..checks import check_number, check_shape, derived_seed, dim_or_event_shape
 from ..costs import Cost, make_cost
 from ..distributions.base import draw
 from ..nn import build
+from ..nn.mlp import QUADRATIC
 from ..nn.registry import Network, as_spec
 from ..sampling import FreshStart, LangevinSampler, PersistentChains, ReplayBuffer, noise_init, source_init
 from ..schema import Anything, Betas, Choice, Flag, Number, Numbers, Schema, Shape, Text
-from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, SEED, Solver, frozen
+from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, GRAD_CLIP, SEED, Solver, frozen
 
 CHAINS = ("replay", "fresh", "persistent")
 CHAIN_INITS = ("noise", "source")
 LR_SCHEDULES = ("constant", "cosine")
-QUADRATIC = ("auto", "full", "diag", "none")
 
 POSITIVE = Number(low=0, low_open=True)
 SCHEMA = Schema("EgNOT", {
@@ -40,7 +40,7 @@ SCHEMA = Schema("EgNOT", {
     "source_shape": Shape(nullable=True), "cost": Anything("a cost name, a Cost or a callable c(x, y) -> (n,)"),
     "potential": Network("potential"), "hidden": Numbers(int), "activation": Text(),
     "quadratic": Choice(QUADRATIC), "lr": POSITIVE, "betas": Betas(),
-    "grad_clip": Number(low=0, low_open=True, nullable=True), "lr_schedule": Choice(LR_SCHEDULES),
+    "grad_clip": GRAD_CLIP, "lr_schedule": Choice(LR_SCHEDULES),
     "ema": EMA_DECAY, "energy_reg": Number(low=0),
     "langevin_steps": Number(integer=True, low=1), "step_size": Number(low=0, low_open=True, nullable=True),
     "metropolis": Flag(), "score_clip": Number(low=0, low_open=True, nullable=True), "step_decay": POSITIVE,

@@ -12,6 +12,7 @@ from torch import nn
 from ..nn import build
 from ..nn.registry import Network
 from ..schema import Betas, Number, Numbers, Text
+from .base import GRAD_CLIP
 
 #: the schema fields the two solvers share (their networks and Adam settings)
 NETWORK_FIELDS = {
@@ -19,7 +20,7 @@ NETWORK_FIELDS = {
     "potential": Network("potential"),
     "hidden": Numbers(int), "activation": Text(),
     "lr_g": Number(low=0, low_open=True), "lr_v": Number(low=0, low_open=True), "betas": Betas(),
-    "grad_clip": Number(low=0, low_open=True, nullable=True), "r1": Number(low=0),
+    "grad_clip": GRAD_CLIP, "r1": Number(low=0),
 }
 
 
