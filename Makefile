@@ -1,4 +1,5 @@
-# Every target creates or reuses .venv and installs what it needs (pinned; torch is the CPU build).
+# Every target creates or reuses .venv and installs what it needs (versions pinned in constraints.txt;
+# torch is the CPU build).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,9 +7,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -27,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/otgen bench jko-gaussian --threads 1 --json benchmarks/results/bench_jko_gaussian.json --write BENCHMARKS.md
 	$(BIN)/python benchmarks/sjko_gaussian.py > benchmarks/results/sjko_gaussian.md && cat benchmarks/results/sjko_gaussian.md
 	$(BIN)/python benchmarks/sjko_25gaussians.py > benchmarks/results/sjko_25gaussians.md && cat benchmarks/results/sjko_25gaussians.md
+	$(BIN)/python benchmarks/wae_digits.py --threads 2
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

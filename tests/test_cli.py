@@ -9,6 +9,7 @@ import yaml
 
 from otgen import config as cfgmod
 from otgen.cli import main
+from otgen.models import get_solver
 
 ROOT = Path(__file__).resolve().parent.parent
 GAUSS = str(ROOT / "configs" / "gauss_egnot.yaml")
@@ -75,7 +76,9 @@ def test_every_shipped_config_validates():
     assert len(paths) >= 2
     for path in paths:
         cfg = cfgmod.validate(cfgmod.load_yaml(path))
-        source, target, pair = cfgmod.build_data(cfg["data"])
+        sides = get_solver(cfg["model"]["name"]).data_sides
+        *samplers, pair = cfgmod.build_data(cfg["data"], sides)
+        assert len(samplers) == len(sides)
         cfgmod.build_model(cfg["model"], pair)
 
 

@@ -83,7 +83,7 @@ def test_unknown_keys_get_a_did_you_mean_in_configs_and_files(tmp_path):
 
 def test_the_registry_is_case_insensitive_and_serves_every_face():
     assert get_solver("uotm") is get_solver("UOTM") is otgen.UOTM
-    assert sorted(cls.name for cls in SOLVERS.values()) == ["EgNOT", "SJKO", "UOTM"]
+    assert sorted(cls.name for cls in SOLVERS.values()) == ["EgNOT", "SJKO", "UOTM", "WAE"]
 
 
 # ----------------------------------------------------------------------------- networks
@@ -99,9 +99,10 @@ def test_networks_by_name_are_rebuilt_from_the_stored_config(tmp_path):
     assert torch.equal(loaded.transport(x, generator=g()), model.transport(x, generator=g()))
     with pytest.raises(ValueError, match=r"unknown key 'hiden' for the generator network 'mlp' \(did you mean"):
         otgen.UOTM(dim=2, generator={"name": "mlp", "hiden": [6]})
-    with pytest.raises(ValueError, match=r"potential network must be one of \['mlp'\]"):
+    with pytest.raises(ValueError, match=r"potential network must be one of \['conv', 'mlp'\]"):
         otgen.EgNOT(dim=2, potential="unet")
-    assert registry.names("potential") == ["mlp"] and registry.names("generator") == ["mlp"]
+    assert registry.names("potential") == ["conv", "mlp"] and registry.names("generator") == ["conv", "mlp"]
+    assert registry.names("encoder") == registry.names("decoder") == ["conv", "linear", "mlp"]
 
 
 class Quadratic(nn.Module):

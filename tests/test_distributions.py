@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
+import pickle
+import struct
+import tempfile
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from scipy import integrate
 
 from otgen import distributions as D
@@ -33,8 +38,33 @@ def gen(seed: int) -> torch.Generator:
 EXPECTED_NAMES = [
     "gaussian", "standard_gaussian", "normal", "gaussian_mixture", "swiss_roll", "8gaussians",
     "25gaussians", "moons", "circles", "checkerboard", "spiral", "empirical", "npy",
+    "digits", "image_folder", "mnist_idx", "cifar10",
     "outliers_1d", "mixture_p_1d", "mixture_q_1d",
 ]
+
+_IMAGE_FILES = tempfile.TemporaryDirectory()  # removed when the test process ends
+
+
+def _image_file(name: str) -> str:
+    """A tiny file (or folder) for the image reader ``name``, written once into a temporary folder."""
+    root = _IMAGE_FILES.name
+    rng = np.random.default_rng(0)
+    if name == "image_folder":
+        path = os.path.join(root, "folder")
+        if not os.path.isdir(path):
+            os.mkdir(path)
+            for k in range(3):
+                Image.fromarray(rng.integers(0, 256, (4, 4), dtype=np.uint8)).save(os.path.join(path, f"{k}.png"))
+        return path
+    if name == "mnist_idx":
+        path = os.path.join(root, "train-images-idx3-ubyte")
+        with open(path, "wb") as f:
+            f.write(struct.pack(">IIII", 0x803, 3, 4, 4) + rng.integers(0, 256, 48, dtype=np.uint8).tobytes())
+        return path
+    path = os.path.join(root, "data_batch_1")  # cifar10
+    with open(path, "wb") as f:
+        pickle.dump({b"data": rng.integers(0, 256, (3, 3072), dtype=np.uint8), b"labels": [0, 1, 2]}, f)
+    return path
 
 
 def default_kwargs(name: str) -> dict:
@@ -45,6 +75,8 @@ def default_kwargs(name: str) -> dict:
         return {"weights": [0.3, 0.7], "means": [[0.0, 0.0], [2.0, 1.0]], "covs": [np.eye(2), 0.5 * np.eye(2)]}
     if name in ("empirical", "npy"):
         return {"samples": np.arange(12, dtype=np.float64).reshape(6, 2)}
+    if name in ("image_folder", "mnist_idx", "cifar10"):
+        return {"path": _image_file(name)}
     return {}
 
 

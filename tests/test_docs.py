@@ -34,7 +34,7 @@ def test_every_python_block_runs(path, tmp_path, monkeypatch):
 
 
 def test_readme_and_the_method_docs_have_python_examples():
-    assert {p.name for p in DOCS} >= {"README.md", "architecture.md", "egnot.md", "uotm.md"}
+    assert {p.name for p in DOCS} >= {"README.md", "architecture.md", "egnot.md", "uotm.md", "wae.md"}
 
 
 def test_readme_quickstart_is_two_make_targets_and_ci_runs_the_test_one():

@@ -14,6 +14,7 @@ import torch
 from . import config as cfgmod
 from . import io, metrics
 from .bench import evaluate_pair, pot_entropic_cost
+from .image_runs import digits_scores, is_digits
 from .models import get_solver, load
 from .runtime import keep_freed_memory
 from .train import TrainingDiverged
@@ -79,20 +80,27 @@ PLOT_SAMPLES = 3000  # source points transported for the plots and samples/sampl
 
 
 def write_run_plots(model, data, out: Path, seed: int = 0, n: int = PLOT_SAMPLES) -> list[Path]:
-    """After training on 1-D or 2-D vectors, write ``out/plots/*.png`` and ``out/samples/samples.npz``:
-    arrays ``x`` (n, d) points of the first data side, ``y`` (n, d) of the last, and what the model's
+    """After training, write ``out/plots/*.png`` and ``out/samples/samples.npz``.
+
+    Image data ((C, H, W) samples): ``image_runs.write_image_run`` (grids of samples, data,
+    reconstructions, source | outputs). 1-D or 2-D vectors: arrays ``x`` (n, d) source points (the
+    first data side, or the model's own source), ``y`` (n, d) of the last side, and what the model's
     ``run_arrays`` gives for x (``y_hat`` (n, d), the transported points; S-JKO adds ``phases``
-    (K, n, d), T_k(x) of every trained phase). ``viz.plot_run`` picks the plot from the arrays.
+    (K, n, d), T_k(x) of every trained phase); ``viz.plot_run`` picks the plot from the arrays.
     Samples and noise come from generators seeded with ``seed``. Other data: nothing is written,
     returns []."""
     from .distributions.base import draw
+    from .image_runs import draw_sources, write_image_run
     from .viz import plot_run
 
-    if tuple(getattr(model, "event_shape", (1,))) not in ((1,), (2,)):
-        return []  # images and other data: no sample is drawn
     gen = torch.Generator().manual_seed(seed)
-    x, y = draw(data[0], n, gen).float(), draw(data[-1], n, gen).float()
-    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or x.shape[1] not in (1, 2):
+    probe = draw(data[-1], 2, torch.Generator().manual_seed(seed))
+    if probe.ndim == 4:
+        return write_image_run(model, data, out, seed=seed)
+    if probe.ndim != 2 or probe.shape[1] not in (1, 2):
+        return []
+    x, y = draw_sources(model, data, n, gen), draw(data[-1], n, gen).float()
+    if x.ndim != 2 or x.shape[1] != y.shape[1]:
         return []
     produced = model.run_arrays(x.to(model.device), torch.Generator(device=model.device).manual_seed(seed + 1))
     arrays = {"x": x, "y": y, **{k: v.detach().cpu() for k, v in produced.items()}}
@@ -135,9 +143,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         if hasattr(pair, "baselines"):
             line += f" (baselines: {', '.join(f'{k} {v:.2f} %' for k, v in pair.baselines().items())})"
         print(line)
+    last_side = cfg["data"].get(model.data_sides[-1]) if "pair" not in cfg["data"] else None
+    if is_digits(last_side):
+        scores = digits_scores(model, last_side, data, n=cfg["eval"]["n_samples"], seed=cfg["eval"]["seed"])
+        io.write_text(out / "eval.json", json.dumps(scores, indent=2) + "\n")
+        line = (f"digits-FD (otgen classifier features) of {scores['n_samples']} samples vs the held-out digits: "
+                f"{scores['samples_fd']:.2f} (floor, test vs train digits: {scores['fd_floor_test_vs_train']:.2f}); "
+                f"classes covered {scores['samples_coverage']}/10")
+        if "heldout_reconstruction" in scores:
+            line += f"; held-out reconstruction error {scores['heldout_reconstruction']:.2f}"
+        print(line)
     written = write_run_plots(model, data, out, seed=cfg["eval"]["seed"])
     if written:
-        print(f"plot: {written[0]}\nsamples: {written[1]}")
+        print("\n".join(f"plot: {p}" for p in written[:-1]) + f"\nsamples: {written[-1]}")
     return 0
 
 
@@ -147,22 +165,44 @@ def cmd_sample(args: argparse.Namespace) -> int:
     cfg_path = run / "config.yaml"
     if not cfg_path.is_file():
         raise cfgmod.ConfigError(f"{run} is not a run directory (no config.yaml)")
-    weights = run / "model.pt" if (run / "model.pt").is_file() else run / "checkpoints" / "last.pt"
-    model = load(weights)
     if args.n < 1:
         raise cfgmod.ConfigError(f"--n must be >= 1, got {args.n}")
+    if args.n_per_x < 1:
+        raise cfgmod.ConfigError(f"--n-per-x must be >= 1, got {args.n_per_x}")
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise cfgmod.ConfigError(f"--out must name an .npz file, got {args.out!r}")
+    if args.grid and Path(args.grid).suffix != ".png":
+        raise cfgmod.ConfigError(f"--grid must name a .png file, got {args.grid!r}")
+    weights = run / "model.pt" if (run / "model.pt").is_file() else run / "checkpoints" / "last.pt"
+    model = load(weights)
+    own = model.own_source()
+    if own is not None and (args.source or args.n_per_x > 1):
+        raise cfgmod.ConfigError(f"{model.name} draws its own source (its prior) and decodes it deterministically; "
+                                 "--source and --n-per-x do not apply")
+    gen = torch.Generator().manual_seed(args.seed)
     if args.source:
-        x = torch.as_tensor(np.load(args.source), dtype=torch.float32)
-        x = x[: args.n]
+        x = torch.as_tensor(np.load(args.source, allow_pickle=False), dtype=torch.float32)[: args.n]
+    elif own is not None:
+        x = own(args.n, generator=gen)
     else:
         source = cfgmod.build_data(cfgmod.validate(cfgmod.load_yaml(cfg_path))["data"], model.data_sides)[0]
-        x = source(args.n, generator=torch.Generator().manual_seed(args.seed))
-    y = model.sample(x, args.n_per_x) if args.n_per_x > 1 else model.transport(x)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+        x = source(args.n, generator=gen)
+    sample_gen = torch.Generator(device=model.device).manual_seed(args.seed + 1)
+    y = (model.sample(x, args.n_per_x, generator=sample_gen) if args.n_per_x > 1
+         else model.transport(x, generator=sample_gen))
     buf = {"x": x.cpu().numpy(), "y": y.cpu().numpy()}
     io.atomic_write(out, lambda f: np.savez(f, **buf))
     print(f"wrote {out}: x {tuple(x.shape)}, y {tuple(y.shape)}")
+    if args.grid:
+        from .viz import plot_image_grid, plot_image_pairs
+
+        if y.ndim < 4:
+            raise cfgmod.ConfigError(f"--grid draws images; this run's outputs have shape {tuple(y.shape)}")
+        m = min(len(x), 100 if x.ndim != 4 else 20)
+        grid = (plot_image_pairs(x[:m], y[:m], args.grid, title=model.name) if x.ndim == 4
+                else plot_image_grid(y[:m] if y.ndim == 4 else y[:m].flatten(0, 1), args.grid, title=model.name))
+        print(f"grid: {grid}")
     return 0
 
 
@@ -228,13 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sample", help="draw from a trained run's plan into an .npz (arrays x, y)")
+    s = sub.add_parser("sample", help="draw from a trained run's plan into an .npz (arrays x, y; for a WAE x are "
+                                      "prior draws and y the decoded images)")
     s.add_argument("run_dir")
     s.add_argument("--n", type=int, required=True, help="number of source points")
     s.add_argument("--n-per-x", type=int, default=1, help="draws per source point (y then has shape (n, k, ...))")
     s.add_argument("--source", help=".npy file of source points to transport (default: draw from the run's source)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True, help="output .npz file")
+    s.add_argument("--out", required=True, help="output .npz file (arrays x, y in the data's scale; images in [-1, 1])")
+    s.add_argument("--grid", metavar="PNG", help="also draw the outputs (images) as a grid in this PNG; "
+                                                 "image sources are drawn beside their outputs")
     s.set_defaults(func=cmd_sample)
     b = sub.add_parser("bench", help="score solvers and baselines against ground truth (one table)")
     b.add_argument("suite", help="eot (Gaussian and mixture pairs), eot-mixture, eot-gaussian (EgNOT); "

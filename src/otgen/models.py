@@ -19,6 +19,7 @@ from .solvers.base import FORMAT
 from .solvers.egnot import EgNOTSolver
 from .solvers.sjko import SJKOSolver
 from .solvers.uotm import UOTMSolver
+from .solvers.wae import WAESolver
 from .train import Trainable
 
 SOLVERS: dict[str, type] = {}
@@ -60,6 +61,11 @@ class UOTM(Trainable, UOTMSolver):
 @register
 class SJKO(Trainable, SJKOSolver):
     __doc__ = SJKOSolver.__doc__
+
+
+@register
+class WAE(Trainable, WAESolver):
+    __doc__ = WAESolver.__doc__
 
 
 def from_config(name: str, config: dict[str, Any], **overrides: Any):

@@ -188,3 +188,98 @@ def plot_run(arrays: dict, folder: str | Path, name: str = "") -> Path:
     plot_fn, file = (plot_1d_transport, "transport_1d.png") if x.shape[1] == 1 else (plot_transport_2d,
                                                                                    "transport_2d.png")
     return plot_fn(x, y, y_hat, folder / file, title=f"{name}: source, target and T(x)")
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def _image_batch(name: str, t) -> torch.Tensor:
+    """``t`` as a float (n, C, H, W) CPU tensor with C in {1, 3}; ValueError naming ``name`` otherwise."""
+    t = torch.as_tensor(t).detach().cpu().float()
+    if t.ndim != 4 or t.shape[0] == 0 or t.shape[1] not in (1, 3):
+        raise ValueError(f"{name} must be a non-empty batch of images (n, C, H, W) with C in (1, 3), "
+                         f"got shape {tuple(t.shape)}")
+    return t
+
+
+def image_tiles(images, nrow: int, pad: int = 1):
+    """(n, C, H, W) images in [−1, 1] -> one (rows·(H+pad)+pad, nrow·(W+pad)+pad, 3) array in [0, 1]:
+    a grid of ``nrow`` images a row, on a grey background. Grey images are shown grey."""
+    import numpy as np
+
+    x = _image_batch("images", images)
+    n, c, h, w = x.shape
+    x = ((x.clamp(-1, 1) + 1) / 2).expand(n, 3, h, w) if c == 1 else (x.clamp(-1, 1) + 1) / 2
+    rows = -(-n // nrow)
+    canvas = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, 3), 0.5, dtype=np.float32)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + col * (w + pad):pad + col * (w + pad) + w] = \
+            x[i].permute(1, 2, 0).numpy()
+    return canvas
+
+
+def plot_image_grid(images, path: str | Path, nrow: int = 10, title: str = "") -> Path:
+    """A PNG of ``images`` (n, C, H, W) in [−1, 1], ``nrow`` a row."""
+    canvas = image_tiles(images, nrow)
+    fig, ax = plt.subplots(figsize=(max(3.0, canvas.shape[1] / 22), max(3.0, canvas.shape[0] / 22) + 0.4))
+    ax.imshow(canvas, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_image_pairs(x, y, path: str | Path, title: str = "", columns: tuple[str, str] = ("source", "outputs"),
+                     groups_per_row: int | None = None) -> Path:
+    """Paired images side by side: each ``x_i`` (n, C, H, W) followed by its outputs ``y_i`` ((n, C', H, W)
+    or (n, k, C', H, W), k outputs per x), ``groups_per_row`` such groups a row (default: 5 pairs a row
+    for k = 1, else 1). Grey and colour may be mixed. ``columns`` label the two sides."""
+    x = _image_batch("x", x)
+    y = torch.as_tensor(y).detach().cpu().float()
+    if y.ndim == 4:
+        y = y[:, None]
+    if y.ndim != 5 or y.shape[0] != x.shape[0] or tuple(y.shape[3:]) != tuple(x.shape[2:]):
+        raise ValueError(f"y must be (n, C, H, W) or (n, k, C, H, W) with the n, H, W of x {tuple(x.shape)}, "
+                         f"got {tuple(y.shape)}")
+    n, k = y.shape[:2]
+    if x.shape[1] != y.shape[2]:  # grey beside colour: show both in colour
+        x = x.expand(n, 3, *x.shape[2:]) if x.shape[1] == 1 else x
+        y = y.expand(n, k, 3, *y.shape[3:]) if y.shape[2] == 1 else y
+    groups = groups_per_row or (5 if k == 1 else 1)
+    groups = min(groups, n)
+    tiles = torch.cat([x[:, None], y], dim=1).reshape(n * (k + 1), *y.shape[2:])
+    canvas = image_tiles(tiles, nrow=groups * (k + 1))
+    fig, ax = plt.subplots(figsize=(max(3.0, canvas.shape[1] / 22), max(3.0, canvas.shape[0] / 22) + 0.4))
+    ax.imshow(canvas, interpolation="nearest")
+    width = x.shape[3] + 1  # a tile and its padding
+    for g in range(groups):  # a line after each source image, a thicker one between groups
+        ax.axvline(g * (k + 1) * width + width + 0.5, color="white", lw=1.0)
+        if g:
+            ax.axvline(g * (k + 1) * width + 0.5, color="black", lw=2.0)
+    ax.axis("off")
+    ax.set_title(f"{title}\n{columns[0]} | {columns[1]}" if title else f"{columns[0]} | {columns[1]}", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_image_run(arrays: dict, folder: str | Path, name: str = "", n_show: int = 100) -> list[Path]:
+    """The end-of-run PNGs of image data, from what ``arrays`` holds: ``samples.png`` (``y_hat``, the
+    model's outputs), ``data.png`` (``y``, data samples), ``reconstructions.png`` (``y`` | ``y_rec``,
+    if present) and, when the sources ``x`` are images too (translation), ``transport.png``
+    (``x`` | ``y_hat``). At most ``n_show`` images each. Returns the paths."""
+    folder = Path(folder)
+    y, y_hat = arrays["y"][:n_show], arrays["y_hat"][:n_show]
+    paths = [plot_image_grid(y_hat, folder / "samples.png", title=f"{name}: samples"),
+             plot_image_grid(y, folder / "data.png", title=f"{name}: data")]
+    if "y_rec" in arrays:
+        m = min(len(y), 20)
+        paths.append(plot_image_pairs(y[:m], arrays["y_rec"][:m], folder / "reconstructions.png",
+                                      title=f"{name}: reconstructions", columns=("data", "reconstruction")))
+    x = arrays["x"]
+    if x.ndim == 4:
+        m = min(len(x), 20)
+        paths.append(plot_image_pairs(x[:m], y_hat[:m], folder / "transport.png", title=f"{name}: transport",
+                                      columns=("source", "T(x)")))
+    return paths

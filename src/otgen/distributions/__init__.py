@@ -1,13 +1,17 @@
 """Samplers: callables ``n -> Tensor(n, *event_shape)`` (see ``base.Sampler``).
 
 Build one by class (``SwissRoll(noise=0.5)``) or by config name (``make("swiss_roll", noise=0.5)``;
-``names()`` lists the names).
+``names()`` lists the names). Images (``ImageSet``: ``(n, C, H, W)`` in [-1, 1]) come from
+``digits`` (bundled, no download) or the readers of a user's files (``image_folder``,
+``npy_images``, ``mnist_idx``, ``cifar10``).
 """
 
 from .base import Sampler
 from .empirical import Empirical
 from .gaussian import Gaussian, GaussianMixture
-from .registry import load_array, make, names
+from .images import ImageSet, digits
+from .readers import cifar10, image_folder, load_array, mnist_idx, npy_images
+from .registry import make, names
 from .toys import Checkerboard, Circles, EightGaussians, Moons, Spiral, SwissRoll, TwentyFiveGaussians
 
 __all__ = [
@@ -22,6 +26,12 @@ __all__ = [
     "Checkerboard",
     "Spiral",
     "Empirical",
+    "ImageSet",
+    "digits",
+    "image_folder",
+    "npy_images",
+    "mnist_idx",
+    "cifar10",
     "make",
     "names",
     "load_array",

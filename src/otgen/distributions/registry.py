@@ -13,8 +13,16 @@ Names (case-insensitive; ``-`` and ``_`` are interchangeable):
 ``circles``                 ``Circles(factor, noise, scale)``
 ``checkerboard``            ``Checkerboard(cells, half_width)``
 ``spiral``                  ``Spiral(n_arms, turns, noise, scale)``
-``empirical``, ``npy``      ``path=`` to a ``.npy`` / ``.npz`` file (``key=`` picks the ``.npz`` array,
+``empirical``               ``path=`` to a ``.npy`` / ``.npz`` file (``key=`` picks the ``.npz`` array,
                             default the first), or ``samples=`` an array: resamples its rows
+``npy``                     as ``empirical`` for a point array; a 3-D/4-D array is images (``npy_images``:
+                            ``layout, value_range, size, channels, labels_key, classes, limit``)
+``digits``                  scikit-learn's 8×8 digits as images (``classes, size, colored, split, seed``)
+``image_folder``            ``path=`` a folder of PNG/JPEG/BMP (``size, channels, recursive,
+                            labels_from_subfolders, classes, limit``)
+``mnist_idx``               ``path=`` an IDX image file or a folder (``split, size, channels, classes, limit``)
+``cifar10``                 ``path=`` ``cifar-10-batches-py`` or a batch file (``split, size, channels,
+                            classes, limit``)
 ``outliers_1d``             99 % N(1, 0.1²) + 1 % N(−1, 0.1²) (``outlier_fraction, inlier_mean, ...``)
 ``mixture_p_1d``, ``mixture_q_1d``  UOTM's 1-D map toy: ½N(±1, 0.5²) and ⅔N(2, 0.5²) + ⅓N(−1, 0.5²)
 =========================== =====================================================================
@@ -34,6 +42,8 @@ import numpy as np
 from .base import Sampler
 from .empirical import Empirical
 from .gaussian import Gaussian, GaussianMixture
+from .images import digits
+from .readers import cifar10, image_folder, images_from_array, load_array, mnist_idx, npy_labels
 from .toys import Checkerboard, Circles, EightGaussians, Moons, Spiral, SwissRoll, TwentyFiveGaussians
 from .toys1d import mixture_p_1d, mixture_q_1d, outliers_1d
 
@@ -66,29 +76,6 @@ def _standard_gaussian(dim: int) -> Gaussian:
     return Gaussian.standard(int(dim))
 
 
-def load_array(path, key: str | None = None) -> np.ndarray:
-    """Read an array from a ``.npy`` file, or the array ``key`` (default: the first) of a ``.npz``.
-
-    Pickled object arrays are refused (``allow_pickle=False``).
-    """
-    path = os.fspath(path)
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".npy":
-        if key is not None:
-            raise ValueError(f"key applies only to .npz files, got key={key!r} for {path!r}")
-        return np.load(path, allow_pickle=False)
-    if ext == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            if not z.files:
-                raise ValueError(f"{path!r} holds no arrays")
-            if key is None:
-                key = z.files[0]
-            if key not in z.files:
-                raise ValueError(f"key={key!r} not in {path!r}; its arrays are {z.files}")
-            return z[key]
-    raise ValueError(f"path must end in .npy or .npz, got {path!r}")
-
-
 def _empirical(path=None, key: str | None = None, samples=None) -> Empirical:
     """Rows of ``samples``, or of the array read from ``path`` (``.npy``/``.npz``, see ``load_array``)."""
     if (path is None) == (samples is None):
@@ -98,6 +85,51 @@ def _empirical(path=None, key: str | None = None, samples=None) -> Empirical:
             raise ValueError("key applies only with path=, not with samples=")
         return Empirical(samples)
     return Empirical(load_array(path, key))
+
+
+def _npy(
+    path=None,
+    key: str | None = None,
+    samples=None,
+    layout: str | None = None,
+    value_range=None,
+    size: int | None = None,
+    channels: int | None = None,
+    labels_key: str | None = None,
+    classes=None,
+    limit: int | None = None,
+) -> Sampler:
+    """``.npy``/``.npz`` data by its number of dimensions: 3-D/4-D arrays are images (``npy_images``:
+    ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` -> ``ImageSet`` in [-1, 1]), any other array
+    is a point cloud (``Empirical`` over its rows, as with ``empirical``)."""
+    image_args = {"layout": layout, "value_range": value_range, "size": size, "channels": channels,
+                  "classes": classes, "limit": limit}
+    if (path is None) == (samples is None):
+        raise ValueError("npy needs exactly one of path= (a .npy/.npz file) or samples= (an array)")
+    if samples is not None and (key is not None or labels_key is not None):
+        raise ValueError("key and labels_key apply only with path=, not with samples=")
+    arr = load_array(path, key) if path is not None else np.asarray(samples)
+    if arr.ndim in (3, 4):
+        labels = None if labels_key is None else npy_labels(path, labels_key)
+        source = "samples" if path is None else repr(os.fspath(path))
+        try:
+            return images_from_array(arr, labels=labels, source=source, **image_args)
+        except ValueError as e:
+            raise ValueError(f"{e} (npy reads 3-D/4-D arrays as images; for other arrays use the name 'empirical')") from None
+    if labels_key is not None:
+        image_args["labels_key"] = labels_key
+    given = [k for k, v in image_args.items() if v is not None]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} apply only to image arrays (3-D or 4-D), but the array has shape {arr.shape}"
+        )
+    return Empirical(arr)
+
+
+def _digits(classes=(0, 1, 2, 3, 4, 5, 6, 7, 8, 9), size: int = 16, colored: bool = False,
+            split: str = "train", seed: int = 0):
+    """``digits(...)`` as an ``ImageSet`` (the registry always returns a sampler)."""
+    return digits(classes=classes, size=size, colored=colored, split=split, seed=seed)
 
 
 _BUILDERS: dict[str, Callable[..., Sampler]] = {
@@ -113,7 +145,11 @@ _BUILDERS: dict[str, Callable[..., Sampler]] = {
     "checkerboard": Checkerboard,
     "spiral": Spiral,
     "empirical": _empirical,
-    "npy": _empirical,
+    "npy": _npy,
+    "digits": _digits,
+    "image_folder": image_folder,
+    "mnist_idx": mnist_idx,
+    "cifar10": cifar10,
     "outliers_1d": outliers_1d,
     "mixture_p_1d": mixture_p_1d,
     "mixture_q_1d": mixture_q_1d,

@@ -6,17 +6,23 @@ A network is named in a solver's arguments (and so in its saved config) as a *sp
     {"name": "mlp", "hidden": [64, 64]}     # with keyword arguments (stored with the model)
     my_module                               # a user's own torch.nn.Module (then passed again at load)
 
-Roles and their call conventions (each network handles its own input shapes):
+Roles, their names and call conventions (each network handles its own input shapes):
 
-* ``"potential"``: f(y): (n, *event_shape) -> (n,).
-* ``"generator"``: T(x, z): x (n, *source_shape), z (n, *noise_shape) -> (n, *event_shape); the
-  module says its ``noise_shape`` (``()``: deterministic).
+* ``"potential"`` ("mlp", "conv"): f(y): (n, *event_shape) -> (n,); also the critic v(y) of UOTM
+  and S-JKO. Context: ``event_shape`` (and ``curvature``).
+* ``"generator"`` ("mlp", "conv"): T(x, z): x (n, *source_shape), z (n, *noise_shape) ->
+  (n, *event_shape); the module says its ``noise_shape`` (``()``: deterministic). Context:
+  ``source_shape``, ``event_shape``, ``noise_dim``.
+* ``"encoder"`` ("mlp", "conv", "linear"): x (n, *event_shape) -> (n, out_dim). Context:
+  ``event_shape``, ``out_dim``.
+* ``"decoder"`` ("mlp", "conv", "linear"): z (n, latent_dim) -> (n, *event_shape). Context:
+  ``latent_dim``, ``event_shape``.
 
 A builder is registered with :func:`register`; :func:`build` calls it with the spec's keyword
 arguments, plus those of the solver's ``context`` (shapes, the cost's curvature) and ``defaults``
 (the solver's shorthand arguments such as ``hidden``) that the builder accepts. Unknown keys of the
-spec are refused by name, with a "did you mean". Later roles and names ("conv", "unet", "critic",
-"encoder", ...) register the same way.
+spec are refused by name, with a "did you mean". Later roles and names ("unet", ...) register the
+same way.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from typing import Any, Callable, Mapping, Sequence
 from torch import nn
 
 from ..schema import Field, did_you_mean
+from .autoencoder import LinearDecoder, LinearEncoder, MLPDecoder, MLPEncoder
+from .conv import ConvDecoder, ConvEncoder, ConvGenerator, ConvNoiseGenerator, ConvPotential
 from .generator import StochasticMLP
 from .mlp import ScalarMLP
 
@@ -138,3 +146,70 @@ def mlp_generator(source_shape: Sequence[int], event_shape: Sequence[int], noise
                   residual: bool = False) -> StochasticMLP:
     """``StochasticMLP``: T(x, z) = MLP([x, z]) reshaped to ``event_shape`` (``residual``: x + MLP)."""
     return StochasticMLP(source_shape, noise_dim, hidden, activation, residual, out_shape=event_shape)
+
+
+@register("potential", "conv")
+def conv_potential(event_shape: Sequence[int], width: int = 32, n_down: int | None = None,
+                   activation: str = "silu", norm: str = "none", zero_init: bool = True) -> ConvPotential:
+    """``ConvPotential``: stride-2 convs to a 4×4 map, then a two-layer head to f(y) (no BatchNorm;
+    ``norm``: "none" or "group"); ``zero_init`` starts it at f = 0."""
+    return ConvPotential(event_shape, width, n_down, activation, norm, zero_init)
+
+
+@register("generator", "conv")
+def conv_generator(source_shape: Sequence[int], event_shape: Sequence[int], noise_dim: int,
+                   width: int | None = None, activation: str = "silu", residual: bool = False,
+                   n_down: int | None = None, norm: str = "group") -> nn.Module:
+    """An image source (C, H, W): ``ConvGenerator``, a U-Net with z added at the bottleneck (``width``
+    32 by default; ``residual``: x + net). A vector source (d,): ``ConvNoiseGenerator``, a decoder on
+    [x, z] (``width`` 64 by default; ``n_down`` is its number of up-sampling levels)."""
+    source_shape = tuple(int(s) for s in source_shape)
+    if len(source_shape) == 3:
+        return ConvGenerator(source_shape, event_shape, noise_dim, 32 if width is None else width, activation,
+                             residual, n_down, norm)
+    if len(source_shape) == 1:
+        if residual:
+            raise ValueError(f"residual=True needs an image source_shape equal to event_shape, got {source_shape}")
+        return ConvNoiseGenerator(source_shape, event_shape, noise_dim, 64 if width is None else width, n_down,
+                                  norm, activation)
+    raise ValueError(f"the conv generator needs source_shape (C, H, W) or (d,), got {source_shape}")
+
+
+@register("encoder", "conv")
+def conv_encoder(event_shape: Sequence[int], out_dim: int, width: int = 64, n_down: int | None = None,
+                 norm: str = "batch", activation: str = "relu") -> ConvEncoder:
+    """``ConvEncoder``: DCGAN-style stride-2 convs (BatchNorm, ReLU by default), then a Linear."""
+    return ConvEncoder(event_shape, out_dim, width, n_down, norm, activation)
+
+
+@register("decoder", "conv")
+def conv_decoder(latent_dim: int, event_shape: Sequence[int], width: int = 64, n_up: int | None = None,
+                 norm: str = "batch", activation: str = "relu", output: str = "tanh") -> ConvDecoder:
+    """``ConvDecoder``: a Linear to a small map, stride-2 transposed convs, a 3×3 conv, ``output``."""
+    return ConvDecoder(latent_dim, event_shape, width, n_up, norm, activation, output)
+
+
+@register("encoder", "mlp")
+def mlp_encoder(event_shape: Sequence[int], out_dim: int, hidden: Sequence[int] = (256, 256),
+                activation: str = "relu") -> MLPEncoder:
+    """``MLPEncoder``: an MLP on the flattened sample."""
+    return MLPEncoder(event_shape, out_dim, hidden, activation)
+
+
+@register("decoder", "mlp")
+def mlp_decoder(latent_dim: int, event_shape: Sequence[int], hidden: Sequence[int] = (256, 256),
+                activation: str = "relu", output: str = "none") -> MLPDecoder:
+    """``MLPDecoder``: an MLP reshaped to ``event_shape``; ``output`` "none", "tanh" or "sigmoid"."""
+    return MLPDecoder(latent_dim, event_shape, hidden, activation, output)
+
+
+@register("encoder", "linear")
+def linear_encoder(event_shape: Sequence[int], out_dim: int, bias: bool = True) -> LinearEncoder:
+    """``LinearEncoder``: one Linear on the flattened sample."""
+    return LinearEncoder(event_shape, out_dim, bias)
+
+
+@register("decoder", "linear")
+def linear_decoder(latent_dim: int, event_shape: Sequence[int], bias: bool = True) -> LinearDecoder:
+    """``LinearDecoder``: x = G z (+ b) reshaped; ``weight`` is G (prod(event_shape), latent_dim)."""
+    return LinearDecoder(latent_dim, event_shape, bias)

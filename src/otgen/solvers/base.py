@@ -259,10 +259,18 @@ class Solver:
         y = self.transport(x.repeat_interleave(n_per_x, dim=0), generator=generator, **options)
         return y.reshape(x.shape[0], n_per_x, *y.shape[1:])
 
-    def run_arrays(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def run_arrays(self, x: torch.Tensor, generator: torch.Generator,
+                   y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """What a run writes to ``samples/samples.npz`` (and plots) for source points ``x``, beside ``x``
-        and target samples ``y``: ``y_hat``, the transported points (and whatever a solver adds)."""
+        and data samples ``y``: ``y_hat``, the transported points (and whatever a solver adds: S-JKO its
+        phases, a WAE the reconstructions ``y_rec`` of ``y``)."""
         return {"y_hat": self.transport(x, generator=generator)}
+
+    def own_source(self) -> Callable[..., torch.Tensor] | None:
+        """A sampler ``(n, generator=None) -> (n, *source_shape)`` of the source side when the solver
+        owns it (a WAE's prior) rather than training on it as data; None (the default) otherwise.
+        ``otgen sample`` and a run's plots draw their x from it."""
+        return None
 
     def _as_batch(self, name: str, t: Any, shape: Sequence[int]) -> torch.Tensor:
         """``t`` as a float Tensor of shape (n, *shape) on the solver's device; ValueError naming ``name``."""

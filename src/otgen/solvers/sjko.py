@@ -202,7 +202,8 @@ class SJKOSolver(Solver):
         """``n_per_x`` draws T_k(x, z) per x: (n, *event_shape) -> (n, n_per_x, *event_shape)."""
         return super().sample(x, n_per_x, generator=generator, phase=phase)
 
-    def run_arrays(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def run_arrays(self, x: torch.Tensor, generator: torch.Generator,
+                   y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``y_hat`` (the last trained map's T(x)) and ``phases`` (K, n, *event_shape): T_k(x) of every
         trained phase, each with the same x and a generator in the same state."""
         state = generator.get_state()

@@ -1,0 +1,216 @@
+"""otgen's own image evaluator: a small digit classifier and the scores built on its features.
+
+**Not Inception FID.** FID needs Inception weights, which cannot be downloaded here. The scores below
+use a small CNN that otgen trains on the *train* split of ``distributions.digits`` (rebuilt by
+``benchmarks/train_digits_classifier.py``; weights shipped in ``otgen/weights/``: 49 850 parameters, 99.4 % accuracy
+on the 359 held-out test digits).
+Report them as "digits-FD (otgen classifier features)", never as FID; they compare runs of otgen
+with each other and with the floors that ``benchmarks/wae_digits.py`` records. The feature network
+is pluggable: ``ImageEvaluator(features=my_inception_pool3)`` computes a Fréchet distance in any
+features (standard FID, where a user has the weights).
+
+Images are (n, C, H, W) in [−1, 1]. The digit classifier sees them as grey 16×16: a 3-channel image
+is reduced to its channel maximum (which is exactly the grey digit for ``digits(colored=True)``:
+each pixel is g·rgb(hue) with max(rgb) = 1), and other sizes are resized (area averaging down,
+bilinear up).
+
+Scores (``ImageEvaluator``):
+
+* ``frechet_distance(x, y)`` — ‖m_x − m_y‖² + Tr(S_x + S_y − 2 (S_x^½ S_y S_x^½)^½) between Gaussian
+  fits of the features (unbiased covariances); with digits features this is **digits-FD**.
+* ``class_histogram(x)`` — the fraction of images the classifier assigns to each class;
+  ``coverage(x)`` the number of classes holding at least 4 % of them; ``confidence(x)`` the mean
+  maximum class probability.
+* ``translation_scores(x, y, target)`` — for translation x -> y: target-class accuracy of y and
+  content preservation E‖x − y‖² (sum over pixels, the ½-free squared distance).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import metrics
+
+__all__ = ["DigitClassifier", "ImageEvaluator", "digits_evaluator", "frechet_distance", "to_classifier_input",
+           "WEIGHTS", "COVERAGE_THRESHOLD"]
+
+WEIGHTS = Path(__file__).parent / "weights" / "digits_classifier.pt"
+INPUT_SIZE = 16
+COVERAGE_THRESHOLD = 0.04  # a class is covered if it holds at least 4 % of the samples
+
+
+class DigitClassifier(nn.Module):
+    """A small CNN for grey 16×16 digits in [−1, 1]: (n, 1, 16, 16) -> logits (n, 10).
+
+    conv3×3(16)–conv3×3(16)–maxpool–conv3×3(32)–conv3×3(32)–maxpool, ReLU after each conv, then a
+    64-wide ReLU layer (``features``: the penultimate features, (n, 64)) and a linear layer to 10.
+    """
+
+    FEATURES = 64
+
+    def __init__(self, n_classes: int = 10):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * 4 * 4, self.FEATURES), nn.ReLU())
+        self.dropout = nn.Dropout(0.3)
+        self.head = nn.Linear(self.FEATURES, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, 1, 16, 16) -> (n, 64)."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, INPUT_SIZE, INPUT_SIZE):
+            raise ValueError(f"DigitClassifier takes (n, 1, 16, 16) images, got {tuple(x.shape)}; "
+                             "use to_classifier_input first")
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(x)))
+
+
+def to_classifier_input(images: torch.Tensor) -> torch.Tensor:
+    """(n, C, H, W) images in [−1, 1], C in {1, 3} -> (n, 1, 16, 16): the channel maximum, resized."""
+    x = torch.as_tensor(images, dtype=torch.float32)
+    if x.ndim != 4 or x.shape[1] not in (1, 3) or min(x.shape[2:]) < 4:
+        raise ValueError(f"images must have shape (n, C, H, W) with C in (1, 3) and H, W >= 4, got {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("images have non-finite values (nan or inf)")
+    x = x.clamp(-1.0, 1.0).amax(dim=1, keepdim=True)
+    if tuple(x.shape[2:]) != (INPUT_SIZE, INPUT_SIZE):
+        down = x.shape[2] >= INPUT_SIZE and x.shape[3] >= INPUT_SIZE
+        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="area" if down else "bilinear",
+                          **({} if down else {"align_corners": False}))
+    return x
+
+
+def frechet_distance(features_x, features_y) -> float:
+    """Fréchet distance between Gaussian fits of two feature sets (n, k) and (m, k), n, m >= 2:
+    ‖m_x − m_y‖² + Tr(S_x + S_y − 2 (S_x^½ S_y S_x^½)^½) = W2² of the two Gaussians (float64)."""
+    fx, fy = (np.asarray(torch.as_tensor(f).detach().cpu().double()) for f in (features_x, features_y))
+    if fx.ndim != 2 or fy.ndim != 2 or fx.shape[1] != fy.shape[1] or min(len(fx), len(fy)) < 2:
+        raise ValueError(f"features must be (n, k) and (m, k) with n, m >= 2, got {fx.shape} and {fy.shape}")
+    # metrics.bw2 carries the ½ of the ½‖·‖² cost: W2² = 2·BW2²
+    return 2.0 * metrics.bw2(fx.mean(0), np.cov(fx.T).reshape(fx.shape[1], -1),
+                             fy.mean(0), np.cov(fy.T).reshape(fy.shape[1], -1))
+
+
+class ImageEvaluator:
+    """Scores of generated or translated images from a classifier and/or a feature network.
+
+    Args:
+        classifier: a module images -> logits (n, K) (on ``preprocess``ed input); with a ``features``
+            method, that gives the default feature network. None: no class scores.
+        features: a callable images -> (n, k) for the Fréchet distance (overrides the classifier's).
+        preprocess: applied to images before either network (default: identity).
+        batch_size: images per forward pass.
+    """
+
+    def __init__(self, classifier: nn.Module | None = None, features: Callable | None = None,
+                 preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None, batch_size: int = 500):
+        if features is None and classifier is not None and hasattr(classifier, "features"):
+            features = classifier.features
+        if classifier is None and features is None:
+            raise ValueError("ImageEvaluator needs a classifier, a feature network, or both")
+        self.classifier, self._features = classifier, features
+        self.preprocess = preprocess or (lambda x: x)
+        self.batch_size = int(batch_size)
+        if classifier is not None:
+            classifier.eval()
+
+    @torch.no_grad()
+    def _map(self, fn: Callable, images) -> torch.Tensor:
+        images = torch.as_tensor(images, dtype=torch.float32)
+        if images.ndim != 4 or images.shape[0] < 1:
+            raise ValueError(f"images must have shape (n, C, H, W) with n >= 1, got {tuple(images.shape)}")
+        out = [fn(self.preprocess(images[i:i + self.batch_size].cpu())) for i in range(0, len(images), self.batch_size)]
+        return torch.cat(out).double()
+
+    def features(self, images) -> torch.Tensor:
+        """(n, C, H, W) -> (n, k) features (float64)."""
+        if self._features is None:
+            raise ValueError("this evaluator has no feature network")
+        return self._map(self._features, images)
+
+    def probabilities(self, images) -> torch.Tensor:
+        """(n, C, H, W) -> (n, K) class probabilities (float64)."""
+        if self.classifier is None:
+            raise ValueError("this evaluator has no classifier")
+        return torch.softmax(self._map(self.classifier, images), dim=1)
+
+    def predict(self, images) -> torch.Tensor:
+        """(n, C, H, W) -> (n,) predicted classes."""
+        return self.probabilities(images).argmax(1)
+
+    def frechet_distance(self, images_x, images_y) -> float:
+        """The Fréchet distance between the two image sets' features (digits-FD for the digits evaluator)."""
+        return frechet_distance(self.features(images_x), self.features(images_y))
+
+    def accuracy(self, images, labels) -> float:
+        """Fraction of images classified as their ``labels`` (n,)."""
+        labels = torch.as_tensor(labels).long().reshape(-1)
+        pred = self.predict(images)
+        if labels.shape != pred.shape:
+            raise ValueError(f"labels must have shape ({len(pred)},), got {tuple(labels.shape)}")
+        return float((pred == labels).double().mean())
+
+    def class_histogram(self, images) -> np.ndarray:
+        """(K,) fractions of the images predicted in each class (sum 1)."""
+        pred = self.predict(images)
+        k = self.probabilities(images[:1]).shape[1]
+        return np.bincount(pred.numpy(), minlength=k) / len(pred)
+
+    def coverage(self, images, threshold: float = COVERAGE_THRESHOLD) -> int:
+        """How many classes hold at least ``threshold`` of the images."""
+        return int((self.class_histogram(images) >= threshold).sum())
+
+    def confidence(self, images) -> float:
+        """Mean over images of the largest class probability."""
+        return float(self.probabilities(images).max(1).values.mean())
+
+    def sample_scores(self, samples, reference) -> dict[str, float | list[float]]:
+        """Scores of generated ``samples`` against ``reference`` images (e.g. held-out data): ``fd``,
+        and with a classifier ``coverage``, ``confidence`` and ``histogram`` (a list of K fractions)."""
+        out: dict[str, float | list[float]] = {}
+        if self._features is not None:
+            out["fd"] = self.frechet_distance(samples, reference)
+        if self.classifier is not None:
+            hist = self.class_histogram(samples)
+            out.update(coverage=int((hist >= COVERAGE_THRESHOLD).sum()), confidence=self.confidence(samples),
+                       histogram=[round(float(h), 4) for h in hist])
+        return out
+
+    def translation_scores(self, x, y, target: int | Sequence[int]) -> dict[str, float]:
+        """For translations y (n, ...) of sources x (n, ...): ``accuracy``, the fraction of y classified
+        into ``target`` (a class or a collection of classes), and ``content`` = mean_i ‖x_i − y_i‖²
+        (sum over pixels; x and y must have the same shape)."""
+        x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+        if x.shape != y.shape:
+            raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+        targets = torch.as_tensor([target] if isinstance(target, int) else list(target)).long()
+        pred = self.predict(y)
+        return {"accuracy": float(torch.isin(pred, targets).double().mean()),
+                "content": float((x - y).pow(2).flatten(1).sum(1).mean())}
+
+
+def load_digit_classifier(path: str | Path = WEIGHTS) -> DigitClassifier:
+    """The shipped digit classifier (``torch.load(weights_only=True)``: no code is unpickled)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"digit classifier weights not found at {path}; rebuild them with "
+                                "`python benchmarks/train_digits_classifier.py`")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net = DigitClassifier()
+    net.load_state_dict({k: v.float() for k, v in state["weights"].items()})
+    return net.eval()
+
+
+def digits_evaluator(path: str | Path = WEIGHTS, batch_size: int = 500) -> ImageEvaluator:
+    """The evaluator of otgen's digit classifier (digits-FD, class histogram, coverage, confidence);
+    takes (n, C, H, W) images in [−1, 1] of any size and 1 or 3 channels."""
+    return ImageEvaluator(load_digit_classifier(path), preprocess=to_classifier_input, batch_size=batch_size)

@@ -1,0 +1,218 @@
+"""WAE / POT: the MMD estimators against closed forms, the linear-Gaussian optimum, and the solver's
+API, state and errors (tiny image runs; the digits figures are in benchmarks/wae_digits.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import otgen
+from otgen import groundtruth, kernels, metrics
+from otgen.distributions import Gaussian
+from otgen.distributions.images import digits
+from otgen.models import from_config
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------- the MMD estimators
+
+
+def test_imq_u_statistic_is_unbiased_between_equal_laws():
+    """Mean over 300 draws of the multi-scale IMQ MMD²_U between two samples of one law is 0 within
+    3 standard errors (a V-statistic would be biased upwards by about 2·k(0)/n per kernel)."""
+    g = gen(0)
+    c = 2.0 * 4
+    values = torch.stack([kernels.imq_mmd2(torch.randn(64, 4, generator=g), torch.randn(64, 4, generator=g), c)
+                          for _ in range(300)])
+    mean, se = values.mean().item(), values.std().item() / math.sqrt(len(values))
+    assert abs(mean) < 3 * se, (mean, se)
+    assert (values < 0).any()  # unbiased, so single draws go below 0
+
+
+def test_imq_mmd_detects_a_shift_and_sums_its_scales():
+    g = gen(1)
+    x, y = torch.randn(256, 3, generator=g), torch.randn(256, 3, generator=g) + 0.5
+    single = [kernels.imq_mmd2(x, y, 6.0 * s, scales=(1.0,)).item() for s in kernels.WAE_SCALES]
+    assert kernels.imq_mmd2(x, y, 6.0).item() == pytest.approx(sum(single), rel=1e-5)
+    assert min(single) > 0.0
+
+
+def test_rbf_mmd_matches_the_gaussian_closed_form():
+    """The RBF MMD²_U between N(m1, S1) and N(m2, S2) samples averages to groundtruth.gaussian_rbf_mmd2
+    (groundtruth.md §2.5) within 3 standard errors of the mean over 40 draws."""
+    m1, m2 = np.zeros(2), np.array([0.8, -0.3])
+    s1, s2 = np.array([[1.0, 0.3], [0.3, 0.5]]), np.array([[0.6, 0.0], [0.0, 1.2]])
+    exact = groundtruth.gaussian_rbf_mmd2(m1, s1, m2, s2, bandwidth=1.3)
+    p, q = Gaussian(m1, s1), Gaussian(m2, s2)
+    g = gen(2)
+    values = np.array([kernels.rbf_mmd2(p(400, generator=g).double(), q(400, generator=g).double(), 1.3).item()
+                       for _ in range(40)])
+    se = values.std() / math.sqrt(len(values))
+    assert abs(values.mean() - exact) < 3 * se, (values.mean(), exact, se)
+    assert abs(values.mean() - exact) < 0.05 * exact
+    x, y = p(400, generator=g), q(400, generator=g)  # metrics.mmd is the same estimator in float64
+    assert kernels.rbf_mmd2(x.double(), y.double(), 1.3).item() == pytest.approx(metrics.mmd(x, y, bandwidth=1.3),
+                                                                                rel=1e-9)
+
+
+def test_mmd_estimators_refuse_bad_input():
+    with pytest.raises(ValueError, match="at least 2 points"):
+        kernels.imq_mmd2(torch.randn(1, 2), torch.randn(5, 2), 1.0)
+    with pytest.raises(ValueError, match="one D"):
+        kernels.rbf_mmd2(torch.randn(4, 2), torch.randn(5, 3), 1.0)
+    with pytest.raises(ValueError, match="C must be > 0"):
+        kernels.imq_mmd2(torch.randn(4, 2), torch.randn(5, 2), 0.0)
+
+
+# ----------------------------------------------------------------------------- linear-Gaussian optimum
+
+EIGENVALUES = np.array([4.0, 2.5, 0.6, 0.4, 0.3, 0.2])
+
+
+def linear_gaussian_problem(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    cov = basis @ np.diag(EIGENVALUES) @ basis.T
+    return Gaussian(np.zeros(6), cov), groundtruth.linear_wae_optimum(cov, latent_dim=2)
+
+
+def objective(model, data, n=4000, seed=5):
+    """rec_scale · E‖X − G(E(X))‖² (exact, from the linear weights) + lam · IMQ-MMD²(Q_Z, P_Z) (U-statistic
+    on n fresh draws: its error at n = 4000 is far below the 5 % tolerance)."""
+    opt = linear_gaussian_problem()[1]
+    enc, dec = model.encoder.linear.weight.detach().double(), model.decoder.linear.weight.detach().double()
+    rec = opt.reconstruction_cost(dec.numpy(), enc.numpy())
+    g = gen(seed)
+    codes = model.encode(data(n, generator=g)).double()
+    penalty = kernels.imq_mmd2(codes, torch.randn(n, 2, generator=g, dtype=torch.float64), model.imq_c).item()
+    return model.rec_scale * rec + model.lam * penalty, rec, penalty
+
+
+def test_linear_wae_reaches_the_closed_form_optimum():
+    """Linear encoder and decoder on N(0, Sigma) in R^6 with d = 2: the WAE-MMD objective reaches the
+    closed form rec_scale · Σ_{i>2} λ_i (penalty 0 at the optimum, groundtruth.md §2.6) within 5 %, the
+    decoder spans the top-2 eigenspace and the aggregate posterior matches the prior."""
+    data, opt = linear_gaussian_problem()
+    model = otgen.WAE(data_shape=(6,), latent_dim=2, penalty="mmd", lam=10.0, rec_scale=1.0,
+                      encoder="linear", decoder="linear", lr=3e-3, lr_schedule="cosine", seed=0)
+    model.fit(data, n_iters=1500, batch_size=256, progress=False)
+    value, rec, penalty = objective(model, data)
+    assert value == pytest.approx(opt.value, rel=0.05), (value, rec, penalty, opt.value)
+    assert rec == pytest.approx(opt.value, rel=0.05)
+    assert max(opt.principal_angles_deg(model.decoder.linear.weight.detach().numpy())) < 5.0
+    latent = opt.latent_cov(model.encoder.linear.weight.detach().numpy())
+    assert metrics.bw2(np.zeros(2), latent, np.zeros(2), np.eye(2)) < 0.01
+    # an untrained pair is far from it: the test can fail
+    fresh = otgen.WAE(data_shape=(6,), latent_dim=2, lam=10.0, rec_scale=1.0, encoder="linear", decoder="linear")
+    assert objective(fresh, data)[0] > 1.5 * opt.value
+
+
+# ----------------------------------------------------------------------------- images, API, state
+
+
+@pytest.fixture(scope="module")
+def tiny_digits():
+    return digits(size=8, split="train")
+
+
+def tiny(penalty="mmd", **kw):
+    return otgen.WAE(data_shape=(1, 8, 8), latent_dim=4, penalty=penalty, width=8,
+                     **({"adversary_hidden": [32, 32]} if penalty == "gan" else {}), **kw)
+
+
+def test_wae_on_tiny_digits_beats_the_mean_image_and_keeps_its_shapes(tiny_digits):
+    model = tiny(lr=2e-3)
+    model.fit(tiny_digits, n_iters=300, batch_size=64, progress=False)
+    test = digits(size=8, split="test").images
+    err = ((model.reconstruct(test) - test) ** 2).flatten(1).sum(1).mean().item()
+    mean_image = ((tiny_digits.images.mean(0, keepdim=True) - test) ** 2).flatten(1).sum(1).mean().item()
+    assert err < 0.6 * mean_image, (err, mean_image)
+    assert model.sample(5).shape == (5, 1, 8, 8)
+    assert model.sample(5).abs().max() <= 1.0  # tanh output, the data's [−1, 1]
+    assert model.encode(test[:3]).shape == (3, 4)
+    assert model.interpolate(test[:2], test[2:4], n_steps=4).shape == (2, 4, 1, 8, 8)
+    path = model.interpolate(test[:1], test[1:2], n_steps=3)[0]
+    assert torch.allclose(path[0], model.reconstruct(test[:1])[0], atol=1e-5)
+    assert torch.allclose(path[-1], model.reconstruct(test[1:2])[0], atol=1e-5)
+
+
+def test_sample_is_reproducible_and_transport_is_the_decoder(tiny_digits):
+    model = tiny()
+    assert torch.equal(model.sample(4, generator=gen(3)), model.sample(4, generator=gen(3)))
+    z = model.prior_sample(4, generator=gen(3))
+    assert torch.equal(model.transport(z), model.decode(z))
+    assert torch.equal(model.sample(4, generator=gen(3)), model.decode(z))
+
+
+@pytest.mark.parametrize("penalty,extra", [("mmd", {"encoder_type": "gaussian"}), ("gan", {"prior_trick": True}),
+                                           ("mmd", {"kernel": "rbf", "input_noise": 0.01})])
+def test_save_load_gives_the_same_model(tmp_path, tiny_digits, penalty, extra):
+    model = tiny(penalty, **extra)
+    model.fit(tiny_digits, n_iters=5, batch_size=16, progress=False)
+    model.save(tmp_path / "wae.pt")
+    back = otgen.load(tmp_path / "wae.pt")
+    x = tiny_digits.images[:6]
+    assert torch.equal(back.reconstruct(x), model.reconstruct(x))
+    assert torch.equal(back.sample(3, generator=gen(1)), model.sample(3, generator=gen(1)))
+    assert back.config == model.saveable_config()
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_digits):
+    straight = tiny("gan").fit(tiny_digits, n_iters=12, batch_size=16, progress=False, checkpoint_every=6)
+    first = tiny("gan").fit(tiny_digits, n_iters=6, batch_size=16, progress=False, out=tmp_path / "run")
+    resumed = otgen.load(tmp_path / "run" / "model.pt")
+    resumed.fit(tiny_digits, n_iters=12, batch_size=16, progress=False, out=tmp_path / "run", resume=True)
+    for a, b in zip(straight.state_dict()["decoder"].values(), resumed.state_dict()["decoder"].values()):
+        assert torch.equal(a, b)
+    assert first.step == 6 and resumed.step == 12
+
+
+def test_gan_penalty_is_the_non_saturating_loss_and_the_prior_trick_adds_log_p(tiny_digits):
+    model = tiny("gan", prior_trick=True)
+    z = torch.randn(5, 4)
+    raw = model.adversary(z)
+    expected = raw - 0.5 * (z ** 2).sum(1) - 2.0 * math.log(2 * math.pi)
+    assert torch.allclose(model.adversary_logits(z), expected, atol=1e-5)
+    stats = model.train_step(tiny_digits.images[:16])
+    assert set(stats) == {"loss_adv", "loss", "rec", "penalty"}
+    assert stats["loss"] == pytest.approx(model.rec_scale * stats["rec"] + model.lam * stats["penalty"], rel=1e-5)
+
+
+def test_encoder_pretraining_matches_the_prior_moments(tiny_digits):
+    model = tiny(pretrain_steps=200, pretrain_batch=256, lr=3e-3)
+    model.fit(tiny_digits, n_iters=1, batch_size=16, progress=False)
+    assert model.pretrained and model.pretrain_result["pretrain_steps"] <= 200
+    codes = model.encode(tiny_digits.images)
+    fresh = tiny().encode(tiny_digits.images)
+
+    def mismatch(c):
+        return (c.mean(0).pow(2).sum() + (torch.cov(c.T) - torch.eye(4)).pow(2).sum()).item()
+
+    assert mismatch(codes) < 0.3 * mismatch(fresh)
+
+
+def test_config_and_bad_input_are_refused_before_work(tiny_digits):
+    model = from_config("WAE", {"data_shape": [1, 8, 8], "latent_dim": 4, "width": 8, "penalty": "gan"})
+    assert model.adversary is not None
+    with pytest.raises(ValueError, match="data samples have shape \\(1, 16, 16\\) but the model expects data_shape"):
+        tiny().fit(digits(size=16), n_iters=2, batch_size=4, progress=False)
+    with pytest.raises(ValueError, match="penalty"):
+        otgen.WAE(data_shape=(1, 8, 8), penalty="kl")
+    with pytest.raises(ValueError, match="lam"):
+        otgen.WAE(data_shape=(1, 8, 8), lam=-1.0)
+    with pytest.raises(ValueError, match="prior_trick"):
+        otgen.WAE(data_shape=(1, 8, 8), prior_trick=True)
+    with pytest.raises(ValueError, match="kernel_scales"):
+        otgen.WAE(data_shape=(1, 8, 8), kernel_scales=[])
+    with pytest.raises(ValueError, match="event_shape"):
+        otgen.WAE(data_shape=(1, 10, 10))  # a conv network the shape does not fit
+    with pytest.raises(ValueError, match="x must have shape \\(n, 1, 8, 8\\)"):
+        tiny().encode(torch.zeros(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="z must have shape \\(n, 4\\)"):
+        tiny().decode(torch.zeros(2, 5))
