@@ -3,6 +3,7 @@ API, state and errors (tiny image runs; the digits figures are in benchmarks/wae
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -163,31 +164,81 @@ def test_save_load_gives_the_same_model(tmp_path, tiny_digits, penalty, extra):
     assert back.config == model.saveable_config()
 
 
+def assert_same_state(a, b, where="state"):
+    """Two state dicts equal entry by entry (tensors exactly)."""
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert set(a) == set(b), where
+        for k in a:
+            assert_same_state(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (u, v) in enumerate(zip(a, b)):
+            assert_same_state(u, v, f"{where}[{i}]")
+    else:
+        assert a == b or (a != a and b != b), where  # NaN == NaN here
+
+
 def test_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_digits):
-    straight = tiny("gan").fit(tiny_digits, n_iters=12, batch_size=16, progress=False, checkpoint_every=6)
-    first = tiny("gan").fit(tiny_digits, n_iters=6, batch_size=16, progress=False, out=tmp_path / "run")
+    """Every piece of state (encoder with its BatchNorm buffers, decoder, adversary, both optimisers,
+    the random streams, the pre-training record) of a run stopped at step 6 and resumed to 12 equals
+    that of a run of 12 steps."""
+    kw = {"input_noise": 0.05, "encoder_type": "gaussian", "pretrain_steps": 3, "pretrain_batch": 32}
+    straight = tiny("gan", **kw).fit(tiny_digits, n_iters=12, batch_size=16, progress=False, checkpoint_every=6)
+    first = tiny("gan", **kw).fit(tiny_digits, n_iters=6, batch_size=16, progress=False, out=tmp_path / "run")
     resumed = otgen.load(tmp_path / "run" / "model.pt")
     resumed.fit(tiny_digits, n_iters=12, batch_size=16, progress=False, out=tmp_path / "run", resume=True)
-    for a, b in zip(straight.state_dict()["decoder"].values(), resumed.state_dict()["decoder"].values()):
-        assert torch.equal(a, b)
     assert first.step == 6 and resumed.step == 12
+    assert_same_state(straight.state_dict(), resumed.state_dict())
+    assert resumed.pretrain_result["pretrain_steps"] == 3  # pre-trained once, before step 1
 
 
-def test_gan_penalty_is_the_non_saturating_loss_and_the_prior_trick_adds_log_p(tiny_digits):
+def test_gan_losses_against_an_independent_computation(tiny_digits):
+    """loss_adv = lam·[BCE(D(z), 1) + BCE(D(E(x)), 0)] with the adversary before its step and
+    penalty = BCE(D(E(x)), 1) (non-saturating) with the adversary after it and the encoder before the
+    auto-encoder step; the prior trick adds log N(z; 0, I) to the logit."""
     model = tiny("gan", prior_trick=True)
+    x = tiny_digits.images[:16]
     z = torch.randn(5, 4)
-    raw = model.adversary(z)
-    expected = raw - 0.5 * (z ** 2).sum(1) - 2.0 * math.log(2 * math.pi)
-    assert torch.allclose(model.adversary_logits(z), expected, atol=1e-5)
-    stats = model.train_step(tiny_digits.images[:16])
-    assert set(stats) == {"loss_adv", "loss", "rec", "penalty"}
-    assert stats["loss"] == pytest.approx(model.rec_scale * stats["rec"] + model.lam * stats["penalty"], rel=1e-5)
+    assert torch.allclose(model.adversary_logits(z),
+                          model.adversary(z) - 0.5 * (z ** 2).sum(1) - 2.0 * math.log(2 * math.pi), atol=1e-5)
+    prior_stream = torch.Generator().set_state(model.generator.get_state())
+    encoder, adversary = copy.deepcopy(model.encoder), copy.deepcopy(model.adversary)
+    stats = model.train_step(x)
+    prior = torch.randn(16, 4, generator=prior_stream)  # the step's first draw
+    log_p = -0.5 * (prior ** 2).sum(1) - 2.0 * math.log(2 * math.pi)
+    with torch.no_grad():
+        codes = encoder(x)
+        log_p_codes = -0.5 * (codes ** 2).sum(1) - 2.0 * math.log(2 * math.pi)
+        softplus = torch.nn.functional.softplus  # BCE(l, 1) = softplus(−l), BCE(l, 0) = softplus(l)
+        loss_adv = model.lam * (softplus(-(adversary(prior) + log_p)).mean()
+                                + softplus(adversary(codes) + log_p_codes).mean())
+        penalty = softplus(-model.adversary_logits(codes)).mean()
+    assert stats["loss_adv"] == pytest.approx(loss_adv.item(), rel=1e-5)
+    assert stats["penalty"] == pytest.approx(penalty.item(), rel=1e-5)
+    assert any(not torch.equal(a, b) for a, b in zip(adversary.parameters(), model.adversary.parameters()))
+
+
+def test_codes_are_batch_independent_and_noise_free_outside_training(tiny_digits):
+    """encode / reconstruct use BatchNorm's running statistics (a sample's code does not depend on the
+    rest of its batch), restore train mode, and a Gaussian encoder's mean carries no noise."""
+    model = tiny(encoder_type="gaussian", input_noise=0.05)
+    model.fit(tiny_digits, n_iters=5, batch_size=16, progress=False)
+    x = tiny_digits.images[:8]
+    assert torch.allclose(model.encode(x)[:1], model.encode(x[:1]), atol=1e-6)
+    assert torch.equal(model.reconstruct(x), model.reconstruct(x))
+    assert model.encoder.training and model.decoder.training
+    drawn = model.encode(x, sample=True, generator=gen(0))
+    assert not torch.allclose(drawn, model.encode(x)) and torch.equal(drawn, model.encode(x, sample=True,
+                                                                                          generator=gen(0)))
 
 
 def test_encoder_pretraining_matches_the_prior_moments(tiny_digits):
     model = tiny(pretrain_steps=200, pretrain_batch=256, lr=3e-3)
     model.fit(tiny_digits, n_iters=1, batch_size=16, progress=False)
-    assert model.pretrained and model.pretrain_result["pretrain_steps"] <= 200
+    result = model.pretrain_result
+    assert model.pretrained and (result["pretrain_steps"] < 200) == (result["pretrain_loss"] < 0.1)  # the stop rule
     codes = model.encode(tiny_digits.images)
     fresh = tiny().encode(tiny_digits.images)
 
@@ -206,11 +257,13 @@ def test_config_and_bad_input_are_refused_before_work(tiny_digits):
         otgen.WAE(data_shape=(1, 8, 8), penalty="kl")
     with pytest.raises(ValueError, match="lam"):
         otgen.WAE(data_shape=(1, 8, 8), lam=-1.0)
-    with pytest.raises(ValueError, match="prior_trick"):
+    with pytest.raises(ValueError, match="prior_trick: not used with penalty='mmd'"):
         otgen.WAE(data_shape=(1, 8, 8), prior_trick=True)
+    with pytest.raises(ValueError, match="rbf_bandwidth: not used with penalty='mmd', kernel='imq'"):
+        otgen.WAE(data_shape=(1, 8, 8), rbf_bandwidth=1.0)
     with pytest.raises(ValueError, match="kernel_scales"):
         otgen.WAE(data_shape=(1, 8, 8), kernel_scales=[])
-    with pytest.raises(ValueError, match="event_shape"):
+    with pytest.raises(ValueError, match="data_shape \\(1, 10, 10\\) does not fit the encoder network"):
         otgen.WAE(data_shape=(1, 10, 10))  # a conv network the shape does not fit
     with pytest.raises(ValueError, match="x must have shape \\(n, 1, 8, 8\\)"):
         tiny().encode(torch.zeros(2, 3, 8, 8))

@@ -28,7 +28,7 @@ Scores (``ImageEvaluator``):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -125,11 +125,23 @@ class ImageEvaluator:
 
     @torch.no_grad()
     def _map(self, fn: Callable, images) -> torch.Tensor:
+        """``fn`` over batches of preprocessed images, on the device of the evaluator's networks; (n, k)
+        float64 on the CPU."""
         images = torch.as_tensor(images, dtype=torch.float32)
         if images.ndim != 4 or images.shape[0] < 1:
             raise ValueError(f"images must have shape (n, C, H, W) with n >= 1, got {tuple(images.shape)}")
-        out = [fn(self.preprocess(images[i:i + self.batch_size].cpu())) for i in range(0, len(images), self.batch_size)]
+        out = [fn(self.preprocess(images[i:i + self.batch_size].to(self.device))).cpu()
+               for i in range(0, len(images), self.batch_size)]
         return torch.cat(out).double()
+
+    @property
+    def device(self) -> torch.device:
+        """Where the networks' parameters are (the CPU for parameter-free callables)."""
+        for net in (self.classifier, getattr(self._features, "__self__", None), self._features):
+            if isinstance(net, nn.Module):
+                for p in net.parameters():
+                    return p.device
+        return torch.device("cpu")
 
     def features(self, images) -> torch.Tensor:
         """(n, C, H, W) -> (n, k) features (float64)."""
@@ -159,30 +171,37 @@ class ImageEvaluator:
             raise ValueError(f"labels must have shape ({len(pred)},), got {tuple(labels.shape)}")
         return float((pred == labels).double().mean())
 
+    def class_scores(self, images, threshold: float = COVERAGE_THRESHOLD) -> dict[str, Any]:
+        """One pass of the classifier: ``histogram`` (K,) fractions of the images predicted in each
+        class, ``coverage`` (how many classes hold at least ``threshold`` of them) and ``confidence``
+        (the mean largest class probability)."""
+        probs = self.probabilities(images)
+        hist = np.bincount(probs.argmax(1).numpy(), minlength=probs.shape[1]) / len(probs)
+        return {"histogram": hist, "coverage": int((hist >= threshold).sum()),
+                "confidence": float(probs.max(1).values.mean())}
+
     def class_histogram(self, images) -> np.ndarray:
         """(K,) fractions of the images predicted in each class (sum 1)."""
-        pred = self.predict(images)
-        k = self.probabilities(images[:1]).shape[1]
-        return np.bincount(pred.numpy(), minlength=k) / len(pred)
+        return self.class_scores(images)["histogram"]
 
     def coverage(self, images, threshold: float = COVERAGE_THRESHOLD) -> int:
         """How many classes hold at least ``threshold`` of the images."""
-        return int((self.class_histogram(images) >= threshold).sum())
+        return self.class_scores(images, threshold)["coverage"]
 
     def confidence(self, images) -> float:
         """Mean over images of the largest class probability."""
-        return float(self.probabilities(images).max(1).values.mean())
+        return self.class_scores(images)["confidence"]
 
-    def sample_scores(self, samples, reference) -> dict[str, float | list[float]]:
+    def sample_scores(self, samples, reference) -> dict[str, Any]:
         """Scores of generated ``samples`` against ``reference`` images (e.g. held-out data): ``fd``,
         and with a classifier ``coverage``, ``confidence`` and ``histogram`` (a list of K fractions)."""
-        out: dict[str, float | list[float]] = {}
+        out: dict[str, Any] = {}
         if self._features is not None:
             out["fd"] = self.frechet_distance(samples, reference)
         if self.classifier is not None:
-            hist = self.class_histogram(samples)
-            out.update(coverage=int((hist >= COVERAGE_THRESHOLD).sum()), confidence=self.confidence(samples),
-                       histogram=[round(float(h), 4) for h in hist])
+            scores = self.class_scores(samples)
+            out.update(coverage=scores["coverage"], confidence=scores["confidence"],
+                       histogram=[round(float(h), 4) for h in scores["histogram"]])
         return out
 
     def translation_scores(self, x, y, target: int | Sequence[int]) -> dict[str, float]:

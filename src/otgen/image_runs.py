@@ -51,11 +51,17 @@ def write_image_run(model, data, out: Path, seed: int = 0, n: int = IMAGE_SAMPLE
 
 
 def is_digits(spec: Any) -> bool:
-    return isinstance(spec, dict) and str(spec.get("name", "")).lower() == "digits"
+    """Whether a data spec names the built-in digits, trained on their train split (then scored)."""
+    return (isinstance(spec, dict) and str(spec.get("name", "")).lower() == "digits"
+            and spec.get("split", "train") == "train")
 
 
 def digits_splits(spec: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train images, held-out test images) of the digits a data spec names (its classes, size, colour)."""
+    """(train images, held-out test images) of the digits a data spec names (its classes, size, colour);
+    ValueError if the spec trains on other than the train split (nothing would be held out)."""
+    if spec.get("split", "train") != "train":
+        raise ValueError(f"digits scores compare with the held-out test split; data split {spec['split']!r} "
+                         "holds test images, so there is nothing held out to score against")
     kw = {k: v for k, v in spec.items() if k in ("classes", "size", "colored", "seed")}
     return digits(split="train", **kw).images, digits(split="test", **kw).images
 
@@ -71,7 +77,7 @@ def digits_scores(model, spec: dict, data, n: int = 1000, seed: int = 0) -> dict
     scores: dict[str, Any] = {"n_samples": n, "reference": f"digits test split ({len(test)} images)"}
     scores.update({f"samples_{k}": v for k, v in evaluator.sample_scores(samples.cpu(), test).items()})
     scores["fd_floor_test_vs_train"] = evaluator.frechet_distance(test, train)
-    if hasattr(model, "reconstruct"):
+    if model.reconstructs:  # a model with an encoder and a decoder (a WAE)
         rec = model.reconstruct(test.to(model.device)).cpu()
         scores["heldout_reconstruction"] = float((rec - test).pow(2).flatten(1).sum(1).mean())
     return scores

@@ -22,6 +22,8 @@ import numpy as np
 import ot
 import torch
 
+from .kernels import sq_dists
+
 __all__ = ["bw2", "bw2_uvp", "cbw2_uvp", "conditional_scores", "w2", "w2_squared", "mmd"]
 
 
@@ -402,11 +404,6 @@ def _to_tensor(name: str, value) -> torch.Tensor:
     return value
 
 
-def _sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    d = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * x @ y.T
-    return d.clamp_min(0.0)
-
-
 def _median_bandwidth(x: torch.Tensor, y: torch.Tensor) -> float:
     pooled = torch.cat([x, y])
     if pooled.shape[0] > _MEDIAN_SUBSET:
@@ -414,7 +411,7 @@ def _median_bandwidth(x: torch.Tensor, y: torch.Tensor) -> float:
         pooled = pooled[idx]
     n = pooled.shape[0]
     iu = torch.triu_indices(n, n, offset=1, device=pooled.device)
-    dist = _sq_dists(pooled, pooled)[iu[0], iu[1]].sqrt()
+    dist = sq_dists(pooled, pooled)[iu[0], iu[1]].sqrt()
     return float(dist.median())
 
 
@@ -422,7 +419,7 @@ def _rbf_sum(x: torch.Tensor, y: torch.Tensor, gamma: float) -> torch.Tensor:
     """Σ_ij exp(−gamma ‖x_i − y_j‖²), in row blocks to bound memory."""
     total = torch.zeros((), dtype=x.dtype, device=x.device)
     for start in range(0, x.shape[0], _CHUNK):
-        total = total + torch.exp(-gamma * _sq_dists(x[start : start + _CHUNK], y)).sum()
+        total = total + torch.exp(-gamma * sq_dists(x[start : start + _CHUNK], y)).sum()
     return total
 
 

@@ -139,21 +139,24 @@ def digits_split_mask(split: str, n: int) -> np.ndarray:
     return {"train": ~test, "test": test, "all": np.ones(n, bool)}[split]
 
 
-def _check_classes(classes) -> list[int]:
-    """``classes`` (an int or a list/tuple of distinct ints in 0..9) as a list of ints."""
+def check_classes(classes, high: int | None = None) -> list[int]:
+    """``classes`` (an int or a list/tuple of distinct ints in 0..``high``, no upper bound if None) as a
+    list of ints; ValueError naming ``classes`` otherwise (an empty selection included)."""
+    accepted = f"0..{high}" if high is not None else ">= 0"
     if isinstance(classes, (int, np.integer)) and not isinstance(classes, (bool, np.bool_)):
         classes = [classes]
     if isinstance(classes, (str, bytes)) or not isinstance(classes, (list, tuple, range, np.ndarray)):
-        raise ValueError(f"classes must be an int or a list of distinct ints in 0..9, got {classes!r}")
+        raise ValueError(f"classes must be an int or a list of distinct ints {accepted}, got {classes!r}")
     out = []
     for c in list(classes):
-        if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or not 0 <= int(c) <= 9:
-            raise ValueError(f"classes must be ints in 0..9, got {c!r} in classes={classes!r}")
+        if (isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 0
+                or (high is not None and c > high)):
+            raise ValueError(f"classes must be ints {accepted}, got {c!r} in classes={classes!r}")
         out.append(int(c))
     if not out:
-        raise ValueError(f"classes must name at least one digit in 0..9, got an empty classes={classes!r}")
+        raise ValueError(f"classes must name at least one class ({accepted}), got an empty classes={classes!r}")
     if len(set(out)) != len(out):
-        raise ValueError(f"classes must be distinct ints in 0..9, got duplicates in classes={classes!r}")
+        raise ValueError(f"classes must be distinct ints {accepted}, got duplicates in classes={classes!r}")
     return out
 
 
@@ -227,7 +230,7 @@ def digits(
 
     Raises ``ValueError`` naming the argument, its value and the accepted range for a bad argument.
     """
-    keep = _check_classes(classes)
+    keep = check_classes(classes, high=9)
     _check_digits_args(size, colored, split, seed, return_labels)
     raw, target = _load_digits()
     mask = digits_split_mask(split, len(raw)) & np.isin(target, keep)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .images import ImageSet
+from .images import ImageSet, check_classes
 
 __all__ = ["load_array", "image_folder", "npy_images", "npy_labels", "images_from_array", "mnist_idx", "cifar10",
            "IMAGE_EXTENSIONS", "CIFAR10_CLASSES"]
@@ -97,21 +97,8 @@ def _check_limit(limit) -> int | None:
 
 
 def _check_int_classes(classes) -> list[int] | None:
-    """``classes``: None, an int or a list/tuple of distinct ints >= 0."""
-    if classes is None:
-        return None
-    if isinstance(classes, (int, np.integer)) and not isinstance(classes, (bool, np.bool_)):
-        classes = [classes]
-    if isinstance(classes, (str, bytes)) or not isinstance(classes, (list, tuple, range, np.ndarray)):
-        raise ValueError(f"classes must be None, an int or a list of distinct ints >= 0, got {classes!r}")
-    out = []
-    for c in list(classes):
-        if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 0:
-            raise ValueError(f"classes must hold ints >= 0, got {c!r} in classes={classes!r}")
-        out.append(int(c))
-    if not out or len(set(out)) != len(out):
-        raise ValueError(f"classes must be a non-empty list of distinct ints >= 0, got classes={classes!r}")
-    return out
+    """``classes``: None (all), or an int or a list/tuple of distinct ints >= 0 (``images.check_classes``)."""
+    return None if classes is None else check_classes(classes)
 
 
 def _check_split(split, accepted: Sequence[str]) -> str:

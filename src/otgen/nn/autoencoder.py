@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .conv import check_batch, output_activation
+from .conv import _check_dim, check_batch, output_activation
 from .mlp import MLP
 
 __all__ = ["MLPEncoder", "MLPDecoder", "LinearEncoder", "LinearDecoder"]
@@ -25,12 +25,6 @@ def _shape(name: str, shape: int | Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
-def _dim(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
-
-
 class MLPEncoder(nn.Module):
     """x (n, *event_shape) -> (n, out_dim): an MLP of widths ``hidden`` on the flattened x."""
 
@@ -38,7 +32,7 @@ class MLPEncoder(nn.Module):
                  activation: str = "relu"):
         super().__init__()
         self.event_shape = _shape("event_shape", event_shape)
-        self.out_dim = _dim("out_dim", out_dim)
+        self.out_dim = _check_dim("out_dim", out_dim)
         self.mlp = MLP(math.prod(self.event_shape), out_dim, hidden, activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -53,7 +47,7 @@ class MLPDecoder(nn.Module):
     def __init__(self, latent_dim: int, event_shape: int | Sequence[int], hidden: Sequence[int] = (256, 256),
                  activation: str = "relu", output: str = "none"):
         super().__init__()
-        self.latent_dim = _dim("latent_dim", latent_dim)
+        self.latent_dim = _check_dim("latent_dim", latent_dim)
         self.event_shape = _shape("event_shape", event_shape)
         self.mlp = MLP(latent_dim, math.prod(self.event_shape), hidden, activation)
         self.output = output_activation(output)
@@ -69,7 +63,7 @@ class LinearEncoder(nn.Module):
     def __init__(self, event_shape: int | Sequence[int], out_dim: int, bias: bool = True):
         super().__init__()
         self.event_shape = _shape("event_shape", event_shape)
-        self.out_dim = _dim("out_dim", out_dim)
+        self.out_dim = _check_dim("out_dim", out_dim)
         self.linear = nn.Linear(math.prod(self.event_shape), out_dim, bias=bool(bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +77,7 @@ class LinearDecoder(nn.Module):
 
     def __init__(self, latent_dim: int, event_shape: int | Sequence[int], bias: bool = True):
         super().__init__()
-        self.latent_dim = _dim("latent_dim", latent_dim)
+        self.latent_dim = _check_dim("latent_dim", latent_dim)
         self.event_shape = _shape("event_shape", event_shape)
         self.linear = nn.Linear(latent_dim, math.prod(self.event_shape), bias=bool(bias))
 

@@ -126,6 +126,10 @@ class Solver:
     #: it does not name one per side)
     shape_names: tuple[str, ...] = ("source_shape", "event_shape")
 
+    #: whether the solver encodes and decodes its data, with ``reconstruct(y)`` (a WAE): the faces then
+    #: score and draw reconstructions
+    reconstructs = False
+
     #: the advice printed when training diverges (NaN/Inf); each solver names its own remedies
     divergence_hint = "Try a smaller learning rate."
 

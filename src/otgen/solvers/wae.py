@@ -24,6 +24,7 @@ the prior to data), ``sample(n)`` decodes prior draws. The data side is one (``d
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 from typing import Any, Callable, Sequence
 
@@ -61,6 +62,16 @@ SCHEMA = Schema("WAE", {
 })
 
 
+def _set_by_user(args: dict[str, Any], keys: Sequence[str]) -> list[str]:
+    """The keys among ``keys`` whose value differs from the constructor's default (sequences compared as lists)."""
+    params = inspect.signature(WAESolver.__init__).parameters
+
+    def norm(v):
+        return list(v) if isinstance(v, (list, tuple)) else v
+
+    return [k for k in keys if norm(args[k]) != norm(params[k].default)]
+
+
 def steps_factor(done: int, length: int) -> float:
     """WAE's MNIST schedule, in fractions of the run: ×1 to 30 %, ×0.5 to 50 %, ×0.1 after."""
     frac = done / max(length, 1)
@@ -69,6 +80,14 @@ def steps_factor(done: int, length: int) -> float:
 
 def _is_image(shape: Sequence[int]) -> bool:
     return len(shape) == 3
+
+
+def _build_for_data(role: str, spec: Any, shape: tuple[int, ...], **kwargs: Any):
+    """``nn.build`` of the encoder or decoder, its shape errors naming ``data_shape``."""
+    try:
+        return build(role, spec, **kwargs)
+    except ValueError as e:
+        raise ValueError(f"data_shape {shape} does not fit the {role} network: {e}") from None
 
 
 class WAESolver(Solver):
@@ -100,8 +119,8 @@ class WAESolver(Solver):
             as in the paper. grad_clip: max gradient norm of each update (None: off).
         lr_schedule: "constant", "cosine" (to 0 over the run) or "steps" (the paper's: ×0.5 at 30 % of
             the run, ×0.1 from 50 %).
-        input_noise: std of truncated Gaussian noise (|e| <= 2 std) added to training inputs (0: off;
-            the paper's option: 0.01).
+        input_noise: sigma of Gaussian noise truncated to [−2σ, 2σ] (draws outside are redrawn) added to
+            training inputs only (0: off; the paper's option: 0.01).
         pretrain_steps: Adam steps of encoder pre-training before the first step, matching the mean
             and covariance of encoded batches of ``pretrain_batch`` to the prior's; stops early below
             0.1 (0: off).
@@ -112,6 +131,7 @@ class WAESolver(Solver):
     schema = SCHEMA
     data_sides = ("data",)
     shape_names = ("data_shape",)
+    reconstructs = True
     divergence_hint = ("Try a smaller learning rate (lr, and lr_adv for WAE-GAN), a smaller lam, or grad_clip; "
                        "WAE-GAN is the less stable of the two, WAE-MMD trains like an auto-encoder.")
 
@@ -126,10 +146,18 @@ class WAESolver(Solver):
                  pretrain_steps: int = 0, pretrain_batch: int = 1000, seed: int = 0, device: str | None = "cpu"):
         args = SCHEMA.arguments(locals())
         shape = check_shape("data_shape", data_shape)
+        if not _is_image(shape) and len(shape) != 1:
+            raise ValueError(f"data_shape must be (C, H, W) images or (D,) vectors, got {shape}")
         if not kernel_scales or any(not s > 0 for s in kernel_scales):
             raise ValueError(f"kernel_scales must be positive numbers (at least one), got {kernel_scales!r}")
-        if penalty != "gan" and prior_trick:
-            raise ValueError("prior_trick applies to penalty='gan' only")
+        gan_only = ("adversary", "adversary_hidden", "lr_adv", "prior_trick")
+        mmd_only = ("kernel", "kernel_scales", "rbf_bandwidth")
+        kernel_only = {"imq": ("rbf_bandwidth",), "rbf": ("kernel_scales",)}[kernel]
+        unused = _set_by_user(args, gan_only if penalty == "mmd" else mmd_only) + \
+            (_set_by_user(args, kernel_only) if penalty == "mmd" else [])
+        if unused:
+            raise ValueError(f"{', '.join(unused)}: not used with penalty={penalty!r}" +
+                             (f", kernel={kernel!r}" if penalty == "mmd" else "") + " (refused rather than ignored)")
         super().__init__(seed=seed, device=device)
         self.data_shape, self.latent_dim = shape, int(latent_dim)
         self.penalty, self.lam, self.rec_scale = penalty, float(lam), float(rec_scale)
@@ -147,10 +175,10 @@ class WAESolver(Solver):
         code_dim = 2 * self.latent_dim if self.gaussian_encoder else self.latent_dim
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            enc = build("encoder", default if encoder is None else encoder,
-                        context={"event_shape": shape, "out_dim": code_dim}, defaults=shared)
-            dec = build("decoder", default if decoder is None else decoder,
-                        context={"latent_dim": self.latent_dim, "event_shape": shape}, defaults=shared)
+            enc = _build_for_data("encoder", default if encoder is None else encoder, shape,
+                                  context={"event_shape": shape, "out_dim": code_dim}, defaults=shared)
+            dec = _build_for_data("decoder", default if decoder is None else decoder, shape,
+                                  context={"latent_dim": self.latent_dim, "event_shape": shape}, defaults=shared)
             adv = (build("potential", adversary, context={"event_shape": (self.latent_dim,)},
                          defaults={"hidden": adversary_hidden, "activation": "relu", "zero_init": False})
                    if penalty == "gan" else None)
@@ -162,6 +190,10 @@ class WAESolver(Solver):
             raise ValueError("the encoder and decoder have no trainable parameters")
         self.opt_ae = self.add_optimizer("opt_ae", torch.optim.Adam(params, lr=lr, betas=tuple(betas)),
                                          schedule=schedule, grad_clip=args["grad_clip"])
+        self.opt_pretrain = (self.add_optimizer("opt_pretrain", torch.optim.Adam(self.encoder.parameters(), lr=lr,
+                                                                                betas=tuple(betas)),
+                                                grad_clip=args["grad_clip"]) if pretrain_steps else None)
+        self.pretrain_result: dict[str, float] = {}
         self.adversary = self.opt_adv = None
         if adv is not None:
             self.adversary = self.add_network("adversary", adv)
@@ -200,7 +232,7 @@ class WAESolver(Solver):
         logvar = logvar.clamp(*LOGVAR_RANGE)
         if generator is None:
             return mean, logvar
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device)
+        eps = torch.randn(mean.shape, generator=generator, device=generator.device).to(mean.device)
         return mean + torch.exp(0.5 * logvar) * eps, logvar
 
     def _eval(self) -> Any:
@@ -284,9 +316,14 @@ class WAESolver(Solver):
         return (x - x_hat).pow(2).reshape(x.shape[0], -1).sum(1).mean()
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """x + input_noise·e, e a standard normal truncated to [−2, 2] (draws outside are redrawn)."""
         if not self.input_noise:
             return x
-        e = torch.randn(x.shape, generator=self.generator, device=x.device).clamp_(-2.0, 2.0)
+        e = torch.randn(x.shape, generator=self.generator, device=self.device)
+        outside = e.abs() > 2.0
+        while bool(outside.any()):
+            e[outside] = torch.randn(int(outside.sum()), generator=self.generator, device=self.device)
+            outside = e.abs() > 2.0
         return x + self.input_noise * e
 
     def train_step(self, x: torch.Tensor) -> dict[str, float]:
@@ -325,12 +362,11 @@ class WAESolver(Solver):
             self.pretrain_encoder(data)
 
     def pretrain_encoder(self, data: Any) -> dict[str, float]:
-        """Encoder pre-training (wae.md §6): Adam steps on ‖mean(z̃) − mean(z)‖² + ‖cov(z̃) − cov(z)‖²_F
-        between encoded data batches and prior draws, until ``pretrain_steps`` or the loss < 0.1.
-        Returns the number of steps taken and the last loss."""
+        """Encoder pre-training (wae.md §6): Adam steps (through the shared ``update``) on
+        ‖mean(z̃) − mean(z)‖² + ‖cov(z̃) − cov(z)‖²_F between encoded data batches of ``pretrain_batch``
+        and prior draws, until ``pretrain_steps`` or the loss < 0.1. Returns (and keeps in
+        ``pretrain_result``, saved with the model) the steps taken and the last loss."""
         draws = torch.Generator().manual_seed(derived_seed(self.seed, 4))  # the data batches (CPU)
-        opt = torch.optim.Adam(self.encoder.parameters(), lr=self.opt_ae.param_groups[0]["base_lr"],
-                               betas=tuple(self.config["betas"]))
         steps, loss = 0, float("nan")
         for steps in range(1, self.pretrain_steps + 1):
             x = self._batch_of(data, self.pretrain_batch, draws)
@@ -338,9 +374,7 @@ class WAESolver(Solver):
             prior = self.prior_scale * torch.randn(codes.shape, generator=self.generator, device=self.device)
             mismatch = ((codes.mean(0) - prior.mean(0)).pow(2).sum()
                         + (torch.cov(codes.T) - torch.cov(prior.T)).pow(2).sum())
-            opt.zero_grad(set_to_none=True)
-            mismatch.backward()
-            opt.step()
+            self.update("opt_pretrain", mismatch)
             loss = mismatch.item()
             if loss < PRETRAIN_STOP:
                 break
@@ -357,7 +391,8 @@ class WAESolver(Solver):
         return self._as_batch("data", batch, self.data_shape)
 
     def extra_state(self) -> dict[str, Any]:
-        return {"pretrained": self.pretrained}
+        return {"pretrained": self.pretrained, "pretrain_result": dict(self.pretrain_result)}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.pretrained = bool(state.get("pretrained", False))
+        self.pretrain_result = dict(state.get("pretrain_result", {}))
