@@ -430,3 +430,17 @@ def test_uotm_1d_toys():
         make("outliers_1d", outlier_fraction=1.0)
     with pytest.raises(ValueError, match="std"):
         make("outliers_1d", std=0.0)
+
+
+def test_standard_normal_of_any_shape():
+    """make("normal", shape=[1, 16, 16]): image-shaped N(0, I) noise (the source of image generators),
+    reproducible, with unit variance and zero mean in every pixel."""
+    s = make("normal", shape=[1, 16, 16])
+    x = s(4000, generator=gen(0))
+    assert x.shape == (4000, 1, 16, 16) and s.event_shape == (1, 16, 16)
+    assert torch.equal(x, s(4000, generator=gen(0)))
+    assert abs(x.mean().item()) < 0.01 and abs(x.var().item() - 1.0) < 0.01
+    with pytest.raises(ValueError, match="exactly one of dim= .* or shape="):
+        make("normal", dim=3, shape=[3])
+    with pytest.raises(ValueError, match="shape must be a non-empty list of ints >= 1"):
+        make("normal", shape=[1, 0, 4])

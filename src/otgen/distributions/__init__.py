@@ -8,7 +8,7 @@ Build one by class (``SwissRoll(noise=0.5)``) or by config name (``make("swiss_r
 
 from .base import Sampler
 from .empirical import Empirical
-from .gaussian import Gaussian, GaussianMixture
+from .gaussian import Gaussian, GaussianMixture, StandardNormal
 from .images import ImageSet, digits
 from .readers import cifar10, image_folder, load_array, mnist_idx, npy_images
 from .registry import make, names
@@ -18,6 +18,7 @@ __all__ = [
     "Sampler",
     "Gaussian",
     "GaussianMixture",
+    "StandardNormal",
     "SwissRoll",
     "EightGaussians",
     "TwentyFiveGaussians",

@@ -46,6 +46,20 @@ class Gaussian(Sampler):
         return self._mean_t + z @ self._chol_t.T
 
 
+class StandardNormal(Sampler):
+    """N(0, I) with samples of any ``shape`` (e.g. (1, 16, 16): image-shaped noise, the source of UOTM
+    and S-JKO image generators): ``(n, *shape)``, drawn as ``torch.randn`` (no matrix product)."""
+
+    def __init__(self, shape):
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if not shape or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in shape):
+            raise ValueError(f"shape must be a non-empty list of ints >= 1, got {list(shape)!r}")
+        self.event_shape = tuple(int(s) for s in shape)
+
+    def sample(self, n, generator=None):
+        return torch.randn(n, *self.event_shape, generator=generator)
+
+
 class GaussianMixture(Sampler):
     """Sum_k w_k N(mean_k, cov_k). ``weights``: (K,), ``means``: (K, D), ``covs``: (K, D, D)."""
 

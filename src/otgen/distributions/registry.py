@@ -4,7 +4,7 @@ Names (case-insensitive; ``-`` and ``_`` are interchangeable):
 
 =========================== =====================================================================
 ``gaussian``                ``dim=`` (standard normal) or ``mean=`` with optional ``cov=`` (default I)
-``standard_gaussian``, ``normal``  ``dim=``: N(0, I_dim)
+``standard_gaussian``, ``normal``  ``dim=``: N(0, I_dim); or ``shape=[1, 16, 16]``: N(0, I) of that shape
 ``gaussian_mixture``        ``weights=, means=, covs=`` (see ``GaussianMixture``)
 ``swiss_roll``              ``SwissRoll(noise, scale)``
 ``8gaussians``              ``EightGaussians(radius, std)``
@@ -41,7 +41,7 @@ import numpy as np
 
 from .base import Sampler
 from .empirical import Empirical
-from .gaussian import Gaussian, GaussianMixture
+from .gaussian import Gaussian, GaussianMixture, StandardNormal
 from .images import digits
 from .readers import cifar10, image_folder, images_from_array, load_array, mnist_idx, npy_labels
 from .toys import Checkerboard, Circles, EightGaussians, Moons, Spiral, SwissRoll, TwentyFiveGaussians
@@ -69,8 +69,13 @@ def _gaussian(dim: int | None = None, mean=None, cov=None) -> Gaussian:
     return Gaussian(mean, np.eye(mean.size) if cov is None else cov)
 
 
-def _standard_gaussian(dim: int) -> Gaussian:
-    """N(0, I_dim)."""
+def _standard_gaussian(dim: int | None = None, shape=None) -> Sampler:
+    """N(0, I_dim) (``dim=``), or N(0, I) with samples of ``shape`` (``shape=[1, 16, 16]``: image-shaped noise)."""
+    if (dim is None) == (shape is None):
+        raise ValueError(f"normal needs exactly one of dim= (vectors) or shape= (e.g. [1, 16, 16]); missing or "
+                         f"both given: dim={dim!r}, shape={shape!r}")
+    if shape is not None:
+        return StandardNormal(shape)
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
         raise ValueError(f"dim must be an int >= 1, got {dim!r}")
     return Gaussian.standard(int(dim))
