@@ -29,6 +29,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sjko_gaussian.py > benchmarks/results/sjko_gaussian.md && cat benchmarks/results/sjko_gaussian.md
 	$(BIN)/python benchmarks/sjko_25gaussians.py > benchmarks/results/sjko_25gaussians.md && cat benchmarks/results/sjko_25gaussians.md
 	$(BIN)/python benchmarks/wae_digits.py --threads 2
+	$(BIN)/python benchmarks/egnot_digits.py --threads 2
+	$(BIN)/python benchmarks/generation_digits.py --threads 2
+	$(BIN)/python benchmarks/uotm_outliers_digits.py --threads 2
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -14,8 +14,8 @@ import torch
 from . import config as cfgmod
 from . import io, metrics
 from .bench import evaluate_pair, pot_entropic_cost
-from .image_runs import digits_scores, is_digits
-from .models import get_solver, load
+from .image_runs import digits_scores, is_digits, translation_scores
+from .models import check_generator_spec, get_solver, is_generator_spec, load, run_weights
 from .runtime import keep_freed_memory
 from .train import TrainingDiverged
 
@@ -95,7 +95,7 @@ def write_run_plots(model, data, out: Path, seed: int = 0, n: int = PLOT_SAMPLES
 
     gen = torch.Generator().manual_seed(seed)
     probe = draw(data[-1], 2, torch.Generator().manual_seed(seed))
-    if probe.ndim == 4:
+    if probe.ndim == 4 or model.present(probe.to(model.device)).ndim == 4:  # images, or latents of images
         return write_image_run(model, data, out, seed=seed)
     if probe.ndim != 2 or probe.shape[1] not in (1, 2):
         return []
@@ -121,13 +121,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = cfgmod.validate(cfgmod.apply_overrides(cfgmod.load_yaml(args.config), args.set or []))
     threads = _threads(args.threads)
+    if (out / "checkpoints").exists() and not args.resume:
+        raise cfgmod.ConfigError(f"{out} already holds a run; pass --resume to continue it or --out to choose "
+                                 "another directory")
+    train_generator_first(cfg, out, threads)
     model_cls = get_solver(cfg["model"]["name"])
     *data, pair = cfgmod.build_data(cfg["data"], model_cls.data_sides)
     model = cfgmod.build_model(cfg["model"], pair)
     tr = cfg["train"]
-    if (out / "checkpoints").exists() and not args.resume:
-        raise cfgmod.ConfigError(f"{out} already holds a run; pass --resume to continue it or --out to choose "
-                                 "another directory")
     io.write_text(out / "config.yaml", cfgmod.dump(cfg))
     print(f"otgen train: {model.name} -> {out} ({model.describe_steps(tr['n_iters'])}, {threads} threads)")
     result = model.fit(*data, n_iters=tr["n_iters"], batch_size=tr["batch_size"], seed=tr["seed"],
@@ -144,7 +145,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             line += f" (baselines: {', '.join(f'{k} {v:.2f} %' for k, v in pair.baselines().items())})"
         print(line)
     last_side = cfg["data"].get(model.data_sides[-1]) if "pair" not in cfg["data"] else None
-    if is_digits(last_side):
+    first_side = cfg["data"].get(model.data_sides[0]) if "pair" not in cfg["data"] else None
+    target_images = last_side if is_digits(last_side) else generator_data(cfg["model"])
+    if is_digits(target_images) and is_digits(first_side) and len(model.data_sides) == 2:  # digits A -> B
+        scores = translation_scores(model, first_side, target_images, n_draws=cfg["eval"]["n_draws"],
+                                    seed=cfg["eval"]["seed"])
+        io.write_text(out / "eval.json", json.dumps(scores, indent=2) + "\n")
+        print(_translation_line(scores))
+    elif is_digits(last_side):
         scores = digits_scores(model, last_side, data, n=cfg["eval"]["n_samples"], seed=cfg["eval"]["seed"])
         io.write_text(out / "eval.json", json.dumps(scores, indent=2) + "\n")
         line = (f"digits-FD (otgen classifier features) of {scores['n_samples']} samples vs the held-out digits: "
@@ -157,6 +165,47 @@ def cmd_train(args: argparse.Namespace) -> int:
     if written:
         print("\n".join(f"plot: {p}" for p in written[:-1]) + f"\nsamples: {written[-1]}")
     return 0
+
+
+def _translation_line(scores: dict) -> str:
+    def row(name: str) -> str:
+        r = scores[name]
+        hue = f", hue error {r['hue_error']:.3f}" if "hue_error" in r else ""
+        return (f"{name}: target-class accuracy {r['accuracy']:.1%}, E|x - y|^2 {r['content']:.1f}{hue}, "
+                f"digits-FD {r['fd']:.1f}")
+    return (f"translation of {scores['n_sources']} held-out sources x {scores['n_draws']} draws into classes "
+            f"{scores['target_classes']}:\n  " + "\n  ".join(row(k) for k in ("model", "identity", "random_target")))
+
+
+def generator_data(model_cfg: dict) -> dict | None:
+    """For a model whose cost runs through the generator of another run (``{name: generator, run: DIR}``),
+    the data spec that generator was trained on (the images its outputs G(z) should look like); else None."""
+    cost = model_cfg.get("cost")
+    if not is_generator_spec(cost) or not (Path(cost["run"]) / "config.yaml").is_file():
+        return None
+    data = cfgmod.load_yaml(Path(cost["run"]) / "config.yaml").get("data", {})
+    return list(data.values())[-1] if data and "pair" not in data else None
+
+
+def train_generator_first(cfg: dict, out: Path, threads: int) -> None:
+    """A model cost ``{name: generator, run: DIR, config: CONFIG}`` whose DIR holds no finished model:
+    train CONFIG into DIR first (``otgen train CONFIG --out DIR``), or resume it there if it stopped
+    part way. The spec is checked first (a bad key must not cost the generator's training)."""
+    cost = cfg["model"].get("cost")
+    if not is_generator_spec(cost):
+        return
+    spec = check_generator_spec(cost)
+    run = Path(spec["run"])
+    if run == out.resolve():
+        raise cfgmod.ConfigError(f"cost.run {spec['run']!r} is this run's own directory; the generator needs a run "
+                                 "of its own")
+    if (run / "model.pt").is_file() or "config" not in spec:
+        return
+    resume = (run / "checkpoints").exists()
+    print(f"otgen train: the generator run {run} holds no finished model; "
+          f"{'resuming' if resume else 'training'} {spec['config']} there first")
+    config = run / "config.yaml" if resume and (run / "config.yaml").is_file() else spec["config"]
+    cmd_train(argparse.Namespace(config=str(config), out=str(run), resume=resume, set=[], threads=threads))
 
 
 # -- otgen sample --------------------------------------------------------------------------------
@@ -174,8 +223,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise cfgmod.ConfigError(f"--out must name an .npz file, got {args.out!r}")
     if args.grid and Path(args.grid).suffix != ".png":
         raise cfgmod.ConfigError(f"--grid must name a .png file, got {args.grid!r}")
-    weights = run / "model.pt" if (run / "model.pt").is_file() else run / "checkpoints" / "last.pt"
-    model = load(weights)
+    model = load(run_weights(run))
     own = model.own_source()
     if own is not None and (args.source or args.n_per_x > 1):
         raise cfgmod.ConfigError(f"{model.name} draws its own source (its prior) and decodes it deterministically; "
@@ -191,7 +239,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     sample_gen = torch.Generator(device=model.device).manual_seed(args.seed + 1)
     y = (model.sample(x, args.n_per_x, generator=sample_gen) if args.n_per_x > 1
          else model.transport(x, generator=sample_gen))
-    buf = {"x": x.cpu().numpy(), "y": y.cpu().numpy()}
+    shown = model.present(y)
+    buf = {"x": x.cpu().numpy(), "y": shown.cpu().numpy()}
+    if shown is not y:  # latent draws decoded (EgNOT in a generator's latent space): keep the latents too
+        buf["z"] = y.cpu().numpy()
+    y = shown
     io.atomic_write(out, lambda f: np.savez(f, **buf))
     print(f"wrote {out}: x {tuple(x.shape)}, y {tuple(y.shape)}")
     if args.grid:

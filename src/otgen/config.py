@@ -29,9 +29,10 @@ TRAIN = Schema("the train section", {
     "checkpoint_every": Number(integer=True, low=1)})
 EVAL = Schema("the eval section", {
     "n_conditions": Number(integer=True, low=1), "n_per_condition": Number(integer=True, low=1),
-    "n_samples": Number(integer=True, low=1), "seed": Number(integer=True, low=0)})
+    "n_samples": Number(integer=True, low=1), "n_draws": Number(integer=True, low=1),
+    "seed": Number(integer=True, low=0)})
 DEFAULTS = {"train": {"seed": 0, "log_every": 50, "checkpoint_every": 500},
-            "eval": {"n_conditions": 100, "n_per_condition": 500, "n_samples": 10000, "seed": 0}}
+            "eval": {"n_conditions": 100, "n_per_condition": 500, "n_samples": 10000, "n_draws": 4, "seed": 0}}
 SECTIONS = ("model", "data", "train", "eval")
 PAIRS = {"gaussian_eot": groundtruth.GaussianEOTPair, "mixture_eot": groundtruth.MixtureEOTPair}
 TWO_SIDED = ("source", "target")  # the sides a ground-truth pair provides

@@ -50,6 +50,15 @@ class Cost:
         stored (a user function, a generator) and must be passed again at load."""
         return None
 
+    def decode(self, y: torch.Tensor) -> torch.Tensor:
+        """A target sample as the user sees it: ``y`` itself, except for costs measured through a
+        generator (``GeneratorCost``: G(z))."""
+        return y
+
+    def to(self, device: torch.device | str) -> "Cost":
+        """Move any modules the cost holds to ``device`` (nothing to move by default); returns self."""
+        return self
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -144,26 +153,52 @@ class GeneratorCost(Cost):
     """c(x, z) = base(x, G(z)) for a frozen generator ``G: (n, *latent_shape) -> (n, *source_shape)``.
 
     The generator's parameters are frozen (``requires_grad=False``) and it is put in eval mode; it
-    is not trained and not saved with the model (pass the same G when loading).
+    is not trained and not saved with the model. ``origin``: a storable description of where G came
+    from (``{"name": "generator", "run": DIR}``, resolved by ``otgen.models``), which then is the
+    cost's ``spec()`` so that a saved model loads without passing G again; without it, pass the
+    same G when loading.
     """
 
     name = "generator"
 
-    def __init__(self, generator: torch.nn.Module, base: Cost | None = None):
+    def __init__(self, generator: torch.nn.Module, base: Cost | None = None, origin: dict | None = None):
         if not isinstance(generator, torch.nn.Module):
             raise ValueError(f"generator must be a torch.nn.Module, got {type(generator).__name__}")
         self.generator = generator.eval()
         for p in self.generator.parameters():
             p.requires_grad_(False)
         self.base = base if base is not None else SquaredEuclidean()
+        self.origin = None if origin is None else dict(origin)
 
     def __call__(self, x, z):
         return self.base(x, self.generator(z))
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """G(z): the latent samples seen in the source space."""
+    def spec(self):
+        return None if self.origin is None else dict(self.origin)
+
+    def check_shapes(self, source_shape, target_shape):
+        """G must map latents of ``target_shape`` to images of ``source_shape`` (one trial batch of 2)."""
+        param = next(self.generator.parameters(), None)
+        z = torch.zeros((2, *target_shape), device=param.device if param is not None else "cpu")
+        try:
+            with torch.no_grad():
+                out_shape = tuple(self.generator(z).shape[1:])
+        except Exception as err:  # noqa: BLE001 - any failure means the shapes do not fit
+            raise ValueError(f"the generator cost's G does not take latents of event_shape {tuple(target_shape)}: "
+                             f"{err}") from err
+        if out_shape != tuple(source_shape):
+            raise ValueError(f"the generator cost's G maps latents of event_shape {tuple(target_shape)} to "
+                             f"{out_shape}, but source_shape is {tuple(source_shape)}")
+
+    def decode(self, z: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """G(z): (n, *latent_shape) -> (n, *source_shape), the latents seen in the source space
+        (in batches of ``batch_size``, without gradients)."""
         with torch.no_grad():
-            return self.generator(z)
+            return torch.cat([self.generator(c) for c in z.split(batch_size)]) if len(z) else self.generator(z)
+
+    def to(self, device):
+        self.generator.to(device)
+        return self
 
     def __repr__(self):
         return f"GeneratorCost({type(self.generator).__name__}, base={self.base!r})"

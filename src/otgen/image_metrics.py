@@ -23,6 +23,13 @@ Scores (``ImageEvaluator``):
   maximum class probability.
 * ``translation_scores(x, y, target)`` — for translation x -> y: target-class accuracy of y and
   content preservation E‖x − y‖² (sum over pixels, the ½-free squared distance).
+
+Colour (free functions, no classifier): ``stroke_hue(images)`` is the hue of each RGB image's stroke,
+the circular mean of the per-pixel hues weighted by chroma (max − min of R, G, B), so the black
+background and grey pixels do not count; ``hue_error(x, y)`` the mean circular distance between the
+stroke hues of x_i and y_i, in [0, 0.5] (0: same colour; 0.25: the mean for independent hues).
+``outlier_share(samples, inliers, outliers)`` is the share of samples whose nearest neighbour in pixel
+space, among reference inliers and reference outliers together, is an outlier (UOTM's outlier test).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from torch import nn
 from . import metrics
 
 __all__ = ["DigitClassifier", "ImageEvaluator", "digits_evaluator", "frechet_distance", "to_classifier_input",
-           "WEIGHTS", "COVERAGE_THRESHOLD"]
+           "stroke_hue", "hue_error", "outlier_share", "WEIGHTS", "COVERAGE_THRESHOLD"]
 
 WEIGHTS = Path(__file__).parent / "weights" / "digits_classifier.pt"
 INPUT_SIZE = 16
@@ -215,6 +222,56 @@ class ImageEvaluator:
         pred = self.predict(y)
         return {"accuracy": float(torch.isin(pred, targets).double().mean()),
                 "content": float((x - y).pow(2).flatten(1).sum(1).mean())}
+
+
+def _rgb_batch(name: str, images) -> torch.Tensor:
+    images = torch.as_tensor(images, dtype=torch.float32)
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"{name} must be RGB images (n, 3, H, W) in [-1, 1], got shape {tuple(images.shape)}")
+    return images
+
+
+def stroke_hue(images) -> torch.Tensor:
+    """The stroke hue (n,) in [0, 1) of RGB images (n, 3, H, W) in [−1, 1] (see the module docstring).
+
+    Per pixel, with r, g, b in [0, 1], M = max, m = min and chroma C = M − m, the hue angle is
+    atan2(√3·(g − b), 2r − g − b) (the circular hue: equal to HSV's hexagonal hue at the six
+    primaries and secondaries, and within 0.0032 turns of it on ``digits(colored=True)``); the
+    image's hue is the angle of Σ C·e^{i·angle}. An image with no chroma at all has hue 0.
+    """
+    rgb = (_rgb_batch("images", images) + 1.0) / 2.0
+    r, g, b = rgb.unbind(1)
+    chroma = rgb.amax(1) - rgb.amin(1)
+    angle = torch.atan2(3.0 ** 0.5 * (g - b), 2.0 * r - g - b)
+    re = (chroma * torch.cos(angle)).flatten(1).sum(1)
+    im = (chroma * torch.sin(angle)).flatten(1).sum(1)
+    return torch.remainder(torch.atan2(im, re) / (2 * torch.pi), 1.0)
+
+
+def hue_error(x, y) -> float:
+    """Mean circular distance between the stroke hues of x_i and y_i, in turns: [0, 0.5]; x, y (n, 3, H, W)."""
+    hx, hy = stroke_hue(x), stroke_hue(y)
+    if hx.shape != hy.shape:
+        raise ValueError(f"x and y must hold the same number of images, got {len(hx)} and {len(hy)}")
+    d = torch.remainder(hx - hy, 1.0)
+    return float(torch.minimum(d, 1.0 - d).mean())
+
+
+def outlier_share(samples, inliers, outliers, batch_size: int = 256) -> float:
+    """The share of ``samples`` (n, ...) whose nearest neighbour (Euclidean, over all pixels) among
+    ``inliers`` (a, ...) and ``outliers`` (b, ...) together is one of the outliers."""
+    flat = [torch.as_tensor(t, dtype=torch.float32).flatten(1) for t in (samples, inliers, outliers)]
+    if len({f.shape[1] for f in flat}) != 1:
+        raise ValueError(f"samples, inliers and outliers must have the same image shape, got "
+                         f"{[tuple(torch.as_tensor(t).shape[1:]) for t in (samples, inliers, outliers)]}")
+    if not len(flat[1]) or not len(flat[2]):
+        raise ValueError("inliers and outliers must each hold at least one image")
+    found = 0
+    for chunk in flat[0].split(batch_size):
+        d_in = torch.cdist(chunk, flat[1]).amin(1)
+        d_out = torch.cdist(chunk, flat[2]).amin(1)
+        found += int((d_out < d_in).sum())
+    return found / max(len(flat[0]), 1)
 
 
 def load_digit_classifier(path: str | Path = WEIGHTS) -> DigitClassifier:

@@ -8,12 +8,16 @@ import the training loop. ``SOLVERS`` is the registry every face uses: ``otgen t
 
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import io
+from .checks import check_number
+from .costs import GeneratorCost, SquaredEuclidean
 from .schema import did_you_mean
 from .solvers.base import FORMAT
 from .solvers.egnot import EgNOTSolver
@@ -50,7 +54,16 @@ def get_solver(name: str) -> type:
 
 @register
 class EgNOT(Trainable, EgNOTSolver):
-    __doc__ = EgNOTSolver.__doc__
+    __doc__ = EgNOTSolver.__doc__ + """
+    Besides the costs above, ``cost={"name": "generator", "run": DIR}`` measures the cost through the
+    frozen generator of a model otgen trained and saved in the run directory DIR (a WAE's decoder:
+    ``latent_generator()``): c(x, z) = ½‖x − G(z)‖² (``scale``: another factor than ½). The spec is
+    stored with the model, so ``otgen.load`` finds G again in DIR.
+    """
+
+    @functools.wraps(EgNOTSolver.__init__)  # the same signature (and schema) as the solver's
+    def __init__(self, *args: Any, cost: Any = "sqeuclidean", **kwargs: Any):
+        super().__init__(*args, cost=resolve_cost(cost), **kwargs)
 
 
 @register
@@ -66,6 +79,64 @@ class SJKO(Trainable, SJKOSolver):
 @register
 class WAE(Trainable, WAESolver):
     __doc__ = WAESolver.__doc__
+
+
+def run_weights(run: str | os.PathLike) -> Path:
+    """The weights of a run directory: ``model.pt`` when training finished, else ``checkpoints/last.pt``."""
+    run = Path(run)
+    weights = run / "model.pt"
+    return weights if weights.is_file() else run / "checkpoints" / "last.pt"
+
+
+GENERATOR_KEYS = ("name", "run", "scale", "config")
+
+
+def is_generator_spec(cost: Any) -> bool:
+    """Whether a cost spec names a generator run: a mapping with ``name: generator``."""
+    return isinstance(cost, dict) and cost.get("name") == "generator"
+
+
+def check_generator_spec(cost: dict) -> dict:
+    """``{"name": "generator", "run": DIR[, "scale": s][, "config": CONFIG]}`` checked (before any work),
+    with ``run`` (and ``config``) as strings and ``run`` made absolute, so that the spec stored with a
+    model finds DIR from any working directory; ValueError naming the key otherwise."""
+    extra = sorted(set(cost) - set(GENERATOR_KEYS))
+    if extra or "run" not in cost:
+        raise ValueError(f"a generator cost is {{name: generator, run: DIR[, scale: s][, config: CONFIG]}} "
+                         f"(config: what `otgen train` trains into DIR first if DIR holds no model); "
+                         f"got {cost!r}" + (f" (unknown keys {extra})" if extra else " (no run)"))
+    spec = dict(cost)
+    for key in ("run", "config"):
+        if key in spec:
+            if not isinstance(spec[key], (str, os.PathLike)) or not os.fspath(spec[key]):
+                raise ValueError(f"cost.{key} must be a path, got {spec[key]!r}")
+            spec[key] = os.fspath(spec[key])
+    spec["run"] = os.fspath(Path(spec["run"]).resolve())
+    if "scale" in spec:
+        check_number("cost.scale", spec["scale"], low=0, low_open=True)
+        spec["scale"] = float(spec["scale"])
+    return spec
+
+
+def resolve_cost(cost: Any) -> Any:
+    """A cost spec ``{"name": "generator", "run": DIR[, "scale": s][, "config": CONFIG]}`` as the
+    ``GeneratorCost`` c(x, z) = scale·‖x − G(z)‖² (scale ½ by default) of the generator saved in the *finished*
+    run directory DIR (its ``model.pt``; ``config`` names what ``otgen train`` trains into DIR first
+    when DIR holds none, unused here); every other cost as it is (``make_cost`` reads it)."""
+    if not is_generator_spec(cost):
+        return cost
+    spec = check_generator_spec(cost)
+    weights = Path(spec["run"]) / "model.pt"
+    if not weights.is_file():
+        partial = " (only checkpoints: the run did not finish; resume it)" if run_weights(spec["run"]).is_file() else ""
+        raise ValueError(f"cost.run: {spec['run']!r} holds no trained model (no model.pt){partial}; train the "
+                         f"generator first, e.g. `otgen train configs/digits_wae_colored3.yaml --out {spec['run']}`")
+    source = load(weights)
+    generator = source.latent_generator()
+    if generator is None:
+        raise ValueError(f"cost.run: the {source.name} in {spec['run']!r} has no latent generator G(z) "
+                         "(a WAE has: its decoder)")
+    return GeneratorCost(generator, SquaredEuclidean(spec.get("scale", 0.5)), origin=spec)
 
 
 def from_config(name: str, config: dict[str, Any], **overrides: Any):

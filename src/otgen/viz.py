@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from .checks import check_number  # noqa: E402
 from .io import atomic_write  # noqa: E402
 
 
@@ -264,11 +265,69 @@ def plot_image_pairs(x, y, path: str | Path, title: str = "", columns: tuple[str
     return _save(fig, path)
 
 
+def plot_image_draws(x, draws, path: str | Path, title: str = "", n_rows: int = 8) -> Path:
+    """Several draws of a stochastic plan per source image: row i is ``x_i`` | ``draws[i, 0]`` ...
+    ``draws[i, k−1]``, for the first ``n_rows`` sources.
+
+    Args:
+        x: (n, C, H, W) source images in [−1, 1].
+        draws: (n, k, C', H, W) in [−1, 1], k draws per source (grey and colour may be mixed).
+        path: the PNG file to write (folders are created).
+    Returns the path. Raises ValueError naming the argument whose shape is wrong.
+    """
+    draws = _draw_batch(draws)
+    check_number("n_rows", n_rows, low=1, integer=True)
+    k = draws.shape[1]
+    return plot_image_pairs(x[:n_rows], draws[:n_rows], path, title=title, groups_per_row=1,
+                            columns=("source", f"{k} draw{'s' if k > 1 else ''}"))
+
+
+def _draw_batch(draws) -> torch.Tensor:
+    """``draws`` as a float (n, k, C, H, W) CPU tensor; ValueError otherwise."""
+    draws = torch.as_tensor(draws).detach().cpu().float()
+    if draws.ndim != 5 or 0 in draws.shape[:2]:
+        raise ValueError(f"draws must be (n, k, C, H, W), k draws per source image, got shape {tuple(draws.shape)}")
+    return draws
+
+
+def _phase_batch(phases) -> torch.Tensor:
+    """``phases`` as a float (K, n, C, H, W) CPU tensor; ValueError otherwise."""
+    phases = torch.as_tensor(phases).detach().cpu().float()
+    if phases.ndim != 5 or 0 in phases.shape[:2]:
+        raise ValueError(f"phases must be (K, n, C, H, W): the outputs of every phase for the same sources, "
+                         f"got shape {tuple(phases.shape)}")
+    return phases
+
+
+def plot_image_phases(x, phases, path: str | Path, title: str = "", n_rows: int = 8) -> Path:
+    """The flow of an S-JKO run on images: row i is the source ``x_i`` | its image under every phase,
+    T_1(x_i) ... T_K(x_i) (columns = phases), for the first ``n_rows`` sources.
+
+    Args:
+        x: (n, C, H, W) source images (noise) in [−1, 1] (clamped for display).
+        phases: (K, n, C, H, W), entry k the outputs of phase k for the same ``x``.
+        path: the PNG file to write (folders are created).
+    Returns the path. Raises ValueError naming the argument whose shape is wrong.
+    """
+    phases = _phase_batch(phases)
+    check_number("n_rows", n_rows, low=1, integer=True)
+    k = phases.shape[0]
+    return plot_image_pairs(x[:n_rows], phases[:, :n_rows].transpose(0, 1), path, title=title, groups_per_row=1,
+                            columns=("source x", f"phases 1 … {k}" if k > 1 else "phase 1"))
+
+
+PHASE_GRID = 64  # images in each phase_{k}.png of an S-JKO run
+PHASE_ROWS = 8  # sources in the phases.png overview and in draws.png
+
+
 def plot_image_run(arrays: dict, folder: str | Path, name: str = "", n_show: int = 100) -> list[Path]:
     """The end-of-run PNGs of image data, from what ``arrays`` holds: ``samples.png`` (``y_hat``, the
     model's outputs), ``data.png`` (``y``, data samples), ``reconstructions.png`` (``y`` | ``y_rec``,
     if present) and, when the sources ``x`` are images too (translation), ``transport.png``
-    (``x`` | ``y_hat``). At most ``n_show`` images each. Returns the paths."""
+    (``x`` | ``y_hat``). At most ``n_show`` images each. With ``phases`` (K, n, C, H, W; S-JKO: T_k(x)
+    of every trained phase): ``phase_1.png`` ... ``phase_K.png`` (a grid of each phase's outputs) and
+    ``phases.png`` (sources | every phase, :func:`plot_image_phases`). With ``draws`` (n, k, C, H, W;
+    k draws of a stochastic plan per source): ``draws.png`` (:func:`plot_image_draws`). Returns the paths."""
     folder = Path(folder)
     y, y_hat = arrays["y"][:n_show], arrays["y_hat"][:n_show]
     paths = [plot_image_grid(y_hat, folder / "samples.png", title=f"{name}: samples"),
@@ -282,4 +341,26 @@ def plot_image_run(arrays: dict, folder: str | Path, name: str = "", n_show: int
         m = min(len(x), 20)
         paths.append(plot_image_pairs(x[:m], y_hat[:m], folder / "transport.png", title=f"{name}: transport",
                                       columns=("source", "T(x)")))
+    if "phases" in arrays:
+        phases = _phase_batch(arrays["phases"])
+        n_phases = phases.shape[0]
+        numbers = [int(k) for k in arrays.get("phase_numbers", range(1, n_phases + 1))]
+        total = max(numbers)
+        for k, images in zip(numbers, phases):
+            paths.append(plot_image_grid(images[:min(n_show, PHASE_GRID)], folder / f"phase_{k}.png", nrow=8,
+                                         title=f"{name}: phase {k} of {total}"))
+        title = (f"{name}: the same sources through phases {', '.join(map(str, numbers))} of {total}"
+                 if "phase_numbers" in arrays else f"{name}: the same sources through the {n_phases} phases")
+        if x.ndim == 4:
+            paths.append(plot_image_phases(x, phases, folder / "phases.png", title=title, n_rows=PHASE_ROWS))
+        else:  # sources that are not images: the phases' outputs only, one source a row
+            paths.append(plot_image_grid(phases[:, :PHASE_ROWS].transpose(0, 1).flatten(0, 1),
+                                         folder / "phases.png", nrow=n_phases, title=title))
+    if "draws" in arrays:
+        draws, title = _draw_batch(arrays["draws"]), f"{name}: draws per source"
+        if x.ndim == 4:
+            paths.append(plot_image_draws(x, draws, folder / "draws.png", title=title, n_rows=PHASE_ROWS))
+        else:  # sources that are not images: the draws only, one source a row
+            paths.append(plot_image_grid(draws[:PHASE_ROWS].flatten(0, 1), folder / "draws.png",
+                                         nrow=draws.shape[1], title=title))
     return paths

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 
 from .empirical import Empirical
 
-__all__ = ["ImageSet", "digits", "hsv_to_rgb", "DIGITS_SIZES", "DIGITS_SPLIT_COUNTS"]
+__all__ = ["ImageSet", "digits", "with_outliers", "hsv_to_rgb", "DIGITS_SIZES", "DIGITS_SPLIT_COUNTS",
+           "OUTLIER_KINDS", "OUTLIER_LABEL"]
 
 #: The output sizes ``digits`` accepts (``size × size`` pixels); 16 and 32 are the intended ones.
 DIGITS_SIZES = (8, 16, 32, 64)
@@ -243,3 +244,41 @@ def digits(
     if return_labels:
         return images, labels
     return ImageSet(images, labels, class_names=[str(d) for d in range(10)])
+
+
+# --------------------------------------------------------------------------- outliers
+
+#: The outlier images ``with_outliers`` can add: "inverted" (−x of a random image of the set: a white
+#: background, a dark stroke) and "noise" (uniform noise images, U[−1, 1] per pixel).
+OUTLIER_KINDS = ("inverted", "noise")
+#: The label of an added outlier image (the classes of ``digits`` are 0..9).
+OUTLIER_LABEL = 10
+
+
+def with_outliers(images: ImageSet, fraction: float = 0.03, kind: str = "inverted", seed: int = 0) -> ImageSet:
+    """``images`` with outlier images added, so that they make up ``fraction`` of the returned set
+    (round(fraction·N/(1 − fraction)) of them, at least one): the UOTM paper's outlier experiment
+    (CIFAR-10 with a few per cent of MNIST) in small. The outliers are appended after the N inliers
+    and labelled ``OUTLIER_LABEL`` (10, class name "outlier"); ``kind`` is one of ``OUTLIER_KINDS``;
+    ``seed`` picks the inverted images or draws the noise. ValueError naming a bad argument.
+    """
+    if not isinstance(images, ImageSet):
+        raise ValueError(f"images must be an ImageSet, got {type(images).__name__}")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction < 0.5:
+        raise ValueError(f"fraction must be a number in (0, 0.5), got {fraction!r}")
+    if kind not in OUTLIER_KINDS:
+        raise ValueError(f"kind must be one of {OUTLIER_KINDS}, got {kind!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    n = len(images)
+    m = max(1, round(fraction * n / (1.0 - fraction)))
+    gen = torch.Generator().manual_seed(int(seed))
+    if kind == "inverted":
+        outliers = -images.images[torch.randint(n, (m,), generator=gen)]
+    else:
+        outliers = torch.rand((m, *images.event_shape), generator=gen) * 2.0 - 1.0
+    labels = images.labels if images.labels is not None else torch.zeros(n, dtype=torch.long)
+    names = list(images.class_names or [str(c) for c in range(OUTLIER_LABEL)])
+    names += [str(c) for c in range(len(names), OUTLIER_LABEL)] + ["outlier"]
+    return ImageSet(torch.cat([images.images, outliers]),
+                    torch.cat([labels, torch.full((m,), OUTLIER_LABEL, dtype=torch.long)]), class_names=names)

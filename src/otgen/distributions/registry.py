@@ -18,6 +18,8 @@ Names (case-insensitive; ``-`` and ``_`` are interchangeable):
 ``npy``                     as ``empirical`` for a point array; a 3-D/4-D array is images (``npy_images``:
                             ``layout, value_range, size, channels, labels_key, classes, limit``)
 ``digits``                  scikit-learn's 8×8 digits as images (``classes, size, colored, split, seed``)
+``digits_with_outliers``    the same with a fraction of outlier images added (``outlier_fraction`` 0.03,
+                            ``outlier_kind`` "inverted" | "noise", ``outlier_seed``): UOTM's outlier test
 ``image_folder``            ``path=`` a folder of PNG/JPEG/BMP (``size, channels, recursive,
                             labels_from_subfolders, classes, limit``)
 ``mnist_idx``               ``path=`` an IDX image file or a folder (``split, size, channels, classes, limit``)
@@ -42,7 +44,7 @@ import numpy as np
 from .base import Sampler
 from .empirical import Empirical
 from .gaussian import Gaussian, GaussianMixture, StandardNormal
-from .images import digits
+from .images import digits, with_outliers
 from .readers import cifar10, image_folder, images_from_array, load_array, mnist_idx, npy_labels
 from .toys import Checkerboard, Circles, EightGaussians, Moons, Spiral, SwissRoll, TwentyFiveGaussians
 from .toys1d import mixture_p_1d, mixture_q_1d, outliers_1d
@@ -137,6 +139,14 @@ def _digits(classes=(0, 1, 2, 3, 4, 5, 6, 7, 8, 9), size: int = 16, colored: boo
     return digits(classes=classes, size=size, colored=colored, split=split, seed=seed)
 
 
+def _digits_with_outliers(classes=(0, 1, 2, 3, 4, 5, 6, 7, 8, 9), size: int = 16, colored: bool = False,
+                          split: str = "train", seed: int = 0, outlier_fraction: float = 0.03,
+                          outlier_kind: str = "inverted", outlier_seed: int = 0):
+    """``digits(...)`` with ``with_outliers(fraction=outlier_fraction, kind=outlier_kind, seed=outlier_seed)``."""
+    return with_outliers(digits(classes=classes, size=size, colored=colored, split=split, seed=seed),
+                         fraction=outlier_fraction, kind=outlier_kind, seed=outlier_seed)
+
+
 _BUILDERS: dict[str, Callable[..., Sampler]] = {
     "gaussian": _gaussian,
     "standard_gaussian": _standard_gaussian,
@@ -152,6 +162,7 @@ _BUILDERS: dict[str, Callable[..., Sampler]] = {
     "empirical": _empirical,
     "npy": _npy,
     "digits": _digits,
+    "digits_with_outliers": _digits_with_outliers,
     "image_folder": image_folder,
     "mnist_idx": mnist_idx,
     "cifar10": cifar10,

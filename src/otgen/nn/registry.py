@@ -8,9 +8,9 @@ A network is named in a solver's arguments (and so in its saved config) as a *sp
 
 Roles, their names and call conventions (each network handles its own input shapes):
 
-* ``"potential"`` ("mlp", "conv"): f(y): (n, *event_shape) -> (n,); also the critic v(y) of UOTM
-  and S-JKO. Context: ``event_shape`` (and ``curvature``).
-* ``"generator"`` ("mlp", "conv"): T(x, z): x (n, *source_shape), z (n, *noise_shape) ->
+* ``"potential"`` ("mlp", "conv", "resnet", "vanilla"): f(y): (n, *event_shape) -> (n,); also the
+  critic v(y) of UOTM and S-JKO. Context: ``event_shape`` (and ``curvature``).
+* ``"generator"`` ("mlp", "conv", "unet"): T(x, z): x (n, *source_shape), z (n, *noise_shape) ->
   (n, *event_shape); the module says its ``noise_shape`` (``()``: deterministic). Context:
   ``source_shape``, ``event_shape``, ``noise_dim``.
 * ``"encoder"`` ("mlp", "conv", "linear"): x (n, *event_shape) -> (n, out_dim). Context:
@@ -20,9 +20,10 @@ Roles, their names and call conventions (each network handles its own input shap
 
 A builder is registered with :func:`register`; :func:`build` calls it with the spec's keyword
 arguments, plus those of the solver's ``context`` (shapes, the cost's curvature) and ``defaults``
-(the solver's shorthand arguments such as ``hidden``) that the builder accepts. Unknown keys of the
-spec are refused by name, with a "did you mean". Later roles and names ("unet", ...) register the
-same way.
+(the solver's shorthand arguments such as ``hidden``) that the builder accepts, except those it
+registers as its own (``own=("activation",)``: the full-size networks keep their published
+activation unless the spec names one). Unknown keys of the spec are refused by name, with a "did you
+mean". Later roles and names register the same way.
 """
 
 from __future__ import annotations
@@ -39,19 +40,24 @@ from .autoencoder import LinearDecoder, LinearEncoder, MLPDecoder, MLPEncoder
 from .conv import ConvDecoder, ConvEncoder, ConvGenerator, ConvNoiseGenerator, ConvPotential
 from .generator import StochasticMLP
 from .mlp import ScalarMLP
+from .unet import ResNetCritic, ResUNetGenerator, VanillaEnergyNet
 
 __all__ = ["register", "build", "names", "as_spec", "check_spec", "Network"]
 
 _BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {}
+_OWN: dict[tuple[str, str], frozenset[str]] = {}  # keyword arguments the solver's defaults do not set
 
 
-def register(role: str, name: str) -> Callable:
-    """Decorator: ``builder(**kwargs) -> nn.Module`` becomes network ``name`` of ``role``."""
+def register(role: str, name: str, own: Sequence[str] = ()) -> Callable:
+    """Decorator: ``builder(**kwargs) -> nn.Module`` becomes network ``name`` of ``role``. ``own``:
+    keyword arguments that only the spec sets (the solver's ``defaults`` of those names are not
+    passed, so the builder's own default holds)."""
 
     def deco(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if (role, name) in _BUILDERS:
             raise ValueError(f"a {role} network named {name!r} is registered already")
         _BUILDERS[(role, name)] = builder
+        _OWN[(role, name)] = frozenset(own)
         return builder
 
     return deco
@@ -97,7 +103,8 @@ def build(role: str, spec: Any, context: Mapping[str, Any] = (), defaults: Mappi
             raise ValueError(f"{key!r} of the {role} network {name!r} is set by the solver (from its own "
                              f"arguments), not in the network spec")
     accepted = set(inspect.signature(builder).parameters)
-    given = {k: v for k, v in {**dict(defaults), **context}.items() if k in accepted}
+    defaults = {k: v for k, v in dict(defaults).items() if k not in _OWN[(role, name)]}
+    given = {k: v for k, v in {**defaults, **context}.items() if k in accepted}
     return builder(**{**given, **kwargs})
 
 
@@ -213,3 +220,39 @@ def linear_encoder(event_shape: Sequence[int], out_dim: int, bias: bool = True) 
 def linear_decoder(latent_dim: int, event_shape: Sequence[int], bias: bool = True) -> LinearDecoder:
     """``LinearDecoder``: x = G z (+ b) reshaped; ``weight`` is G (prod(event_shape), latent_dim)."""
     return LinearDecoder(latent_dim, event_shape, bias)
+
+
+# ----------------------------------------------------------------------------- full-size image networks (GPU)
+
+
+@register("generator", "unet")
+def unet_generator(source_shape: Sequence[int], event_shape: Sequence[int], noise_dim: int, width: int = 128,
+                   channel_mult: Sequence[int] = (1, 2, 2, 2), n_res: int = 2, attn_resolutions: Sequence[int] = (16,),
+                   dropout: float = 0.0, z_embed_dim: int = 256, n_mlp: int = 4,
+                   residual: bool = False) -> ResUNetGenerator:
+    """``ResUNetGenerator``: a DDGAN/NCSN++-style U-Net for an image source (C, H, W) with the H, W of
+    the target; z modulates every residual block through a mapping MLP and adaptive GroupNorm
+    (43.5 M parameters at 3×32×32 with the defaults and noise_dim 100). SiLU throughout."""
+    source_shape = tuple(int(s) for s in source_shape)
+    if len(source_shape) != 3:
+        raise ValueError(f"the unet generator needs an image source_shape (C, H, W), got {source_shape} "
+                         f"(for a vector source use the 'conv' generator)")
+    return ResUNetGenerator(source_shape, event_shape, noise_dim, width, channel_mult, n_res, attn_resolutions,
+                            dropout, z_embed_dim, n_mlp, residual)
+
+
+@register("potential", "resnet", own=("activation",))
+def resnet_potential(event_shape: Sequence[int], width: int = 128, channel_mult: Sequence[int] = (1, 2, 2, 2),
+                     activation: str = "leaky_relu", zero_init: bool = False) -> ResNetCritic:
+    """``ResNetCritic``: a DDGAN-discriminator-style ResNet critic v(y) (no normalisation, global sum
+    pool; ``activation`` "leaky_relu" unless the spec names another); ``zero_init`` starts at v = 0
+    (EgNOT passes True, UOTM and S-JKO False)."""
+    return ResNetCritic(event_shape, width, channel_mult, activation, zero_init)
+
+
+@register("potential", "vanilla", own=("activation",))
+def vanilla_potential(event_shape: Sequence[int], width: int = 32, activation: str = "leaky_relu",
+                      slope: float = 0.05, zero_init: bool = True, scale: float = 1.0) -> VanillaEnergyNet:
+    """``VanillaEnergyNet``: EgNOT's Coloured-MNIST conv net (kernels 3/4/4/4/4, LeakyReLU 0.05),
+    f(y) = scale · net(y); ``scale = 2h/σ²`` is the paper's energy parametrisation (see the class)."""
+    return VanillaEnergyNet(event_shape, width, activation, slope, zero_init, scale)

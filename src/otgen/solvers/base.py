@@ -270,6 +270,17 @@ class Solver:
         phases, a WAE the reconstructions ``y_rec`` of ``y``)."""
         return {"y_hat": self.transport(x, generator=generator)}
 
+    def present(self, y: torch.Tensor) -> torch.Tensor:
+        """Outputs of ``transport`` / ``sample`` ((n, *event_shape) or (n, k, *event_shape)) as the user
+        sees them: the identity, except where the solver's samples live in a latent space (EgNOT with
+        a generator cost: G(z)). ``otgen sample`` writes these as ``y`` and a run's plots draw them."""
+        return y
+
+    def latent_generator(self) -> nn.Module | None:
+        """A deterministic generator G: (n, *latent_shape) -> (n, *data_shape) that other models may
+        use frozen (EgNOT's latent-space cost); None (the default) if the solver has none."""
+        return None
+
     def own_source(self) -> Callable[..., torch.Tensor] | None:
         """A sampler ``(n, generator=None) -> (n, *source_shape)`` of the source side when the solver
         owns it (a WAE's prior) rather than training on it as data; None (the default) otherwise.

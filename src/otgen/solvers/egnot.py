@@ -112,7 +112,7 @@ class EgNOTSolver(Solver):
         self.eps = float(eps)
         self.event_shape = event_shape
         self.source_shape = source_shape
-        self.cost = make_cost(cost)
+        self.cost = make_cost(cost).to(self.device)
         self.cost.check_shapes(source_shape, event_shape)
         if chain_init == "source" and source_shape != event_shape:
             raise ValueError(f"chain_init='source' needs equal source and target shapes, "
@@ -209,6 +209,28 @@ class EgNOTSolver(Solver):
                   generator: torch.Generator | None = None) -> torch.Tensor:
         """One draw from pi(·|x) per x: (len(x), *event_shape)."""
         return self.sample(x, 1, n_steps, generator=generator)[:, 0]
+
+    def present(self, y: torch.Tensor) -> torch.Tensor:
+        """Draws as images: G(z) for a generator cost (latents (n[, k], *event_shape) decoded to
+        (n[, k], *source_shape)); the draws themselves otherwise."""
+        if not self.decodes:
+            return y
+        lead = y.shape[: y.dim() - len(self.event_shape)]
+        decoded = self.cost.decode(y.reshape(-1, *self.event_shape).to(self.device)).to(y.device)
+        return decoded.reshape(*lead, *decoded.shape[1:])
+
+    def run_arrays(self, x: torch.Tensor, generator: torch.Generator,
+                   y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``y_hat``: one draw from pi(·|x) per x, presented (G(z) for a generator cost, and then the
+        latent draws as ``z``)."""
+        draws = self.transport(x, generator=generator)
+        shown = self.present(draws)
+        return {"y_hat": shown, "z": draws} if self.decodes else {"y_hat": draws}
+
+    @property
+    def decodes(self) -> bool:
+        """Whether the samples are latents that ``present`` decodes (a cost with its own ``decode``)."""
+        return type(self.cost).decode is not Cost.decode
 
     def _as_source(self, x: Any, name: str) -> torch.Tensor:
         return self._as_batch(name, x, self.source_shape)

@@ -285,6 +285,10 @@ class WAESolver(Solver):
         y = self.decode(z.reshape(-1, self.latent_dim))
         return y.reshape(z0.shape[0], n_steps, *self.data_shape)
 
+    def latent_generator(self) -> torch.nn.Module:
+        """The decoder G: (n, latent_dim) -> (n, *data_shape), for use as a frozen generator."""
+        return self.decoder
+
     def run_arrays(self, x: torch.Tensor, generator: torch.Generator, y: torch.Tensor | None = None):
         """``y_hat``: decoded prior points x; with data y, also ``y_rec``: their reconstructions."""
         out = {"y_hat": self.decode(x)}
