@@ -17,18 +17,15 @@ copies the runs' sample and reconstruction grids to ``docs/images/``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import subprocess
-import sys
-import time
 from datetime import date
 from pathlib import Path
 
 import torch
 import yaml
 
+from bench_runs import fresh_out, parser, train_run
 from otgen import io
 from otgen.bench import machine_meta
 from otgen.image_metrics import digits_evaluator
@@ -39,26 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"WAE-MMD": ROOT / "configs" / "digits_wae.yaml", "WAE-GAN": ROOT / "configs" / "digits_wae_gan.yaml"}
 N = 1000
 
-CHILD = """
-import resource, sys
-from otgen.cli import main
-rc = main(sys.argv[1:])
-print("peak_rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
-sys.exit(rc)
-"""
-
 
 def train(name: str, config: Path, out: Path, threads: int) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", CHILD, "train", str(config), "--out", str(out), "--threads",
-                           str(threads)], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        raise SystemExit(f"{name}: otgen train failed:\n{proc.stdout}\n{proc.stderr}")
-    print(name + ": " + next(line for line in proc.stdout.splitlines() if "digits-FD" in line), flush=True)
-    rss = int(proc.stdout.split("peak_rss_kb")[-1].split()[0])
-    scores = json.loads((out / "eval.json").read_text())
-    return {"wall_min": wall / 60, "peak_rss_mib": rss / 1024, **scores}
+    result = train_run(name, config, out, threads)
+    stdout = result.pop("stdout")
+    print(name + ": " + next(line for line in stdout.splitlines() if "digits-FD" in line), flush=True)
+    return result
 
 
 def baselines(seed: int = 0) -> dict:
@@ -96,14 +79,9 @@ def markdown(results: dict, base: dict, meta: dict, threads: int) -> str:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", default=None, help="run directories go here (must not exist; default "
-                                               "runs/bench_wae_digits-<date>-<time>)")
+    p = parser(__doc__, "wae_digits")
     args = p.parse_args()
-    out = Path(args.out or f"runs/bench_wae_digits-{time.strftime('%Y%m%d-%H%M%S')}")
-    if out.exists():
-        raise SystemExit(f"{out} exists; remove it or pass another --out (nothing saved is overwritten)")
+    out = fresh_out(args, "wae_digits")
     torch.set_num_threads(args.threads)
     results = {name: train(name, cfg, out / cfg.stem, args.threads) for name, cfg in CONFIGS.items()}
     base = baselines()
