@@ -38,7 +38,7 @@ def gen(seed: int) -> torch.Generator:
 EXPECTED_NAMES = [
     "gaussian", "standard_gaussian", "normal", "gaussian_mixture", "swiss_roll", "8gaussians",
     "25gaussians", "moons", "circles", "checkerboard", "spiral", "empirical", "npy",
-    "digits", "image_folder", "mnist_idx", "cifar10",
+    "digits", "digits_with_outliers", "image_folder", "mnist_idx", "cifar10",
     "outliers_1d", "mixture_p_1d", "mixture_q_1d",
 ]
 
