@@ -130,7 +130,8 @@ def resolve_cost(cost: Any) -> Any:
     if not weights.is_file():
         partial = " (only checkpoints: the run did not finish; resume it)" if run_weights(spec["run"]).is_file() else ""
         raise ValueError(f"cost.run: {spec['run']!r} holds no trained model (no model.pt){partial}; train the "
-                         f"generator first, e.g. `otgen train configs/digits_wae_colored3.yaml --out {spec['run']}`")
+                         f"generator first: `otgen train {spec.get('config', 'CONFIG')} --out {spec['run']}`, or name "
+                         "its config as cost.config and `otgen train` does it")
     source = load(weights)
     generator = source.latent_generator()
     if generator is None:
