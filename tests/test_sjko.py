@@ -101,7 +101,7 @@ def test_alpha_schedule():
         ({"h": 0.0}, "h must be"),
         ({"h": math.inf}, "h must be"),
         ({"n_phases": 0}, "n_phases"),
-        ({"phi": "wasserstein"}, "conjugate name"),
+        ({"phi": "wasserstein"}, "phi must be one of"),
         ({"alpha": -1.0}, "alpha"),
         ({"instance_noise": -0.1}, "instance_noise"),
     ],

@@ -155,3 +155,22 @@ def test_nan_in_a_later_batch_is_caught_with_the_step(tmp_path):
 
     with pytest.raises(ValueError, match="source contains NaN or Inf .*step 3"):
         small_model(chains="fresh").fit(source, TARGET, n_iters=10, batch_size=8, progress=False)
+
+
+def test_bf16_autocast_runs_the_steps_in_bfloat16_and_keeps_float32_weights():
+    from otgen.distributions import digits
+
+    data = digits(size=8, split="train")
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        model = otgen.WAE(data_shape=(1, 8, 8), latent_dim=4, width=8, seed=0)
+        seen = []
+        conv = next(m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d))
+        conv.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+        model.fit(data, n_iters=10, batch_size=32, progress=False, log_every=10, precision=precision)
+        runs[precision] = model.history.metrics["rec"]
+        assert set(seen) == {torch.bfloat16 if precision == "bf16" else torch.float32}
+        assert all(p.dtype == torch.float32 for p in model.encoder.parameters())
+    assert runs["bf16"] == pytest.approx(runs["fp32"], rel=0.02)  # bfloat16 rounding, the same training
+    with pytest.raises(ValueError, match="precision must be one of"):
+        small_model().fit(SOURCE, TARGET, n_iters=1, precision="fp16", progress=False)

@@ -13,7 +13,7 @@ def check_number(name: str, value: Any, low: float | None = None, high: float | 
     """Raise ValueError naming ``name``, ``value`` and the accepted range unless ``value`` is in it."""
     kind = "an int" if integer else "a number"
     is_num = isinstance(value, int) if integer else isinstance(value, (int, float))
-    ok = is_num and not isinstance(value, bool) and math.isfinite(value)
+    ok = is_num and not isinstance(value, bool) and (isinstance(value, int) or math.isfinite(value))
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
@@ -29,7 +29,7 @@ def check_shape(name: str, value: Any) -> tuple[int, ...]:
     """``value`` as a non-empty tuple of positive ints; a ValueError naming ``name`` otherwise (floats,
     even integral ones, and booleans are refused rather than truncated)."""
     try:
-        items = list(value)
+        items = None if isinstance(value, (str, bytes, dict, set, frozenset)) else list(value)
     except TypeError:
         items = None
     if not items or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in items):
@@ -67,12 +67,12 @@ def derived_seed(seed: int, *stream: int) -> int:
     return int(np.random.SeedSequence([seed, *stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-def check_betas(betas: Any) -> tuple[float, float]:
-    """Adam's (beta1, beta2) as floats, each in [0, 1); a ValueError naming ``betas`` otherwise."""
+def check_betas(betas: Any, name: str = "betas") -> tuple[float, float]:
+    """Adam's (beta1, beta2) as floats, each in [0, 1); a ValueError naming ``name`` otherwise."""
     try:
         out = tuple(float(b) for b in betas)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         out = ()
     if len(out) != 2 or not all(0 <= b < 1 for b in out):
-        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        raise ValueError(f"{name} must be two numbers in [0, 1), got {betas!r}")
     return out  # type: ignore[return-value]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -18,6 +20,8 @@ from .image_runs import digits_scores, is_digits, translation_scores
 from .models import check_generator_spec, get_solver, is_generator_spec, load, run_weights
 from .runtime import keep_freed_memory
 from .train import TrainingDiverged
+from .train import checkpoint as ckpt
+from .train.distributed import is_main_process, launched_by_torchrun, shutdown
 
 
 def _threads(n: int | None) -> int:
@@ -26,13 +30,67 @@ def _threads(n: int | None) -> int:
     return torch.get_num_threads()
 
 
+# -- checks every command makes before any work -------------------------------------------------
+DEVICE_NAMES = "cpu, cuda, cuda:N (N: a GPU's number) or auto"
+
+
+def check_device(value: str, label: str = "--device") -> str:
+    """``value`` if it names a device otgen runs on here: "cpu", "cuda", "cuda:N" or "auto" (a GPU if
+    there is one); a ConfigError naming ``label`` otherwise, or when CUDA is asked for on a machine
+    without it."""
+    if not isinstance(value, str) or not re.fullmatch(r"cpu|cuda|cuda:\d+|auto", value):
+        raise cfgmod.ConfigError(f"{label} must be one of {DEVICE_NAMES}, got {value!r}")
+    if value.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise cfgmod.ConfigError(f"{label} {value}: CUDA is not available on this machine (torch "
+                                     f"{torch.__version__} built without CUDA or no GPU visible); use --device "
+                                     "cpu or auto")
+        n = torch.cuda.device_count()
+        if ":" in value and int(value.split(":")[1]) >= n:
+            raise cfgmod.ConfigError(f"{label} {value}: this machine has {n} GPU(s) visible (cuda:0 to cuda:{n - 1})")
+    return value
+
+
+def set_device(cfg: dict, device: str | None) -> dict:
+    """The config with ``--device`` as its ``model.device`` (if given); a ``model.device`` of a config
+    that asks for CUDA where there is none is refused like ``--device cuda``."""
+    model = cfg.get("model")
+    if device is not None:
+        check_device(device)
+        if isinstance(model, dict):
+            model["device"] = device
+    elif isinstance(model, dict) and str(model.get("device", "cpu")).startswith("cuda"):
+        check_device(str(model["device"]), "model.device")
+    return cfg
+
+
+def check_writable(path: Path, flag: str, directory: bool) -> None:
+    """Before any work: ``path`` (a directory to create or write into, or a file to write) can be
+    written: it is not a file where a directory is meant (or the reverse), and the nearest existing
+    folder on its way is writable. ConfigError naming ``flag`` and the path otherwise."""
+    if directory and path.exists() and not path.is_dir():
+        raise cfgmod.ConfigError(f"{flag} {path}: exists and is not a directory")
+    if not directory and path.is_dir():
+        raise cfgmod.ConfigError(f"{flag} {path}: is a directory, not a file")
+    folder = path if directory else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise cfgmod.ConfigError(f"{flag} {path}: {folder} is a file, not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise cfgmod.ConfigError(f"{flag} {path}: {folder} is not writable (permission denied)")
+
+
 # -- otgen demo ----------------------------------------------------------------------------------
 DEMO_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"
 DEMO_POINTS = [(0.1, 0.1), (0.5, 0.5), (1.5, -1.5)]  # the three x of the EgNOT paper's figure
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    cfg = cfgmod.validate(cfgmod.apply_overrides(cfgmod.load_yaml(DEMO_CONFIG), args.set or []))
+    if args.out:
+        check_writable(Path(args.out), "--out", directory=True)
+    cfg = set_device(cfgmod.apply_overrides(cfgmod.load_yaml(DEMO_CONFIG), args.set or []), args.device)
+    cfg = cfgmod.validate(cfg)
     threads = _threads(args.threads)
     source, target, _ = cfgmod.build_data(cfg["data"])
     model = cfgmod.build_model(cfg["model"])
@@ -111,29 +169,73 @@ def write_run_plots(model, data, out: Path, seed: int = 0, n: int = PLOT_SAMPLES
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``otgen train``. Every check comes before anything is written to the run directory: the paths,
+    the device, the config (all its problems at once), the data and the model, a generator cost, and
+    for ``--resume`` the checkpoint (readable, of this model, at a step the run has not passed).
+    ``config.yaml`` is written once the training loop has made its own checks too (after the first
+    step, before any checkpoint)."""
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    device = getattr(args, "device", None)
+    check_writable(out, "--out", directory=True)
+    last = ckpt.checkpoint_path(out)
+    if args.resume and not last.is_file():
+        raise cfgmod.ConfigError(f"--resume: there is no checkpoint in {out} (no checkpoints/{ckpt.LAST}); check "
+                                 "the path, or drop --resume to start a fresh run")
+    if not args.resume and last.is_file():
+        raise cfgmod.ConfigError(f"{out} already holds a run; pass --resume to continue it or --out to choose "
+                                 "another directory")
+    source = args.config
     if args.resume and (out / "config.yaml").is_file():
         fixed = [a for a in args.set or [] if a.split("=", 1)[0].strip().split(".")[0] in ("model", "data")]
         if fixed:
             raise cfgmod.ConfigError(f"a resumed run keeps its model and data; cannot --set {', '.join(fixed)} "
                                      "(start a new run with --out instead)")
-        cfg = cfgmod.validate(cfgmod.apply_overrides(cfgmod.load_yaml(out / "config.yaml"), args.set or []))
-    else:
-        cfg = cfgmod.validate(cfgmod.apply_overrides(cfgmod.load_yaml(args.config), args.set or []))
+        source = out / "config.yaml"
+    cfg = cfgmod.validate(set_device(cfgmod.apply_overrides(cfgmod.load_yaml(source), args.set or []), device))
     threads = _threads(args.threads)
-    if (out / "checkpoints").exists() and not args.resume:
-        raise cfgmod.ConfigError(f"{out} already holds a run; pass --resume to continue it or --out to choose "
-                                 "another directory")
-    train_generator_first(cfg, out, threads)
+    existing = ckpt.load_checkpoint(out) if args.resume else None  # ValueError naming the file if unreadable
+    saved_step = checkpoint_step(existing, last) if existing is not None else None
+    train_generator_first(cfg, out, threads, device)
     model_cls = get_solver(cfg["model"]["name"])
     *data, pair = cfgmod.build_data(cfg["data"], model_cls.data_sides)
     model = cfgmod.build_model(cfg["model"], pair)
     tr = cfg["train"]
-    io.write_text(out / "config.yaml", cfgmod.dump(cfg))
-    print(f"otgen train: {model.name} -> {out} ({model.describe_steps(tr['n_iters'])}, {threads} threads)")
+    total = model.run_steps(tr["n_iters"])
+    if existing is not None:
+        if total < saved_step:
+            counted = "" if total == tr["n_iters"] else f" ({model.describe_steps(tr['n_iters'])}: {total} steps in all)"
+            raise cfgmod.ConfigError(
+                f"train.n_iters = {tr['n_iters']}{counted} is below the step {saved_step} of the checkpoint {last}; "
+                f"a resumed run continues to train.n_iters steps in all: give train.n_iters >= {saved_step} (or "
+                "start a new run with another --out)")
+        check_checkpoint_fits(model, existing, last, source)
+
+    def write_config() -> None:
+        if is_main_process():
+            io.write_text(out / "config.yaml", cfgmod.dump(cfg))
+
+    pending = [True]
+
+    def config_after_first_step(step, solver, metrics):  # the loop's own checks have passed by now
+        if pending:
+            pending.clear()
+            write_config()
+
+    main = is_main_process()  # under torchrun, rank 0 alone prints, scores and writes run files
+    say = print if main else (lambda *a, **k: None)
+    if existing is not None:
+        say(f"resuming {last} at step {saved_step} of {total}")
+        if saved_step == total:  # no step to take: the config (eval settings) is written now
+            pending.clear()
+            write_config()
+    say(f"otgen train: {model.name} -> {out} ({model.describe_steps(tr['n_iters'])}, {threads} threads"
+        + (f", {os.environ['WORLD_SIZE']} processes" if launched_by_torchrun() else "") + ")")
     result = model.fit(*data, n_iters=tr["n_iters"], batch_size=tr["batch_size"], seed=tr["seed"],
                        out=out, resume=args.resume, progress=True, log_every=tr["log_every"],
-                       checkpoint_every=tr["checkpoint_every"]).history
+                       checkpoint_every=tr["checkpoint_every"], callbacks=[config_after_first_step],
+                       precision=tr["precision"]).history
+    if not main:
+        return 0
     print(f"trained to step {result.steps} in {result.seconds:.1f} s; last metrics: "
           + ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float)))
     if pair is not None:
@@ -167,6 +269,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def checkpoint_step(blob, path: Path) -> int:
+    """The step of a loaded run checkpoint ``{"model": ..., "loop": {"step": k, ...}}``; ValueError
+    naming ``path`` for anything else."""
+    if isinstance(blob, dict) and isinstance(blob.get("model"), dict) and isinstance(blob.get("loop"), dict):
+        step = blob["loop"].get("step")
+        if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
+            return step
+    what = f"a dict with keys {sorted(map(str, blob))[:8]}" if isinstance(blob, dict) else f"a {type(blob).__name__}"
+    raise ValueError(f"{path} is not an otgen run checkpoint (model and loop state): it holds {what}")
+
+
+def check_checkpoint_fits(model, blob: dict, path: Path, config: str | Path) -> None:
+    """Load the checkpoint's state into the freshly built ``model`` (the loop loads it again): a
+    checkpoint of another solver, or of other network shapes than the config gives, is refused now."""
+    try:
+        ckpt.restore(model, blob)
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
+        reason = f"no entry {e}" if isinstance(e, KeyError) else " ".join(str(e).split())[:300]
+        raise ValueError(f"{path} does not fit the {model.name} of {config} ({reason})") from None
+
+
 def _translation_line(scores: dict) -> str:
     def row(name: str) -> str:
         r = scores[name]
@@ -187,7 +310,7 @@ def generator_data(model_cfg: dict) -> dict | None:
     return list(data.values())[-1] if data and "pair" not in data else None
 
 
-def train_generator_first(cfg: dict, out: Path, threads: int) -> None:
+def train_generator_first(cfg: dict, out: Path, threads: int, device: str | None = None) -> None:
     """A model cost ``{name: generator, run: DIR, config: CONFIG}`` whose DIR holds no finished model:
     train CONFIG into DIR first (``otgen train CONFIG --out DIR``), or resume it there if it stopped
     part way. The spec is checked first (a bad key must not cost the generator's training)."""
@@ -201,14 +324,49 @@ def train_generator_first(cfg: dict, out: Path, threads: int) -> None:
                                  "of its own")
     if (run / "model.pt").is_file() or "config" not in spec:
         return
-    resume = (run / "checkpoints").exists()
+    resume = ckpt.checkpoint_path(run).is_file()
     print(f"otgen train: the generator run {run} holds no finished model; "
           f"{'resuming' if resume else 'training'} {spec['config']} there first")
     config = run / "config.yaml" if resume and (run / "config.yaml").is_file() else spec["config"]
-    cmd_train(argparse.Namespace(config=str(config), out=str(run), resume=resume, set=[], threads=threads))
+    cmd_train(argparse.Namespace(config=str(config), out=str(run), resume=resume, set=[], threads=threads,
+                                 device=device))
 
 
 # -- otgen sample --------------------------------------------------------------------------------
+def read_points(path: str, flag: str = "--source") -> np.ndarray:
+    """The points of a ``.npy`` file (one row each) as float32; ConfigError naming the file when it is
+    missing, not a numeric array, empty, or holds NaN/Inf (its row shape is checked against the model
+    by the caller)."""
+    p = Path(path)
+    if not p.is_file():
+        raise cfgmod.ConfigError(f"{flag} {path}: " + ("is a directory, not a .npy file" if p.is_dir() else "no such file"))
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        if "Object arrays" in reason:
+            raise cfgmod.ConfigError(f"{flag} {path}: holds an array of Python objects, which otgen does not unpickle; "
+                                     "give an array of numbers") from None
+        if "pickle" in reason:  # numpy takes a file without the .npy header for a pickle
+            reason = "no .npy header: a text file or another format"
+        raise cfgmod.ConfigError(f"{flag} {path}: not a readable .npy array file ({reason[:200]})") from None
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        names = list(arr.files)
+        arr.close()
+        raise cfgmod.ConfigError(f"{flag} {path}: an .npz archive (arrays {names}); give one array of points as a "
+                                 ".npy file (numpy.save)")
+    if arr.dtype.kind not in "fiu":
+        raise cfgmod.ConfigError(f"{flag} {path}: holds values of type {arr.dtype}; give an array of numbers")
+    if arr.ndim < 1 or arr.shape[0] == 0 or arr.size == 0:
+        raise cfgmod.ConfigError(f"{flag} {path}: holds no points (shape {arr.shape}); give an array (n, ...) "
+                                 "with n >= 1")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise cfgmod.ConfigError(f"{flag} {path}: has {int(bad.sum())} NaN or Inf value(s) (the first in row {row})")
+    return arr.astype(np.float32, copy=False)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     run = Path(args.run_dir)
     cfg_path = run / "config.yaml"
@@ -221,16 +379,31 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix != ".npz":
         raise cfgmod.ConfigError(f"--out must name an .npz file, got {args.out!r}")
-    if args.grid and Path(args.grid).suffix != ".png":
-        raise cfgmod.ConfigError(f"--grid must name a .png file, got {args.grid!r}")
-    model = load(run_weights(run))
+    check_writable(out, "--out", directory=False)
+    if args.grid:
+        if Path(args.grid).suffix != ".png":
+            raise cfgmod.ConfigError(f"--grid must name a .png file, got {args.grid!r}")
+        check_writable(Path(args.grid), "--grid", directory=False)
+    device = getattr(args, "device", None)
+    if device is not None:
+        check_device(device)
+    points = read_points(args.source) if args.source else None
+    weights = run_weights(run)
+    if not weights.is_file():
+        raise cfgmod.ConfigError(f"{run} holds no trained model (no model.pt, no checkpoints/{ckpt.LAST})")
+    model = load(weights, **({"device": device} if device is not None else {}))
     own = model.own_source()
     if own is not None and (args.source or args.n_per_x > 1):
         raise cfgmod.ConfigError(f"{model.name} draws its own source (its prior) and decodes it deterministically; "
                                  "--source and --n-per-x do not apply")
     gen = torch.Generator().manual_seed(args.seed)
-    if args.source:
-        x = torch.as_tensor(np.load(args.source, allow_pickle=False), dtype=torch.float32)[: args.n]
+    if points is not None:
+        shape = tuple(model.expected_shapes()[0])
+        if tuple(points.shape[1:]) != shape:
+            raise cfgmod.ConfigError(f"--source {args.source}: points of shape {points.shape[1:]} (array {points.shape}); "
+                                     f"this {model.name} transports points of shape {shape}: give an array "
+                                     f"(n, {', '.join(map(str, shape))})")
+        x = torch.from_numpy(np.ascontiguousarray(points[: args.n]))
     elif own is not None:
         x = own(args.n, generator=gen)
     else:
@@ -301,6 +474,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+DEVICE_HELP = ("device: cpu, cuda, cuda:N or auto (a GPU if there is one); sets model.device (default: the "
+               "config's, else cpu)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="otgen", description="Generative modelling with neural optimal transport.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -310,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "(default: only plots/plan.png in the current directory)")
     d.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.n_iters=100")
     d.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    d.add_argument("--device", help=DEVICE_HELP)
     d.set_defaults(func=cmd_demo)
 
     t = sub.add_parser("train", help="train from a YAML config (sections model, data, train, eval)")
@@ -318,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run directory (default runs/<config name>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    t.add_argument("--device", help=DEVICE_HELP)
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="draw from a trained run's plan into an .npz (arrays x, y; for a WAE x are "
@@ -330,6 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output .npz file (arrays x, y in the data's scale; images in [-1, 1])")
     s.add_argument("--grid", metavar="PNG", help="also draw the outputs (images) as a grid in this PNG; "
                                                  "image sources are drawn beside their outputs")
+    s.add_argument("--device", help="device to load the model on: cpu, cuda, cuda:N or auto (default: where it "
+                                     "was trained if that is here, else cpu)")
     s.set_defaults(func=cmd_sample)
     b = sub.add_parser("bench", help="score solvers and baselines against ground truth (one table)")
     b.add_argument("suite", help="eot (Gaussian and mixture pairs), eot-mixture, eot-gaussian (EgNOT); "
@@ -346,17 +527,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def error_text(e: BaseException) -> str:
+    """An error as the one line ``otgen`` prints (a config with several problems: one line each). An
+    OSError of the file system reads ``<path>: <what the system says>``."""
+    if isinstance(e, cfgmod.ConfigError) and len(e.problems) > 1:
+        return str(e)
+    if isinstance(e, OSError) and e.errno is not None and e.strerror:
+        text = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # steadier, faster CPU steps (see otgen.runtime)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, TrainingDiverged) as e:
-        print(f"otgen {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, TypeError, TrainingDiverged, OSError) as e:  # OSError: disk full, permissions, ...
+        print(f"otgen {args.command}: error: {error_text(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"otgen {args.command}: interrupted (the last checkpoint, if any, is kept)", file=sys.stderr)
         return 130
+    finally:
+        shutdown()  # leave a torchrun process group
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@
     data:  {source: {name: standard_gaussian, dim: 2}, target: {name: swiss_roll}}
            # or a ground-truth pair, whose exact plan scores the run at the end:
            # {pair: {name: gaussian_eot, dim: 16, eps: 0.1, seed: 0}}  (or mixture_eot, + n_components)
-    train: {n_iters: 2000, batch_size: 256, seed: 0, log_every: 50, checkpoint_every: 500}
+    train: {n_iters: 2000, batch_size: 256, seed: 0, log_every: 50, checkpoint_every: 500, precision: fp32}
     eval:  {n_conditions: 100, n_per_condition: 500, n_samples: 10000}
 
-Every key is checked before anything runs: an unknown key or a value of the wrong type raises
-``ConfigError`` naming it. ``apply_overrides`` implements ``--set a.b=value`` (values parsed as YAML).
+Every key is checked before anything runs: unknown keys and values of the wrong type or out of range
+raise one ``ConfigError`` that names each of them, one line per problem. ``apply_overrides``
+implements ``--set a.b=value`` (values parsed as YAML). ``train.batch_size`` is the global batch of a
+multi-process (torchrun) run.
 """
 
 from __future__ import annotations
@@ -21,17 +23,17 @@ import yaml
 
 from . import distributions, groundtruth
 from .models import get_solver, solver_names
-from .schema import Number, Schema
+from .schema import Choice, Number, Schema, did_you_mean
 
 TRAIN = Schema("the train section", {
     "n_iters": Number(integer=True, low=1), "batch_size": Number(integer=True, low=1),
     "seed": Number(integer=True, low=0), "log_every": Number(integer=True, low=1),
-    "checkpoint_every": Number(integer=True, low=1)})
+    "checkpoint_every": Number(integer=True, low=1), "precision": Choice(("fp32", "bf16"))})
 EVAL = Schema("the eval section", {
     "n_conditions": Number(integer=True, low=1), "n_per_condition": Number(integer=True, low=1),
     "n_samples": Number(integer=True, low=1), "n_draws": Number(integer=True, low=1),
     "seed": Number(integer=True, low=0)})
-DEFAULTS = {"train": {"seed": 0, "log_every": 50, "checkpoint_every": 500},
+DEFAULTS = {"train": {"seed": 0, "log_every": 50, "checkpoint_every": 500, "precision": "fp32"},
             "eval": {"n_conditions": 100, "n_per_condition": 500, "n_samples": 10000, "n_draws": 4, "seed": 0}}
 SECTIONS = ("model", "data", "train", "eval")
 PAIRS = {"gaussian_eot": groundtruth.GaussianEOTPair, "mixture_eot": groundtruth.MixtureEOTPair}
@@ -39,15 +41,48 @@ TWO_SIDED = ("source", "target")  # the sides a ground-truth pair provides
 
 
 class ConfigError(ValueError):
-    """A config key is unknown, missing, or has a value of the wrong type."""
+    """A config key is unknown, missing, or has a value of the wrong type; a config file or a ``--set``
+    value is not valid YAML. ``problems``: one message per problem (the message lists them all, one
+    line each, when there are several)."""
+
+    def __init__(self, problems: str | list[str]):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            message = f"{len(self.problems)} problems in the config:\n" + "\n".join("  " + p for p in self.problems)
+        super().__init__(message)
+
+
+def _yaml_problem(e: yaml.YAMLError) -> tuple[str, str]:
+    """(where, what) of a YAML error: ``"line 3, column 7"`` (1-based) and the parser's problem, with
+    the context it was parsing (and that context's line)."""
+    mark = getattr(e, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = " ".join(str(getattr(e, "problem", None) or e).split())
+    context, context_mark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context and getattr(e, "problem", None):
+        at = f" from line {context_mark.line + 1}" if context_mark is not None and mark is not None \
+            and context_mark.line != mark.line else ""
+        what += f" ({' '.join(context.split())}{at})"
+    return where, what
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in YAML file ``path``; ConfigError naming the file (and the line of a YAML error)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    with open(path) as f:
-        cfg = yaml.safe_load(f) or {}
+        raise ConfigError(f"config file not found: {path}" if not path.is_dir() else
+                          f"{path} is a directory, not a config file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.start} cannot be read); a config is YAML text") from None
+    try:
+        cfg = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        where, what = _yaml_problem(e)
+        raise ConfigError(f"{path}{', ' + where if where else ''}: invalid YAML: {what}") from None
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: a config must be a mapping with sections {SECTIONS}")
     return cfg
@@ -60,78 +95,87 @@ def apply_overrides(cfg: dict[str, Any], assignments: list[str]) -> dict[str, An
         if "=" not in item:
             raise ConfigError(f"--set expects key=value (e.g. train.n_iters=20), got {item!r}")
         key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
+        key = key.strip()
+        parts = key.split(".")
         if len(parts) < 2 or not all(parts):
             raise ConfigError(f"--set key must be section.name (e.g. train.n_iters), got {key!r}")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {key}: the value {raw!r} is not valid YAML ({_yaml_problem(e)[1]})") from None
         node = cfg
         for p in parts[:-1]:
-            node = node.setdefault(p, {})
+            if node.get(p) is None:  # an absent or empty section
+                node[p] = {}
+            node = node[p]
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: {p!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = value
     return cfg
-
-
-def _checked(schema: Schema, values: dict[str, Any], where: str) -> dict[str, Any]:
-    try:
-        return schema.check(values, where=where)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
 
 
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     """Check a whole config; returns it with defaults of ``train`` and ``eval`` filled in. The model
     section is checked by the solver's own schema (the one its constructor uses), the data section
-    against the solver's ``data_sides``."""
-    unknown = sorted(set(cfg) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(f"unknown config section(s) {unknown}; accepted: {list(SECTIONS)}")
+    against the solver's ``data_sides``. Every problem found (unknown keys and sections, wrong types,
+    values out of range, missing keys, in all sections) is reported together in one ConfigError."""
+    problems: list[str] = []
+    for s in sorted(set(cfg) - set(SECTIONS), key=str):
+        problems.append(f"unknown config section {s!r}{did_you_mean(str(s), SECTIONS)}; accepted: {list(SECTIONS)}")
     for s in ("model", "data", "train"):
         if not isinstance(cfg.get(s), dict):
-            raise ConfigError(f"config section {s!r} is missing or not a mapping")
+            problems.append(f"config section {s!r} is missing or not a mapping")
+    if not isinstance(cfg.get("eval") or {}, dict):
+        problems.append("config section 'eval' must be a mapping")
 
-    model = dict(cfg["model"])
+    model = dict(cfg["model"]) if isinstance(cfg.get("model"), dict) else {}
     name = model.pop("name", "EgNOT")
     try:
         cls = get_solver(name)
     except ValueError:
-        raise ConfigError(f"model.name must be one of {solver_names()}, got {name!r}") from None
-    _checked(cls.schema, model, "model.")
-    _check_data(cfg["data"], tuple(cls.data_sides))
+        cls = None
+        problems.append(f"model.name must be one of {solver_names()}, got {name!r}"
+                        f"{did_you_mean(str(name), solver_names())}")
+    if cls is not None:
+        problems += cls.schema.check_all(model, "model.")[1]
+        if isinstance(cfg.get("data"), dict):
+            problems += _data_problems(cfg["data"], tuple(cls.data_sides))
 
     out = copy.deepcopy(cfg)
     for section, schema in (("train", TRAIN), ("eval", EVAL)):
-        if not isinstance(cfg.get(section) or {}, dict):
-            raise ConfigError(f"config section {section!r} must be a mapping")
-        values = _checked(schema, dict(cfg.get(section) or {}), section + ".")
+        given = cfg.get(section) or {}
+        if not isinstance(given, dict):
+            continue
+        values, found = schema.check_all(given, section + ".")
+        problems += found
         if section == "train":
-            for req in ("n_iters", "batch_size"):
-                if req not in values:
-                    raise ConfigError(f"train.{req} is required")
+            problems += [f"train.{req} is required" for req in ("n_iters", "batch_size") if req not in given]
         out[section] = {**DEFAULTS[section], **values}
+    if problems:
+        raise ConfigError(problems)
     out["model"] = {"name": cls.name, **model}
     return out
 
 
-def _check_data(data: dict[str, Any], sides: tuple[str, ...]) -> None:
-    """``data`` names a sampler for each side (``{name: ..., **kwargs}``), or a ground-truth ``pair``
-    for a solver of a source and a target."""
+def _data_problems(data: dict[str, Any], sides: tuple[str, ...]) -> list[str]:
+    """What is wrong with a ``data`` section: it names a sampler for each side (``{name: ...,
+    **kwargs}``), or a ground-truth ``pair`` for a solver of a source and a target."""
     if "pair" in data:
         if sides != TWO_SIDED:
-            raise ConfigError(f"data.pair gives a source and a target; this model trains on {list(sides)}")
+            return [f"data.pair gives a source and a target; this model trains on {list(sides)}"]
         if set(data) != {"pair"}:
-            raise ConfigError(f"data: give either 'pair' or 'source' and 'target', got keys {sorted(data)}")
+            return [f"data: give either 'pair' or 'source' and 'target', got keys {sorted(data)}"]
         if not isinstance(data["pair"], dict):
-            raise ConfigError(f"data.pair must be a mapping with a 'name' (one of {sorted(PAIRS)})")
+            return [f"data.pair must be a mapping with a 'name' (one of {sorted(PAIRS)})"]
         if data["pair"].get("name") not in PAIRS:
-            raise ConfigError(f"data.pair.name must be one of {sorted(PAIRS)}, got {data['pair'].get('name')!r}")
-        return
+            return [f"data.pair.name must be one of {sorted(PAIRS)}, got {data['pair'].get('name')!r}"
+                    f"{did_you_mean(str(data['pair'].get('name')), PAIRS)}"]
+        return []
     if set(data) != set(sides):
         also = " (or 'pair')" if sides == TWO_SIDED else ""
-        raise ConfigError(f"data needs {' and '.join(repr(s) for s in sides)}{also}; got keys {sorted(data)}")
-    for side in sides:
-        if not isinstance(data[side], dict) or "name" not in data[side]:
-            raise ConfigError(f"data.{side} must be a mapping with a 'name' (one of {distributions.names()})")
+        return [f"data needs {' and '.join(repr(s) for s in sides)}{also}; got keys {sorted(data, key=str)}"]
+    return [f"data.{side} must be a mapping with a 'name' (one of {distributions.names()})"
+            for side in sides if not isinstance(data[side], dict) or "name" not in data[side]]
 
 
 def build_data(data: dict[str, Any], sides: tuple[str, ...] = TWO_SIDED):

@@ -202,17 +202,18 @@ _NAMED: dict[str, type[Conjugate]] = {"linear": Linear, "kl": KL, "chi": ChiSqua
 CONJUGATES: tuple[str, ...] = tuple(_NAMED)
 
 
-def make_conjugate(name: str, alpha: float = 1.0) -> Conjugate:
+def make_conjugate(name: str, alpha: float = 1.0, argument: str = "conjugate name") -> Conjugate:
     """The normalised conjugate ``name`` scaled as alpha·Psi*(s/alpha).
 
     Args:
         name: one of ``"linear"``, ``"kl"``, ``"chi"``, ``"softplus"`` (see the module docstring).
         alpha: strength of the penalty alpha·Psi, a finite float > 0 (ignored by ``"linear"``).
+        argument: what the messages call ``name`` (a solver's ``phi1``, ``phi``).
 
     Raises:
         ValueError: unknown ``name`` (the message lists the accepted names), or ``alpha`` not a finite
             number > 0.
     """
     if not isinstance(name, str) or name not in _NAMED:
-        raise ValueError(f"conjugate name must be one of {list(CONJUGATES)}, got {name!r}")
+        raise ValueError(f"{argument} must be one of {list(CONJUGATES)}, got {name!r}")
     return _NAMED[name](alpha)

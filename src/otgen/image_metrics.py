@@ -34,6 +34,7 @@ space, among reference inliers and reference outliers together, is an outlier (U
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -81,9 +82,34 @@ class DigitClassifier(nn.Module):
         return self.head(self.dropout(self.features(x)))
 
 
+def _as_float_tensor(name: str, value) -> torch.Tensor:
+    """``value`` (a Tensor, an array, a list of numbers) as a float32 Tensor; TypeError naming ``name``
+    for what holds no real numbers (a string, None, a dict, complex numbers, a ragged list)."""
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got a tensor of dtype {value.dtype}")
+        return value.to(torch.float32)
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise TypeError(f"{name} must be a tensor or an array of numbers, got {type(value).__name__}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be a tensor or an array of numbers, got a {type(value).__name__} "
+                        f"numpy cannot read as one ({e})") from None
+    if not (arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return torch.from_numpy(np.array(arr, dtype=np.float32))
+
+
+def _check_positive_int(name: str, value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
 def to_classifier_input(images: torch.Tensor) -> torch.Tensor:
     """(n, C, H, W) images in [−1, 1], C in {1, 3} -> (n, 1, 16, 16): the channel maximum, resized."""
-    x = torch.as_tensor(images, dtype=torch.float32)
+    x = _as_float_tensor("images", images)
     if x.ndim != 4 or x.shape[1] not in (1, 3) or min(x.shape[2:]) < 4:
         raise ValueError(f"images must have shape (n, C, H, W) with C in (1, 3) and H, W >= 4, got {tuple(x.shape)}")
     if not bool(torch.isfinite(x).all()):
@@ -99,9 +125,13 @@ def to_classifier_input(images: torch.Tensor) -> torch.Tensor:
 def frechet_distance(features_x, features_y) -> float:
     """Fréchet distance between Gaussian fits of two feature sets (n, k) and (m, k), n, m >= 2:
     ‖m_x − m_y‖² + Tr(S_x + S_y − 2 (S_x^½ S_y S_x^½)^½) = W2² of the two Gaussians (float64)."""
-    fx, fy = (np.asarray(torch.as_tensor(f).detach().cpu().double()) for f in (features_x, features_y))
+    fx, fy = (_as_float_tensor(name, f).cpu().double().numpy()
+              for name, f in (("features_x", features_x), ("features_y", features_y)))
     if fx.ndim != 2 or fy.ndim != 2 or fx.shape[1] != fy.shape[1] or min(len(fx), len(fy)) < 2:
         raise ValueError(f"features must be (n, k) and (m, k) with n, m >= 2, got {fx.shape} and {fy.shape}")
+    for name, f in (("features_x", fx), ("features_y", fy)):
+        if not np.isfinite(f).all():
+            raise ValueError(f"{name} has non-finite values (nan or inf)")
     # metrics.bw2 carries the ½ of the ½‖·‖² cost: W2² = 2·BW2²
     return 2.0 * metrics.bw2(fx.mean(0), np.cov(fx.T).reshape(fx.shape[1], -1),
                              fy.mean(0), np.cov(fy.T).reshape(fy.shape[1], -1))
@@ -126,7 +156,7 @@ class ImageEvaluator:
             raise ValueError("ImageEvaluator needs a classifier, a feature network, or both")
         self.classifier, self._features = classifier, features
         self.preprocess = preprocess or (lambda x: x)
-        self.batch_size = int(batch_size)
+        self.batch_size = _check_positive_int("batch_size", batch_size)
         if classifier is not None:
             classifier.eval()
 
@@ -134,7 +164,7 @@ class ImageEvaluator:
     def _map(self, fn: Callable, images) -> torch.Tensor:
         """``fn`` over batches of preprocessed images, on the device of the evaluator's networks; (n, k)
         float64 on the CPU."""
-        images = torch.as_tensor(images, dtype=torch.float32)
+        images = _as_float_tensor("images", images)
         if images.ndim != 4 or images.shape[0] < 1:
             raise ValueError(f"images must have shape (n, C, H, W) with n >= 1, got {tuple(images.shape)}")
         out = [fn(self.preprocess(images[i:i + self.batch_size].to(self.device))).cpu()
@@ -172,7 +202,10 @@ class ImageEvaluator:
 
     def accuracy(self, images, labels) -> float:
         """Fraction of images classified as their ``labels`` (n,)."""
-        labels = torch.as_tensor(labels).long().reshape(-1)
+        labels = _as_float_tensor("labels", labels)
+        if not bool(torch.isfinite(labels).all()) or not bool((labels == labels.round()).all()):
+            raise ValueError("labels must be integer class labels")
+        labels = labels.long().reshape(-1)
         pred = self.predict(images)
         if labels.shape != pred.shape:
             raise ValueError(f"labels must have shape ({len(pred)},), got {tuple(labels.shape)}")
@@ -182,6 +215,8 @@ class ImageEvaluator:
         """One pass of the classifier: ``histogram`` (K,) fractions of the images predicted in each
         class, ``coverage`` (how many classes hold at least ``threshold`` of them) and ``confidence``
         (the mean largest class probability)."""
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 <= threshold <= 1:
+            raise ValueError(f"threshold must be a fraction in [0, 1], got {threshold!r}")
         probs = self.probabilities(images)
         hist = np.bincount(probs.argmax(1).numpy(), minlength=probs.shape[1]) / len(probs)
         return {"histogram": hist, "coverage": int((hist >= threshold).sum()),
@@ -215,19 +250,31 @@ class ImageEvaluator:
         """For translations y (n, ...) of sources x (n, ...): ``accuracy``, the fraction of y classified
         into ``target`` (a class or a collection of classes), and ``content`` = mean_i ‖x_i − y_i‖²
         (sum over pixels; x and y must have the same shape)."""
-        x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+        x, y = _as_float_tensor("x", x), _as_float_tensor("y", y)
         if x.shape != y.shape:
             raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-        targets = torch.as_tensor([target] if isinstance(target, int) else list(target)).long()
-        pred = self.predict(y)
+        if isinstance(target, (np.ndarray, torch.Tensor)):
+            classes = target.reshape(-1).tolist()
+        else:
+            classes = list(target) if isinstance(target, (list, tuple, set, range)) else [target]
+        if not classes or not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) and c >= 0
+                                  for c in classes):
+            raise ValueError(f"target must be a class (an int >= 0) or a collection of classes, got {target!r}")
+        targets = torch.as_tensor(classes).long()
+        probs = self.probabilities(y)
+        if int(targets.max()) >= probs.shape[1]:
+            raise ValueError(f"target must name classes of the classifier (0..{probs.shape[1] - 1}), got {target!r}")
+        pred = probs.argmax(1)
         return {"accuracy": float(torch.isin(pred, targets).double().mean()),
                 "content": float((x - y).pow(2).flatten(1).sum(1).mean())}
 
 
 def _rgb_batch(name: str, images) -> torch.Tensor:
-    images = torch.as_tensor(images, dtype=torch.float32)
+    images = _as_float_tensor(name, images)
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f"{name} must be RGB images (n, 3, H, W) in [-1, 1], got shape {tuple(images.shape)}")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError(f"{name} have non-finite values (nan or inf)")
     return images
 
 
@@ -260,10 +307,16 @@ def hue_error(x, y) -> float:
 def outlier_share(samples, inliers, outliers, batch_size: int = 256) -> float:
     """The share of ``samples`` (n, ...) whose nearest neighbour (Euclidean, over all pixels) among
     ``inliers`` (a, ...) and ``outliers`` (b, ...) together is one of the outliers."""
-    flat = [torch.as_tensor(t, dtype=torch.float32).flatten(1) for t in (samples, inliers, outliers)]
+    batch_size = _check_positive_int("batch_size", batch_size)
+    tensors = [_as_float_tensor(name, t) for name, t in (("samples", samples), ("inliers", inliers),
+                                                          ("outliers", outliers))]
+    for name, t in zip(("samples", "inliers", "outliers"), tensors):
+        if t.ndim < 2:
+            raise ValueError(f"{name} must be a batch of images (n, ...), got shape {tuple(t.shape)}")
+    flat = [t.flatten(1) for t in tensors]
     if len({f.shape[1] for f in flat}) != 1:
         raise ValueError(f"samples, inliers and outliers must have the same image shape, got "
-                         f"{[tuple(torch.as_tensor(t).shape[1:]) for t in (samples, inliers, outliers)]}")
+                         f"{[tuple(t.shape[1:]) for t in tensors]}")
     if not len(flat[1]) or not len(flat[2]):
         raise ValueError("inliers and outliers must each hold at least one image")
     found = 0
@@ -289,4 +342,5 @@ def load_digit_classifier(path: str | Path = WEIGHTS) -> DigitClassifier:
 def digits_evaluator(path: str | Path = WEIGHTS, batch_size: int = 500) -> ImageEvaluator:
     """The evaluator of otgen's digit classifier (digits-FD, class histogram, coverage, confidence);
     takes (n, C, H, W) images in [−1, 1] of any size and 1 or 3 channels."""
+    batch_size = _check_positive_int("batch_size", batch_size)
     return ImageEvaluator(load_digit_classifier(path), preprocess=to_classifier_input, batch_size=batch_size)

@@ -32,7 +32,13 @@ __all__ = ["bw2", "bw2_uvp", "cbw2_uvp", "conditional_scores", "w2", "w2_squared
 
 def _to_numpy(name: str, value) -> np.ndarray:
     if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise ValueError(f"{name} must hold real numbers, got a tensor of dtype {value.dtype}")
         value = value.detach().to("cpu", torch.float64).numpy()
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise ValueError(f"{name} must be a numeric array or tensor of real numbers, got {type(value).__name__}")
+    if np.iscomplexobj(value):
+        raise ValueError(f"{name} must hold real numbers, got complex ones")
     try:
         arr = np.array(value, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -119,6 +125,8 @@ def bw2(mean1, cov1, mean2, cov2) -> float:
     m1 = _to_numpy("mean1", mean1)
     _check_shape("mean1", m1, (None,))
     dim = m1.shape[0]
+    if dim < 1:
+        raise ValueError(f"mean1 must have shape (D,) with D >= 1, got {m1.shape}")
     m2 = _to_numpy("mean2", mean2)
     _check_shape("mean2", m2, (dim,))
     s1 = _to_numpy("cov1", cov1)
@@ -170,6 +178,17 @@ def bw2_uvp(samples, mean, cov) -> float:
     return 100.0 * float(_bw2_batch(m_hat[None], s_hat[None], m[None], s[None])[0]) / (0.5 * var)
 
 
+_PAIR_NEEDS = ("source", "conditional_moments", "target_variance")
+
+
+def _check_pair(pair, needs: tuple[str, ...] = _PAIR_NEEDS) -> None:
+    """ValueError naming ``pair`` unless it has the methods ``needs`` (a ground-truth pair does)."""
+    missing = [m for m in needs if not callable(getattr(pair, m, None))]
+    if missing:
+        raise ValueError(f"pair must be a ground-truth pair (e.g. groundtruth.GaussianEOTPair) with "
+                         f"{', '.join(needs)}; got {type(pair).__name__} without {', '.join(missing)}")
+
+
 def _conditions(pair, n_conditions, seed, x, device) -> torch.Tensor:
     """The conditioning points: ``x`` as given (checked), else ``n_conditions`` draws of the source."""
     if x is None:
@@ -180,6 +199,9 @@ def _conditions(pair, n_conditions, seed, x, device) -> torch.Tensor:
         x = torch.from_numpy(_to_numpy("x", x).astype(np.float32))
     if x.ndim != 2 or x.shape[0] < 1:
         raise ValueError(f"x must have shape (n_conditions, D) with n_conditions >= 1, got {tuple(x.shape)}")
+    dim = getattr(pair, "dim", None)
+    if isinstance(dim, int) and x.shape[1] != dim:
+        raise ValueError(f"x must have shape (n, {dim}) (the pair's dim), got {tuple(x.shape)}")
     if not torch.isfinite(x).all():
         raise ValueError("x has non-finite entries")
     return x if device is None else x.to(device)
@@ -258,6 +280,7 @@ def cbw2_uvp(
         float, in percent.
     """
     n_per = _check_int("n_per_condition", n_per_condition, 2)
+    _check_pair(pair)
     x = _conditions(pair, n_conditions, seed, x, device)
     return _cbw2_uvp_of_draws(x, _conditional_draws(model_or_sampler, x, n_per), pair)
 
@@ -325,6 +348,7 @@ def conditional_scores(
     """
     n_per = _check_int("n_per_condition", n_per_condition, 2)
     seed = _check_int("seed", seed, 0)
+    _check_pair(pair, _PAIR_NEEDS + ("conditional_log_prob", "conditional_sample"))
     x = _conditions(pair, n_conditions, seed, x, device)
     ys = _conditional_draws(model_or_sampler, x, n_per)
     dim = ys.shape[-1]
@@ -395,6 +419,8 @@ _CHUNK = 4096  # rows per block of the kernel matrix
 def _to_tensor(name: str, value) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         value = torch.from_numpy(_to_numpy(name, value))
+    elif value.is_complex():
+        raise ValueError(f"{name} must hold real numbers, got a tensor of dtype {value.dtype}")
     elif not torch.isfinite(value).all():
         raise ValueError(f"{name} has non-finite entries")
     if value.ndim != 2:

@@ -155,12 +155,27 @@ def load(path: str | os.PathLike, **overrides: Any):
     ``{"name": "mlp", ...}``) are rebuilt from the stored config; arguments that could not be stored
     (a ``cost`` function or a network module of your own, marked "custom") must be passed again as
     ``overrides``; ``device=`` moves the model. Files written by otgen 0.1 load as they are.
+
+    A file that is missing raises FileNotFoundError; one that is empty, truncated, corrupt, holds
+    pickled objects other than plain data, or is not an otgen model raises ValueError naming the file
+    and what is wrong with it.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
+    name = os.fspath(path)
     blob = io.load_torch(path)
     if isinstance(blob, dict) and "model" in blob and "loop" in blob:
         blob = blob["model"]
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not an otgen model file (format {FORMAT})")
+        raise ValueError(f"{name} is not an otgen model file ({FORMAT}): it holds {_describe(blob)}")
+    for key, kind in (("solver", str), ("config", dict), ("state", dict)):
+        if not isinstance(blob.get(key), kind):
+            raise ValueError(f"{name} is not a complete otgen model file: its {key!r} entry is "
+                             f"{'missing' if key not in blob else 'a ' + type(blob[key]).__name__}")
+    try:
+        cls = get_solver(blob["solver"])
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
     config = dict(blob["config"])
     missing = [k for k, v in config.items() if v == "custom" and k not in overrides]
     if missing:
@@ -171,6 +186,36 @@ def load(path: str | os.PathLike, **overrides: Any):
     if "device" not in overrides and str(config.get("device", "cpu")).startswith("cuda") \
             and not torch.cuda.is_available():
         config["device"] = "cpu"  # trained on a GPU, loaded where there is none
+    try:
+        cls.schema.check(config)
+    except ValueError as e:
+        raise ValueError(f"{name}: the stored config: {e}") from None
     model = from_config(blob["solver"], config, **overrides)
-    model.load_state_dict(blob["state"])
+    try:
+        model.load_state_dict(blob["state"])
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
+        reason = f"no entry {e}" if isinstance(e, KeyError) else " ".join(str(e).split())
+        stored = blob["config"]
+        changed = sorted(k for k in overrides if k != "device" and overrides[k] != stored.get(k, overrides[k]))
+        if changed:
+            given = ", ".join(f"{k}={overrides[k]!r}" for k in changed)
+            saved = ", ".join(f"{k}={stored[k]!r}" for k in changed)
+            raise ValueError(f"{name}: the stored weights do not fit a {cls.name} with {given} (saved with "
+                             f"{saved}); an override may change only what the weights do not depend on "
+                             f"({reason[:200]})") from None
+        raise ValueError(f"{name}: the stored weights do not fit the {cls.name} its config describes "
+                         f"(truncated or corrupt: {reason[:300]})") from None
     return model
+
+
+def _describe(blob: Any) -> str:
+    """What a loaded file holds, in words: ``"a Tensor of shape (3,)"``, ``"a dict with keys ['a']"``."""
+    if isinstance(blob, torch.Tensor):
+        return f"a Tensor of shape {tuple(blob.shape)}"
+    if isinstance(blob, dict):
+        fmt = blob.get("format")
+        if isinstance(fmt, str) and fmt.startswith("otgen-model-"):
+            return f"a model of format {fmt!r}, which this version of otgen does not read"
+        keys = sorted(map(str, blob))
+        return f"a dict with keys {keys[:8]}{' ...' if len(keys) > 8 else ''}" if keys else "an empty dict"
+    return f"a {type(blob).__name__}"

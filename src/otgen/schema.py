@@ -12,6 +12,7 @@ A :class:`Schema` maps argument names to fields::
         "cost": Anything("a cost name, a Cost or a callable"),
     })
     values = SCHEMA.check({"eps": 0.1, "hidden": [64, 64]})           # normalised copy, or ValueError
+    values, problems = SCHEMA.check_all(config)                      # every problem, one message each
 
 Errors name the argument (with the ``where`` prefix a config gives, e.g. ``model.``), the value and
 what is accepted; an unknown name gets a "did you mean" from the accepted ones. A type error reads
@@ -144,7 +145,7 @@ class Betas(Field):
     def _check(self, name, value):
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"{name} must be a list of float (Adam's beta1, beta2), got {value!r}")
-        return list(check_betas(value))
+        return list(check_betas(value, name))
 
 
 @dataclass(frozen=True)
@@ -186,13 +187,30 @@ class Schema:
         """ValueError for the first name that is not an argument, with a "did you mean"."""
         for name in names:
             if name not in self.fields:
-                raise ValueError(f"unknown key {where}{name} for {self.owner}{did_you_mean(name, self.fields)}; "
+                raise ValueError(f"unknown key {where}{name} for {self.owner}{did_you_mean(str(name), self.fields)}; "
                                  f"accepted: {sorted(self.fields)}")
 
     def check(self, values: Mapping[str, Any], where: str = "") -> dict[str, Any]:
         """A normalised copy of ``values`` (a subset of the arguments); ValueError naming the first bad one."""
         self.check_names(values, where)
         return {name: self.fields[name].check(where + name, value) for name, value in values.items()}
+
+    def check_all(self, values: Mapping[str, Any], where: str = "") -> tuple[dict[str, Any], list[str]]:
+        """Like :meth:`check`, but collecting instead of raising: ``(normalised, problems)``, the
+        normalised copy of the good values and one message per bad one (unknown names, with their
+        "did you mean", then wrong types and ranges), worded as :meth:`check` words them."""
+        good: dict[str, Any] = {}
+        problems: list[str] = []
+        for name, value in values.items():
+            if name not in self.fields:
+                problems.append(f"unknown key {where}{name} for {self.owner}{did_you_mean(str(name), self.fields)}; "
+                                f"accepted: {sorted(self.fields)}")
+                continue
+            try:
+                good[name] = self.fields[name].check(where + name, value)
+            except ValueError as e:
+                problems.append(str(e))
+        return good, problems
 
     def arguments(self, frame_locals: Mapping[str, Any]) -> dict[str, Any]:
         """The checked arguments of a constructor, from ``locals()`` taken at its first line."""

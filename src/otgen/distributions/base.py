@@ -8,8 +8,10 @@ gives the same numbers; user callables that take only ``n`` work wherever a samp
 from __future__ import annotations
 
 import inspect
+import numbers
 from typing import Callable
 
+import numpy as np
 import torch
 
 
@@ -31,9 +33,14 @@ class Sampler:
         raise NotImplementedError
 
     def __call__(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        """``n`` samples (n: a positive int, numpy ints too): ``(n, *event_shape)``, drawn from ``generator``
+        (a ``torch.Generator``; None: torch's global one). ValueError / TypeError naming the argument."""
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
-        return self.sample(n, generator)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} "
+                            f"{generator!r} (for a seed s, pass generator=torch.Generator().manual_seed(s))")
+        return self.sample(int(n), generator)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(event_shape={self.event_shape})"

@@ -21,7 +21,13 @@ class Empirical(Sampler):
         if isinstance(samples, torch.Tensor):
             data = samples.detach()
         else:
-            arr = np.asarray(samples)
+            if samples is None or isinstance(samples, (str, bytes, dict)):
+                raise ValueError(f"samples must be a numeric array (N, ...), got {type(samples).__name__}")
+            try:
+                arr = np.asarray(samples)
+            except (TypeError, ValueError) as e:  # e.g. a ragged list
+                raise ValueError(f"samples must be a numeric array (N, ...) (rows of one shape), got a "
+                                 f"{type(samples).__name__} numpy cannot read as one ({e})") from None
             if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
                 raise ValueError(f"samples must be a numeric array, got dtype {arr.dtype}")
             data = torch.as_tensor(arr)

@@ -8,8 +8,23 @@ import torch
 from .base import Sampler
 
 
+def _as_floats(name: str, value) -> np.ndarray:
+    """``value`` (an array, a list of numbers, a Tensor) as a float64 array; ValueError naming ``name``
+    for what holds no real numbers (strings, None, complex numbers, ragged lists)."""
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise ValueError(f"{name} must hold real numbers, got a Tensor of dtype {value.dtype}")
+        value = value.detach().cpu().double().numpy()
+    if value is None or isinstance(value, (str, bytes, dict)) or np.iscomplexobj(value):
+        raise ValueError(f"{name} must be an array of real numbers, got {type(value).__name__} {value!r}")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be an array of real numbers, got {value!r} ({e})") from None
+
+
 def _as_matrix(name: str, value, dim: int) -> np.ndarray:
-    m = np.asarray(value, dtype=np.float64)
+    m = _as_floats(name, value)
     if m.shape != (dim, dim):
         raise ValueError(f"{name} must have shape ({dim}, {dim}), got {m.shape}")
     if not np.all(np.isfinite(m)):
@@ -25,7 +40,9 @@ class Gaussian(Sampler):
     """N(mean, cov) in R^D. ``mean``: (D,), ``cov``: (D, D) symmetric positive definite."""
 
     def __init__(self, mean, cov):
-        mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+        mean = _as_floats("mean", mean).reshape(-1)
+        if mean.size == 0:
+            raise ValueError("mean must have at least one entry (the dimension D >= 1), got an empty array")
         if not np.all(np.isfinite(mean)):
             raise ValueError("mean has non-finite entries")
         self.mean = mean
@@ -37,8 +54,8 @@ class Gaussian(Sampler):
     @classmethod
     def standard(cls, dim: int) -> "Gaussian":
         """N(0, I_dim)."""
-        if dim < 1:
-            raise ValueError(f"dim must be >= 1, got {dim}")
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ValueError(f"dim must be an int >= 1, got {dim!r}")
         return cls(np.zeros(dim), np.eye(dim))
 
     def sample(self, n, generator=None):
@@ -64,14 +81,14 @@ class GaussianMixture(Sampler):
     """Sum_k w_k N(mean_k, cov_k). ``weights``: (K,), ``means``: (K, D), ``covs``: (K, D, D)."""
 
     def __init__(self, weights, means, covs):
-        w = np.asarray(weights, dtype=np.float64).reshape(-1)
-        means = np.asarray(means, dtype=np.float64)
+        w = _as_floats("weights", weights).reshape(-1)
+        means = _as_floats("means", means)
         if means.ndim != 2 or means.shape[0] != w.size:
             raise ValueError(f"means must have shape (K={w.size}, D), got {means.shape}")
         if np.any(w < 0) or not np.all(np.isfinite(w)) or w.sum() <= 0:
             raise ValueError("weights must be finite, non-negative and not all zero")
         dim = means.shape[1]
-        covs = np.asarray(covs, dtype=np.float64)
+        covs = _as_floats("covs", covs)
         if covs.shape != (w.size, dim, dim):
             raise ValueError(f"covs must have shape ({w.size}, {dim}, {dim}), got {covs.shape}")
         self.weights = w / w.sum()

@@ -46,27 +46,72 @@ _LUMA = (0.299, 0.587, 0.114)
 # --------------------------------------------------------------------------- npy / npz
 
 
+def _check_path(path, what: str = "path") -> str:
+    """``path`` (a str or os.PathLike) as a str; TypeError naming ``what`` for anything else."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a file path (a str or os.PathLike), got {type(path).__name__} {path!r}")
+    path = os.fspath(path)
+    return os.fsdecode(path) if isinstance(path, bytes) else path
+
+
+def _real_array(arr: np.ndarray, source: str) -> np.ndarray:
+    """``arr`` if it holds real numbers (bool, int or float); ValueError naming ``source`` otherwise."""
+    if not (arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{source} holds an array of dtype {arr.dtype}; expected real numbers (bool, int or float)")
+    return arr
+
+
 def load_array(path, key: str | None = None) -> np.ndarray:
     """Read an array from a ``.npy`` file, or the array ``key`` (default: the first) of a ``.npz``.
 
-    Pickled object arrays are refused (``allow_pickle=False``).
+    Pickled object arrays are refused (``allow_pickle=False``), and so are arrays of strings, complex
+    numbers or records. ``FileNotFoundError`` for a missing file; ``ValueError`` naming the file for
+    anything else that is not a readable array of real numbers (a folder, a corrupt or truncated
+    file, a ``.npz`` saved under ``.npy`` or the other way round, a missing ``key``); ``TypeError``
+    for a ``path`` that is not a path.
     """
-    path = os.fspath(path)
+    path = _check_path(path)
     ext = os.path.splitext(path)[1].lower()
+    if ext not in (".npy", ".npz"):
+        raise ValueError(f"path must end in .npy or .npz, got {path!r}")
+    if key is not None and ext == ".npy":
+        raise ValueError(f"key applies only to .npz files, got key={key!r} for {path!r}")
+    if key is not None and not isinstance(key, str):
+        raise ValueError(f"key must be the name (a str) of an array in {path!r}, got {key!r}")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path!r}")
+    if os.path.isdir(path):
+        raise ValueError(f"{path!r} is a folder, not a {ext} file")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if not (head.startswith(b"\x93NUMPY") or head.startswith(b"PK")):
+        raise ValueError(f"{path!r} is not a {ext} file (it starts with neither the NumPy header nor a zip one: "
+                         f"{len(head)} bytes {head!r}); write it with numpy.save / numpy.savez")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as e:  # whatever a corrupt, truncated or pickled file raises: name the file
+        raise ValueError(f"cannot read {path!r} as a {ext} array ({type(e).__name__}: {e})") from None
     if ext == ".npy":
-        if key is not None:
-            raise ValueError(f"key applies only to .npz files, got key={key!r} for {path!r}")
-        return np.load(path, allow_pickle=False)
-    if ext == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            if not z.files:
-                raise ValueError(f"{path!r} holds no arrays")
-            if key is None:
-                key = z.files[0]
-            if key not in z.files:
-                raise ValueError(f"key={key!r} not in {path!r}; its arrays are {z.files}")
-            return z[key]
-    raise ValueError(f"path must end in .npy or .npz, got {path!r}")
+        if not isinstance(loaded, np.ndarray):
+            loaded.close()
+            raise ValueError(f"{path!r} is a .npz archive, not a .npy array: rename it to .npz")
+        return _real_array(loaded, repr(path))
+    if isinstance(loaded, np.ndarray):
+        raise ValueError(f"{path!r} holds a single .npy array, not a .npz archive: rename it to .npy")
+    with loaded as z:
+        if not z.files:
+            raise ValueError(f"{path!r} holds no arrays")
+        if key is None:
+            key = z.files[0]
+        if key not in z.files:
+            raise ValueError(f"key={key!r} not in {path!r}; its arrays are {z.files}")
+        try:
+            arr = z[key]
+        except Exception as e:  # a corrupt member
+            raise ValueError(f"cannot read the array {key!r} of {path!r} ({type(e).__name__}: {e})") from None
+    if not isinstance(arr, np.ndarray):  # a member that is no .npy array comes back as bytes
+        raise ValueError(f"the entry {key!r} of {path!r} is not a .npy array")
+    return _real_array(arr, f"the array {key!r} of {path!r}")
 
 
 # --------------------------------------------------------------------------- shared checks

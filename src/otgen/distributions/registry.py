@@ -43,7 +43,7 @@ import numpy as np
 
 from .base import Sampler
 from .empirical import Empirical
-from .gaussian import Gaussian, GaussianMixture, StandardNormal
+from .gaussian import Gaussian, GaussianMixture, StandardNormal, _as_floats
 from .images import digits, with_outliers
 from .readers import cifar10, image_folder, images_from_array, load_array, mnist_idx, npy_labels
 from .toys import Checkerboard, Circles, EightGaussians, Moons, Spiral, SwissRoll, TwentyFiveGaussians
@@ -56,7 +56,7 @@ def _gaussian(dim: int | None = None, mean=None, cov=None) -> Gaussian:
     """N(mean, cov); ``dim`` alone gives N(0, I_dim); ``cov`` defaults to the identity."""
     if mean is None:
         if cov is not None:
-            cov = np.asarray(cov, dtype=np.float64)
+            cov = _as_floats("cov", cov)
             if cov.ndim != 2:
                 raise ValueError(f"cov must be a (D, D) matrix, got shape {cov.shape}")
             if dim is not None and cov.shape[0] != dim:
@@ -65,7 +65,7 @@ def _gaussian(dim: int | None = None, mean=None, cov=None) -> Gaussian:
         if dim is None:
             raise ValueError("gaussian needs dim= or mean= (optionally with cov=)")
         return _standard_gaussian(dim)
-    mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+    mean = _as_floats("mean", mean).reshape(-1)
     if dim is not None and mean.size != dim:
         raise ValueError(f"mean has {mean.size} entries but dim={dim}")
     return Gaussian(mean, np.eye(mean.size) if cov is None else cov)
@@ -91,7 +91,18 @@ def _empirical(path=None, key: str | None = None, samples=None) -> Empirical:
         if key is not None:
             raise ValueError("key applies only with path=, not with samples=")
         return Empirical(samples)
-    return Empirical(load_array(path, key))
+    return _from_file(path, lambda: Empirical(load_array(path, key)))
+
+
+def _from_file(path, build: Callable[[], Sampler]) -> Sampler:
+    """``build()``, its ValueErrors naming the file ``path`` they came from (if they do not yet)."""
+    try:
+        return build()
+    except ValueError as e:
+        where = repr(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else repr(path)
+        if where in str(e):
+            raise
+        raise ValueError(f"{where}: {e}") from None
 
 
 def _npy(
@@ -128,9 +139,10 @@ def _npy(
     given = [k for k, v in image_args.items() if v is not None]
     if given:
         raise ValueError(
-            f"{', '.join(given)} apply only to image arrays (3-D or 4-D), but the array has shape {arr.shape}"
+            f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only to image arrays (3-D or 4-D), but the "
+            f"array has shape {arr.shape}"
         )
-    return Empirical(arr)
+    return Empirical(arr) if path is None else _from_file(path, lambda: Empirical(arr))
 
 
 def _digits(classes=(0, 1, 2, 3, 4, 5, 6, 7, 8, 9), size: int = 16, colored: bool = False,

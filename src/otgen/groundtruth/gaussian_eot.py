@@ -53,10 +53,23 @@ def _check_eps(eps) -> float:
     return _check_positive("eps", eps)
 
 
-def _as_vector(name: str, value) -> np.ndarray:
+def _real_array(name: str, value, dtype=np.float64) -> np.ndarray:
+    """``value`` (a Tensor, an array, a list of numbers) as a numpy array of ``dtype``; ValueError naming
+    ``name`` for what holds no real numbers (a string, None, a dict, complex numbers, a ragged list)."""
     if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise ValueError(f"{name} must hold real numbers, got a tensor of dtype {value.dtype}")
         value = value.detach().cpu().double().numpy()
-    v = np.asarray(value, dtype=np.float64)
+    if value is None or isinstance(value, (str, bytes, dict)) or np.iscomplexobj(value):
+        raise ValueError(f"{name} must be an array of real numbers, got {type(value).__name__}")
+    try:
+        return np.array(value, dtype=dtype)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be an array of real numbers, got a {type(value).__name__} ({e})") from None
+
+
+def _as_vector(name: str, value) -> np.ndarray:
+    v = _real_array(name, value)
     if v.ndim != 1:
         raise ValueError(f"{name} must be a vector of shape (D,), got shape {v.shape}")
     if not np.all(np.isfinite(v)):
@@ -65,9 +78,7 @@ def _as_vector(name: str, value) -> np.ndarray:
 
 
 def _as_spd(name: str, value, dim: int) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().double().numpy()
-    m = np.asarray(value, dtype=np.float64)
+    m = _real_array(name, value)
     if m.shape != (dim, dim):
         raise ValueError(f"{name} must have shape ({dim}, {dim}), got {m.shape}")
     if not np.all(np.isfinite(m)):
@@ -109,7 +120,7 @@ def _to_torch(a: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.
 def _check_draws(y, x: torch.Tensor, dim: int, dtype: torch.dtype) -> torch.Tensor:
     """Draws y (n, m, D) given the n conditions x, checked and moved to x's device in ``dtype``."""
     if not isinstance(y, torch.Tensor):
-        y = torch.from_numpy(np.array(y, dtype=np.float64))
+        y = torch.from_numpy(_real_array("y", y))
     if y.ndim != 3 or y.shape[0] != x.shape[0] or y.shape[2] != dim:
         raise ValueError(f"y must have shape (n, m, {dim}) with n = {x.shape[0]}, got {tuple(y.shape)}")
     if not torch.isfinite(y).all():
@@ -181,7 +192,7 @@ class GaussianEOTPlan:
             if not torch.isfinite(x).all():
                 raise ValueError("x has non-finite entries")
         else:
-            x = np.asarray(x, dtype=np.float64)
+            x = _real_array("x", x)
             if x.ndim != 2 or x.shape[1] != self.dim:
                 raise ValueError(f"x must have shape (n, {self.dim}), got {x.shape}")
             if not np.all(np.isfinite(x)):
@@ -213,7 +224,7 @@ class GaussianEOTPlan:
         ``x``: (n, D) tensor (array-likes are converted to a CPU tensor).
         """
         if not isinstance(x, torch.Tensor):
-            x = torch.from_numpy(np.array(x, dtype=np.float32))
+            x = torch.from_numpy(_real_array("x", x, np.float32))
         mean = self.conditional_mean(x)
         cov = _to_torch(self.conditional_cov, torch.float32, x.device)
         return mean, cov.expand(x.shape[0], self.dim, self.dim).clone()
@@ -221,7 +232,7 @@ class GaussianEOTPlan:
     def conditional_log_prob(self, x, y) -> torch.Tensor:
         """log pi(y | x) = log N(y | b + K(x − a), S): x (n, D), y (n, m, D) -> (n, m) float32 on x's device."""
         if not isinstance(x, torch.Tensor):
-            x = torch.from_numpy(np.array(x, dtype=np.float64))
+            x = torch.from_numpy(_real_array("x", x))
         x = self._check_x(x)
         dt = self._work_dtype(x.device)
         gain = _to_torch(self.conditional_gain, dt, x.device)
@@ -245,7 +256,7 @@ class GaussianEOTPlan:
         if isinstance(n_per_x, bool) or not isinstance(n_per_x, numbers.Integral) or n_per_x < 1:
             raise ValueError(f"n_per_x must be a positive int, got {n_per_x!r}")
         if not isinstance(x, torch.Tensor):
-            x = torch.from_numpy(np.array(x, dtype=np.float32))
+            x = torch.from_numpy(_real_array("x", x, np.float32))
         mean = self.conditional_mean(x)
         noise_device = generator.device if generator is not None else x.device
         z = torch.randn(x.shape[0], int(n_per_x), self.dim, generator=generator, device=noise_device)

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from .gaussian_eot import _as_spd, _check_positive, _copy64, _two_gaussians
+from .gaussian_eot import _as_spd, _check_positive, _copy64, _real_array, _two_gaussians
 
 __all__ = ["LinearWAEOptimum", "linear_wae_optimum", "gaussian_rbf_kernel_mean", "gaussian_rbf_mmd2"]
 
@@ -36,9 +36,7 @@ _COST_FACTORS = {"sqeuclidean": 1.0, "half_sqeuclidean": 0.5}
 
 
 def _as_matrix(name: str, value, shape: tuple[int, int]) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().double().numpy()
-    a = np.asarray(value, dtype=np.float64)
+    a = _real_array(name, value)
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
     if not np.all(np.isfinite(a)):

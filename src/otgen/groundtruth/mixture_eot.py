@@ -34,7 +34,7 @@ from otgen.checks import as_points
 from otgen.distributions import Gaussian, GaussianMixture, Moons, Sampler
 from otgen.distributions.base import draw
 
-from .gaussian_eot import _as_spd, _check_draws, _check_eps, _check_int, _check_positive, _copy64
+from .gaussian_eot import _as_spd, _check_draws, _check_eps, _check_int, _check_positive, _copy64, _real_array
 
 __all__ = ["MixtureEOTPair"]
 
@@ -154,20 +154,20 @@ class MixtureEOTPair:
         self.eps = _check_eps(eps)
         self.seed = seed
         means = means.detach().cpu().double().numpy() if isinstance(means, torch.Tensor) else means
-        means = np.asarray(means, dtype=np.float64)
+        means = _real_array("means", means)
         if means.ndim != 2 or means.shape[0] < 1 or means.shape[1] < 1:
             raise ValueError(f"means must have shape (K, D) with K, D >= 1, got {means.shape}")
         if not np.all(np.isfinite(means)):
             raise ValueError("means has non-finite entries")
         n_comp, dim = means.shape
         w = weights.detach().cpu().double().numpy() if isinstance(weights, torch.Tensor) else weights
-        w = np.asarray(w, dtype=np.float64)
+        w = _real_array("weights", w)
         if w.shape != (n_comp,):
             raise ValueError(f"weights must have shape (K,) = ({n_comp},), got {w.shape}")
         if not np.all(np.isfinite(w)) or np.any(w <= 0):
             raise ValueError(f"weights must be positive and finite, got {w}")
         covs = covs.detach().cpu().double().numpy() if isinstance(covs, torch.Tensor) else covs
-        covs = np.asarray(covs, dtype=np.float64)
+        covs = _real_array("covs", covs)
         if covs.shape != (n_comp, dim, dim):
             raise ValueError(f"covs must have shape (K, D, D) = ({n_comp}, {dim}, {dim}), got {covs.shape}")
         covs = np.stack([_as_spd(f"covs[{k}]", c, dim) for k, c in enumerate(covs)])
@@ -220,7 +220,7 @@ class MixtureEOTPair:
 
     def _check_x(self, x) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
-            x = torch.from_numpy(np.array(x, dtype=np.float64))
+            x = torch.from_numpy(_real_array("x", x))
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (n, {self.dim}), got {tuple(x.shape)}")
         if not torch.isfinite(x).all():

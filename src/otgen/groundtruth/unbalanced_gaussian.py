@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .gaussian_eot import _as_spd, _as_vector, _check_positive, _copy64, _sqrtm_sym
+from .gaussian_eot import _as_spd, _as_vector, _check_positive, _copy64, _real_array, _sqrtm_sym
 
 __all__ = [
     "UnbalancedGaussianPlan",
@@ -79,7 +79,7 @@ def _check_points(name: str, x, dim: int):
         if not torch.isfinite(x).all():
             raise ValueError(f"{name} has non-finite entries")
         return x.to(_work_dtype(x.device))
-    x = np.asarray(x, dtype=np.float64)
+    x = _real_array(name, x)
     if x.ndim != 2 or x.shape[1] != dim:
         raise ValueError(f"{name} must have shape (n, {dim}), got {x.shape}")
     if not np.all(np.isfinite(x)):

@@ -105,7 +105,10 @@ def build(role: str, spec: Any, context: Mapping[str, Any] = (), defaults: Mappi
     accepted = set(inspect.signature(builder).parameters)
     defaults = {k: v for k, v in dict(defaults).items() if k not in _OWN[(role, name)]}
     given = {k: v for k, v in {**defaults, **context}.items() if k in accepted}
-    return builder(**{**given, **kwargs})
+    try:
+        return builder(**{**given, **kwargs})
+    except ValueError as e:  # e.g. a conv network for vectors: say which of the solver's networks
+        raise ValueError(f"{role} {{name: {name}}}: {e}") from None
 
 
 def check_spec(role: str, spec: Any, name: str = "") -> None:

@@ -15,6 +15,10 @@ Every chain start has the same two calls:
 
 ``init(x, generator) -> y0`` builds the fresh states: ``noise_init(shape, scale)`` draws
 N(0, scale² I); ``source_init(eps)`` draws x + sqrt(eps)·ξ, the plan of the squared cost alone.
+
+In a run of K processes every process keeps the whole buffer or set of chains, picks its chains as
+its rows of one global pick and hands back the states of all processes (``otgen.shard``), so the
+chains are those of the one-process run and any process can save them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from typing import Callable
 
 import torch
 
+from .. import shard
+
 Init = Callable[[torch.Tensor, "torch.Generator | None"], torch.Tensor]
 
 
@@ -30,7 +36,7 @@ def noise_init(event_shape: tuple[int, ...], scale: float = 1.0) -> Init:
     """y0 ~ N(0, scale² I) of shape (len(x), *event_shape)."""
 
     def init(x, generator=None):
-        return scale * torch.randn((x.shape[0], *event_shape), generator=generator, dtype=x.dtype, device=x.device)
+        return scale * shard.randn((x.shape[0], *event_shape), generator=generator, dtype=x.dtype, device=x.device)
 
     return init
 
@@ -39,7 +45,7 @@ def source_init(eps: float) -> Init:
     """y0 = x + sqrt(eps)·ξ: the conditional plan of the cost ½‖x − y‖² alone (needs equal shapes)."""
 
     def init(x, generator=None):
-        return x + eps ** 0.5 * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        return x + eps ** 0.5 * shard.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
 
     return init
 
@@ -85,8 +91,8 @@ class ReplayBuffer:
             return y0, x, None
         n = x.shape[0]
         dev = x.device
-        replay = torch.rand(n, generator=generator, device=dev) >= self.reinit_prob
-        idx = torch.randint(self.size, (n,), generator=generator, device=dev)
+        replay = shard.rand((n,), generator=generator, device=dev) >= self.reinit_prob
+        idx = shard.randint(self.size, n, generator=generator, device=dev)
         rows = replay.nonzero().squeeze(1)
         y0 = y0.clone()
         x = x.clone()
@@ -95,7 +101,7 @@ class ReplayBuffer:
         return y0, x, None
 
     def end(self, y, x, handle) -> None:
-        y, x = y.detach(), x.detach()
+        y, x = shard.gather(y.detach()), shard.gather(x.detach())  # every process pushes the whole batch
         if self.y is None:
             self.y = torch.empty((self.capacity, *y.shape[1:]), dtype=y.dtype, device=y.device)
             self.x = torch.empty((self.capacity, *x.shape[1:]), dtype=x.dtype, device=x.device)
@@ -136,15 +142,12 @@ class PersistentChains:
         self.y = init(source, generator)
 
     def begin(self, x, generator=None):
-        m, n = self.source.shape[0], x.shape[0]
-        if n <= m:  # distinct chains, so none is advanced twice and overwritten
-            idx = torch.randperm(m, generator=generator, device=self.source.device)[:n]
-        else:
-            idx = torch.randint(m, (n,), generator=generator, device=self.source.device)
-        return self.y[idx], self.source[idx], idx
+        # distinct chains when they suffice, so none is advanced twice and overwritten
+        idx, every = shard.pick(self.source.shape[0], x.shape[0], generator=generator, device=self.source.device)
+        return self.y[idx], self.source[idx], every
 
     def end(self, y, x, handle) -> None:
-        self.y[handle] = y.detach()
+        self.y[handle] = shard.gather(y.detach())  # every process keeps all chains
 
     @classmethod
     def restored(cls, state: dict) -> "PersistentChains":

@@ -20,6 +20,7 @@ from typing import Callable
 
 import torch
 
+from .. import shard
 from ..checks import check_number
 
 # log_density(y, need_value) -> (u (n,) or None, grad_u shaped like y)
@@ -88,7 +89,7 @@ class LangevinSampler:
                 eta *= self.decay
             _, grad = log_density(y, False)
             drift = self._drift(grad, eta)
-            noise = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
+            noise = shard.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
             y.add_(drift).add_(noise, alpha=math.sqrt(eta))
         drift_norm = float(drift.reshape(y.shape[0], -1).norm(dim=1).mean()) if y.numel() else 0.0
         return y, LangevinStats(n_steps, eta, 1.0, drift_norm)
@@ -103,7 +104,7 @@ class LangevinSampler:
                 eta *= self.decay
                 _, grad = log_density(y, False)
                 drift = self._drift(grad, eta)
-            noise = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
+            noise = shard.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
             proposal = y + drift + math.sqrt(eta) * noise
             u_new, grad_new = log_density(proposal, True)
             drift_new = self._drift(grad_new, eta)
@@ -111,7 +112,7 @@ class LangevinSampler:
             back = (y - proposal - drift_new).reshape(y.shape[0], -1).pow(2).sum(1)
             fwd = noise.reshape(y.shape[0], -1).pow(2).sum(1) * eta
             log_alpha = u_new - u + (fwd - back) / (2 * eta)
-            uniform = torch.rand(log_alpha.shape, generator=generator, dtype=y.dtype, device=y.device)
+            uniform = shard.rand(log_alpha.shape, generator=generator, dtype=y.dtype, device=y.device)
             accept = torch.log(uniform) < log_alpha
             mask = accept.view(-1, *([1] * (y.dim() - 1)))
             y = torch.where(mask, proposal, y)

@@ -34,10 +34,11 @@ import math
 import os
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-from .. import io
+from .. import io, shard
 from ..checks import check_number, derived_seed
 from ..costs import Cost
 from ..nn import EMA
@@ -57,12 +58,53 @@ Schedule = Callable[[int], float]  # step (0-based, the update about to be taken
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a ``torch.device``: "auto" (or None) is CUDA where there is a GPU, else the CPU;
+    plain "cuda" is this process's GPU (``cuda:LOCAL_RANK`` in a process started by ``torchrun``).
+    ValueError for a name torch does not know, and for CUDA where torch sees none."""
     if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}") from e
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r}: CUDA is not available here (torch {torch.__version__}"
+                             f"{' is a CPU build' if torch.version.cuda is None else ' sees no GPU'}); "
+                             "use device 'cpu' or 'auto'")
+        if resolved.index is None:
+            resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r}: there are {torch.cuda.device_count()} GPU(s) here "
+                             f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
+    return resolved
+
+
+def as_count(name: str, value: Any, low: int = 1) -> int:
+    """``value`` as an int >= ``low`` (Python and numpy ints; not bools, floats or strings); a ValueError
+    naming ``name`` otherwise."""
+    if isinstance(value, np.integer) and not isinstance(value, np.bool_):
+        value = int(value)
+    check_number(name, value, low=low, integer=True)
+    return int(value)
+
+
+def _from_array_like(name: str, value: Any, dtype: torch.dtype) -> torch.Tensor:
+    """A numpy array, a list of numbers or anything numpy reads as numbers, as a Tensor of ``dtype``;
+    TypeError naming ``name`` and the type or dtype for anything else."""
+    if isinstance(value, (str, bytes, dict, set)) or value is None:
+        raise TypeError(f"{name} must be a Tensor, an array or a list of numbers, got {type(value).__name__}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as e:  # e.g. a ragged list
+        raise TypeError(f"{name} must be a Tensor, an array or a list of numbers, got a {type(value).__name__} "
+                        f"numpy cannot read as an array ({e})") from None
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        what = (f"an array of dtype {arr.dtype}" if isinstance(value, np.ndarray)
+                else f"a {type(value).__name__} that numpy reads as dtype {arr.dtype}")
+        raise TypeError(f"{name} must hold real numbers (ints or floats), got {what}")
+    with np.errstate(over="ignore"):  # values beyond float32 become inf: _as_input names them as such
+        return torch.from_numpy(np.array(arr, dtype=np.float64 if dtype == torch.float64 else np.float32, order="C"))
 
 
 def cosine_factor(done: int, length: int) -> float:
@@ -191,6 +233,10 @@ class Solver:
             opt.params = ordered
         return optimizer
 
+    def networks(self) -> dict[str, nn.Module]:
+        """The declared networks by name (the trained ones, whose weights are saved)."""
+        return dict(self._networks)
+
     # -- the one optimisation step ------------------------------------------------------------------
     def update(self, name: str, loss: torch.Tensor) -> None:
         """One step of optimiser ``name`` on ``loss`` at ``self.step``: schedule → zero_grad → backward →
@@ -202,6 +248,7 @@ class Solver:
                 group["lr"] = group["base_lr"] * factor
         opt.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        shard.average_gradients(opt.params)  # a K-process run: the mean over processes (DDP's all-reduce)
         if opt.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(opt.params, opt.grad_clip)
         opt.optimizer.step()
@@ -257,9 +304,11 @@ class Solver:
     def sample(self, x: torch.Tensor, n_per_x: int = 1, generator: torch.Generator | None = None,
                **options: Any) -> torch.Tensor:
         """``n_per_x`` draws per x: (n, *source_shape) -> (n, n_per_x, *event_shape); by default
-        ``transport`` of x repeated (fresh noise for each draw). ``options`` go to ``transport``."""
-        check_number("n_per_x", n_per_x, low=1, integer=True)
-        x = self._as_batch("x", x, self.expected_shapes()[0])
+        ``transport`` of x repeated (fresh noise for each draw). ``options`` go to ``transport``.
+        ``x``: as ``transport`` takes it (a Tensor, an array or a list; cast to float32; at least one
+        sample, finite); ``n_per_x``: an int >= 1 (ValueError otherwise)."""
+        n_per_x = self._count("n_per_x", n_per_x, low=1)
+        x = self._as_input("x", x, self.expected_shapes()[0])
         y = self.transport(x.repeat_interleave(n_per_x, dim=0), generator=generator, **options)
         return y.reshape(x.shape[0], n_per_x, *y.shape[1:])
 
@@ -288,11 +337,55 @@ class Solver:
         return None
 
     def _as_batch(self, name: str, t: Any, shape: Sequence[int]) -> torch.Tensor:
-        """``t`` as a float Tensor of shape (n, *shape) on the solver's device; ValueError naming ``name``."""
-        t = torch.as_tensor(t, dtype=torch.float32) if not isinstance(t, torch.Tensor) else t
+        """``t`` (a Tensor, a numpy array, a list of numbers, ...) as a Tensor of shape (n, *shape) in the
+        model's dtype (float32) on its device: float64, float16 and integer inputs are cast. TypeError
+        naming ``name`` for what holds no real numbers (a string, a dict, None, an object or complex
+        array, booleans), ValueError for the wrong shape. The one conversion every solver applies to
+        what it is given (training batches too: a float32 Tensor on the device is returned as it is)."""
+        dtype = self._dtype()
+        if isinstance(t, torch.Tensor):
+            if t.is_complex() or t.dtype == torch.bool:
+                raise TypeError(f"{name} must hold real numbers, got a Tensor of dtype {t.dtype}")
+        else:
+            t = _from_array_like(name, t, dtype)
         if t.ndim < 1 or tuple(t.shape[1:]) != tuple(shape):
             raise ValueError(f"{name} must have shape (n, {', '.join(map(str, shape))}), got {tuple(t.shape)}")
-        return t.to(self.device)
+        return t.to(device=self.device, dtype=dtype)
+
+    def _as_input(self, name: str, t: Any, shape: Sequence[int]) -> torch.Tensor:
+        """``_as_batch`` for what a user passes to ``transport`` / ``sample`` / ``encode`` / ...: besides,
+        a ValueError naming ``name`` for an empty batch (0 samples) or NaN/Inf entries (as ``fit`` does)."""
+        t = self._as_batch(name, t, shape)
+        if t.shape[0] == 0:
+            raise ValueError(f"{name} must hold at least one sample, got shape {tuple(t.shape)}")
+        finite = torch.isfinite(t).reshape(t.shape[0], -1).all(dim=1)
+        if not bool(finite.all()):
+            bad = int((~finite).sum())
+            raise ValueError(f"{name} contains NaN or Inf values ({bad} of {t.shape[0]} samples)")
+        return t
+
+    @staticmethod
+    def _count(name: str, value: Any, low: int = 1) -> int:
+        """``as_count``: ``value`` as an int >= ``low`` (numpy ints too); ValueError naming ``name``."""
+        return as_count(name, value, low)
+
+    def _dtype(self) -> torch.dtype:
+        """The floating dtype of the model's networks (float32 unless a user converted them)."""
+        for module in self._networks.values():
+            for p in module.parameters():
+                if p.is_floating_point():
+                    return p.dtype
+        return torch.float32
+
+    def _sampling_generator(self, generator: Any) -> torch.Generator:
+        """``generator`` (a ``torch.Generator``), or the model's own sampling stream for None; TypeError
+        naming ``generator`` otherwise (e.g. a seed: pass ``torch.Generator().manual_seed(seed)``)."""
+        if generator is None:
+            return self.sample_generator
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} "
+                            f"{generator!r} (for a seed s, pass generator=torch.Generator().manual_seed(s))")
+        return generator
 
     # -- state ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

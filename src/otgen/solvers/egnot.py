@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..checks import check_number, check_shape, derived_seed, dim_or_event_shape
+from ..checks import check_shape, derived_seed, dim_or_event_shape
 from ..costs import Cost, make_cost
 from ..distributions.base import draw
 from ..nn import build
@@ -192,12 +192,14 @@ class EgNOTSolver(Solver):
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Draws from pi(·|x): (len(x), n_per_x, *event_shape). Fresh chains, ``n_steps`` Langevin
         steps (default ``sample_steps``). Neither the training chains nor the training random stream
-        are touched: without ``generator`` the draws come from the model's own sampling generator."""
+        are touched: without ``generator`` the draws come from the model's own sampling generator.
+        ``x``: a Tensor, array or list of shape (n, *source_shape), n >= 1, cast to float32 on the
+        model's device; NaN/Inf, an empty x or a non-numeric one raise ValueError/TypeError naming x.
+        ``n_per_x`` (>= 1) and ``n_steps`` (>= 0) are ints (ValueError otherwise)."""
         x = self._as_source(x, "x")
-        check_number("n_per_x", n_per_x, low=1, integer=True)
-        n_steps = self.sample_steps if n_steps is None else n_steps
-        check_number("n_steps", n_steps, low=0, integer=True)
-        gen = self.sample_generator if generator is None else generator
+        n_per_x = self._count("n_per_x", n_per_x, low=1)
+        n_steps = self._count("n_steps", self.sample_steps if n_steps is None else n_steps, low=0)
+        gen = self._sampling_generator(generator)
         xr = x.repeat_interleave(n_per_x, dim=0)
         y0 = self._init(xr, gen)
         potential = self.ema.shadow if self.ema is not None else self.potential
@@ -233,7 +235,7 @@ class EgNOTSolver(Solver):
         return type(self.cost).decode is not Cost.decode
 
     def _as_source(self, x: Any, name: str) -> torch.Tensor:
-        return self._as_batch(name, x, self.source_shape)
+        return self._as_input(name, x, self.source_shape)
 
     # -- training ------------------------------------------------------------------------------
     def expected_shapes(self):

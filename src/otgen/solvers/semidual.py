@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from .. import shard
 from ..nn import build
 from ..nn.registry import Network
 from ..schema import Betas, Number, Numbers, Text
@@ -68,4 +69,4 @@ def draw_noise(net: nn.Module, n: int, generator: torch.Generator, device: torch
     shape = tuple(getattr(net, "noise_shape", ()))
     if not shape or not math.prod(shape):
         return None
-    return torch.randn(n, *shape, generator=generator, device=device)
+    return shard.randn((n, *shape), generator=generator, device=device)

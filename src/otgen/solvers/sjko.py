@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from .. import shard
 from ..checks import check_number, dim_or_event_shape
 from ..conjugates import make_conjugate
 from ..costs import Cost, GeneratorCost, SquaredEuclidean, make_cost
@@ -90,7 +91,7 @@ class SJKOSolver(Solver):
                  r1: float = 0.0, seed: int = 0, device: str | None = "cpu"):
         args = SCHEMA.arguments(locals())
         shape = dim_or_event_shape(dim, event_shape)
-        self.phi = make_conjugate(phi, alpha)
+        self.phi = make_conjugate(phi, alpha, "phi")
         super().__init__(seed=seed, device=device)
 
         self.event_shape = self.source_shape = shape
@@ -186,20 +187,27 @@ class SJKOSolver(Solver):
     def transport(self, x: torch.Tensor, phase: int | None = None,
                   generator: torch.Generator | None = None) -> torch.Tensor:
         """T_k(x, z) for phase k (default: the last trained one; the current weights while training).
-        T_k pushes mu_0 towards mu_{k+1}. (n, *event_shape) -> (n, *event_shape)."""
-        x = self._as_batch("x", x, self.event_shape)
+        T_k pushes mu_0 towards mu_{k+1}. (n, *event_shape) -> (n, *event_shape). ``x``: a Tensor, array
+        or list, cast to float32 on the model's device (an empty, non-finite or non-numeric x raises
+        ValueError/TypeError naming x); ``phase``: None or an int in [0, phases trained)."""
+        x = self._as_input("x", x, self.event_shape)
+        gen = self._sampling_generator(generator)
         net = self.generator_net
         if phase is not None:
-            check_number("phase", phase, low=0, integer=True)
+            phase = self._count("phase", phase, low=0)
+            if not self.phase_states:
+                raise ValueError(f"phase={phase}: no phase is trained yet (fit the model first, or pass phase=None "
+                                 "for the current weights)")
             if phase >= len(self.phase_states):
                 raise ValueError(f"phase must be < {len(self.phase_states)} (the phases trained so far), got {phase}")
             net = copy.deepcopy(self.generator_net)
             net.load_state_dict(self.phase_states[phase])
-        return net(x, self._noise(x.shape[0], self.sample_generator if generator is None else generator))
+        return net(x, self._noise(x.shape[0], gen))
 
     def sample(self, x: torch.Tensor, n_per_x: int = 1, phase: int | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n_per_x`` draws T_k(x, z) per x: (n, *event_shape) -> (n, n_per_x, *event_shape)."""
+        """``n_per_x`` draws T_k(x, z) per x: (n, *event_shape) -> (n, n_per_x, *event_shape) (``x``,
+        ``n_per_x``: as the base ``sample`` checks them; ``phase``: as ``transport``)."""
         return super().sample(x, n_per_x, generator=generator, phase=phase)
 
     def run_arrays(self, x: torch.Tensor, generator: torch.Generator,
@@ -262,7 +270,7 @@ class SJKOSolver(Solver):
         self.phi.alpha = self.alpha_of(phase)
         n, m = x.shape[0], y.shape[0]
         if self.instance_noise:
-            y = y + (self.instance_noise / (phase + 1)) * torch.randn(y.shape, generator=self.generator,
+            y = y + (self.instance_noise / (phase + 1)) * shard.randn(y.shape, generator=self.generator,
                                                                        device=self.device)
         # potential step (fixed source: the fake term is linear)
         with torch.no_grad():

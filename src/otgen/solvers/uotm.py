@@ -97,7 +97,7 @@ class UOTMSolver(Solver):
         args = SCHEMA.arguments(locals())
         shape = dim_or_event_shape(dim, event_shape)
         source = shape if source_shape is None else check_shape("source_shape", source_shape)
-        self.phi1, self.phi2 = make_conjugate(phi1, alpha1), make_conjugate(phi2, alpha2)
+        self.phi1, self.phi2 = make_conjugate(phi1, alpha1, "phi1"), make_conjugate(phi2, alpha2, "phi2")
         if cost is not None and (tau != 1.0 or cost_reduce != "sum"):
             raise ValueError(f"tau and cost_reduce define the default cost; with cost= leave them at 1.0 and 'sum', "
                              f"got tau={tau!r}, cost_reduce={cost_reduce!r}")
@@ -129,10 +129,12 @@ class UOTMSolver(Solver):
     @torch.no_grad()
     def transport(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """T(x, z) with fresh z for every call: (n, *source_shape) -> (n, *event_shape). Uses the EMA
-        weights if any."""
-        x = self._as_batch("x", x, self.source_shape)
+        weights if any. ``x``: a Tensor, array or list, cast to float32 on the model's device; an empty,
+        non-finite or non-numeric x raises ValueError/TypeError naming x."""
+        x = self._as_input("x", x, self.source_shape)
+        gen = self._sampling_generator(generator)
         net = self.ema.shadow if self.ema is not None else self.generator_net
-        return net(x, self._noise(x.shape[0], self.sample_generator if generator is None else generator))
+        return net(x, self._noise(x.shape[0], gen))
 
     # -- training --------------------------------------------------------------------------------
     def expected_shapes(self):

@@ -31,7 +31,8 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..checks import check_number, check_shape, derived_seed
+from .. import shard
+from ..checks import check_shape, derived_seed
 from ..distributions.base import draw
 from ..kernels import WAE_SCALES, imq_mmd2, rbf_mmd2
 from ..nn import build
@@ -209,9 +210,9 @@ class WAESolver(Solver):
     # -- the prior, the encoder, the decoder ----------------------------------------------------------
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws of the prior N(0, prior_scale² I_d): (n, latent_dim), from ``generator`` (default: the
-        model's sampling stream)."""
-        check_number("n", n, low=1, integer=True)
-        gen = self.sample_generator if generator is None else generator
+        model's sampling stream). ``n``: an int >= 1 (ValueError otherwise)."""
+        n = self._count("n", n, low=1)
+        gen = self._sampling_generator(generator)
         return self.prior_scale * torch.randn(n, self.latent_dim, generator=gen, device=gen.device).to(self.device)
 
     def own_source(self) -> Callable[..., torch.Tensor]:
@@ -232,7 +233,7 @@ class WAESolver(Solver):
         logvar = logvar.clamp(*LOGVAR_RANGE)
         if generator is None:
             return mean, logvar
-        eps = torch.randn(mean.shape, generator=generator, device=generator.device).to(mean.device)
+        eps = shard.randn(mean.shape, generator=generator, device=generator.device).to(mean.device)
         return mean + torch.exp(0.5 * logvar) * eps, logvar
 
     def _eval(self) -> Any:
@@ -245,22 +246,28 @@ class WAESolver(Solver):
     @torch.no_grad()
     def encode(self, x: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
         """Codes of x (n, *data_shape) -> (n, latent_dim): E(x), or for a Gaussian encoder its mean
-        (``sample=True``: a draw from Q(z|x), from ``generator`` or the sampling stream)."""
-        x = self._as_batch("x", x, self.data_shape)
-        gen = (self.sample_generator if generator is None else generator) if sample else None
+        (``sample=True``: a draw from Q(z|x), from ``generator`` or the sampling stream). ``x``: a Tensor,
+        array or list, cast to float32 on the model's device; an empty, non-finite or non-numeric x
+        raises ValueError/TypeError naming x."""
+        x = self._as_input("x", x, self.data_shape)
+        if not isinstance(sample, bool):
+            raise ValueError(f"sample must be True or False, got {sample!r}")
+        gen = self._sampling_generator(generator) if sample else None
         with self._eval():
             return self._codes(x, gen)[0]
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """G(z): (n, latent_dim) -> (n, *data_shape)."""
-        z = self._as_batch("z", z, (self.latent_dim,))
+        """G(z): (n, latent_dim) -> (n, *data_shape). ``z``: a Tensor, array or list, cast to float32 on
+        the model's device; an empty, non-finite or non-numeric z raises ValueError/TypeError naming z."""
+        z = self._as_input("z", z, (self.latent_dim,))
         with self._eval():
             return self.decoder(z)
 
     def transport(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The map from the prior to the data: ``decode(x)`` for prior points x (n, latent_dim)."""
-        return self.decode(x)
+        """The map from the prior to the data: ``decode(x)`` for prior points x (n, latent_dim) (checked
+        as ``decode`` checks z, the errors naming x)."""
+        return self.decode(self._as_input("x", x, (self.latent_dim,)))
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -269,14 +276,15 @@ class WAESolver(Solver):
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """G(E(x)) (the encoder's mean for a Gaussian encoder): shaped like x."""
+        """G(E(x)) (the encoder's mean for a Gaussian encoder): shaped like x (checked as ``encode`` does)."""
         return self.decode(self.encode(x))
 
     @torch.no_grad()
     def interpolate(self, x0: torch.Tensor, x1: torch.Tensor, n_steps: int = 8) -> torch.Tensor:
         """Decoded straight lines between the codes of x0 and x1 (each (n, *data_shape)):
         (n, n_steps, *data_shape), from G(E(x0)) to G(E(x1))."""
-        check_number("n_steps", n_steps, low=2, integer=True)
+        n_steps = self._count("n_steps", n_steps, low=2)
+        x0, x1 = self._as_input("x0", x0, self.data_shape), self._as_input("x1", x1, self.data_shape)
         z0, z1 = self.encode(x0), self.encode(x1)
         if z0.shape != z1.shape:
             raise ValueError(f"x0 and x1 must hold the same number of samples, got {len(z0)} and {len(z1)}")
@@ -323,21 +331,22 @@ class WAESolver(Solver):
         """x + input_noise·e, e a standard normal truncated to [−2, 2] (draws outside are redrawn)."""
         if not self.input_noise:
             return x
-        e = torch.randn(x.shape, generator=self.generator, device=self.device)
+        rows = shard.current()  # the whole batch's draws, redrawn alike in every process; this one's rows
+        e = torch.randn((rows.global_rows(x.shape[0]), *x.shape[1:]), generator=self.generator, device=self.device)
         outside = e.abs() > 2.0
         while bool(outside.any()):
             e[outside] = torch.randn(int(outside.sum()), generator=self.generator, device=self.device)
             outside = e.abs() > 2.0
-        return x + self.input_noise * e
+        return x + self.input_noise * rows.mine(e)
 
     def train_step(self, x: torch.Tensor) -> dict[str, float]:
         """One auto-encoder update on a data batch x (n, *data_shape) (WAE-GAN: first one adversary
         update on the same codes)."""
         x = self._as_batch("x", x, self.data_shape)
         n = x.shape[0]
-        if n < 2:
+        if shard.current().global_rows(n) < 2:
             raise ValueError("a WAE step needs batches of at least 2 samples (the penalty compares two samples)")
-        prior = self.prior_scale * torch.randn(n, self.latent_dim, generator=self.generator, device=self.device)
+        prior = self.prior_scale * shard.randn((n, self.latent_dim), generator=self.generator, device=self.device)
         codes, logvar = self._codes(self._noisy(x), self.generator)
         out: dict[str, float] = {}
         if self.penalty == "gan":
@@ -349,8 +358,8 @@ class WAESolver(Solver):
             with frozen(self.adversary):
                 fooled = self.adversary_logits(codes)
                 penalty = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
-        else:
-            penalty = self.mmd_penalty(codes, prior)
+        else:  # the MMD couples the samples: of the whole batch, in every process alike
+            penalty = self.mmd_penalty(shard.gather_with_grad(codes), shard.gather(prior))
         rec = self.reconstruction(x, self.decoder(codes))
         loss = self.rec_scale * rec + self.lam * penalty
         self.update("opt_ae", loss)

@@ -1,7 +1,8 @@
 """Run-directory checkpoints: the model plus the loop's own state, written atomically.
 
 ``checkpoints/last.pt`` = {"model": solver checkpoint (loadable by ``otgen.load``), "loop": {"step",
-"data_generator", "torch_rng"}}. It is replaced (never overwritten in place) every ``checkpoint_every``
+"data_generator", "torch_rng"[, "cuda_rng"]}}: with the solver's own streams in its state, every
+random stream of the run. It is replaced (never overwritten in place) every ``checkpoint_every``
 steps and at the end, so the file on disk is always the last complete, finite state.
 """
 
@@ -22,10 +23,15 @@ def checkpoint_path(out: Path) -> Path:
 
 
 def save_checkpoint(out: Path, solver: Any, step: int, data_generator: torch.Generator) -> Path:
-    payload = {"model": solver.to_checkpoint(),
-               "loop": {"step": step, "data_generator": data_generator.get_state(),
-                        "torch_rng": torch.get_rng_state()}}
-    return io.save_torch(payload, checkpoint_path(out))
+    loop = {"step": step, "data_generator": data_generator.get_state(), "torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        loop["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return io.save_torch({"model": solver.to_checkpoint(), "loop": loop}, checkpoint_path(out))
+
+
+def saved_step(checkpoint: dict[str, Any]) -> int:
+    """The step a checkpoint was written at."""
+    return int(checkpoint["loop"]["step"])
 
 
 def load_checkpoint(out: Path) -> dict[str, Any] | None:
@@ -46,4 +52,6 @@ def restore(solver: Any, checkpoint: dict[str, Any], data_generator: torch.Gener
     if data_generator is not None:
         data_generator.set_state(loop["data_generator"])
         torch.set_rng_state(loop["torch_rng"])
+        if "cuda_rng" in loop and torch.cuda.is_available() and len(loop["cuda_rng"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(loop["cuda_rng"])
     return int(loop["step"])

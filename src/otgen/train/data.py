@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..distributions.base import accepts_generator
+from ..shard import Shard
 
 
 def check_finite(batch: torch.Tensor, name: str, where: str = "") -> None:
@@ -23,18 +24,21 @@ def check_finite(batch: torch.Tensor, name: str, where: str = "") -> None:
 
 
 class BatchStream:
-    """``stream(batch_size) -> Tensor (batch_size, *shape)`` drawn from ``data``."""
+    """``stream(batch_size) -> Tensor (batch_size / K, *shape)``: this process's rows of a global batch
+    of ``batch_size`` drawn from ``data`` (K processes, ``shard``; one: the whole batch). Every
+    process draws the same global batch from the same ``generator`` and keeps its rows (a Tensor's
+    rows are picked by index, only this process's are copied; a sampler is called for the whole batch)."""
 
-    def __init__(self, data: Any, name: str, generator: torch.Generator):
+    def __init__(self, data: Any, name: str, generator: torch.Generator, shard: Shard | None = None):
         self.name = name
         self.generator = generator
+        self.shard = shard or Shard()
         if isinstance(data, np.ndarray):
             data = torch.as_tensor(data)
         if isinstance(data, torch.Tensor):
             if data.dim() < 2 or data.shape[0] < 1:
                 raise ValueError(f"{name} samples must have shape (n, *event_shape) with n >= 1, got {tuple(data.shape)}")
-            if not data.is_floating_point():
-                data = data.float()
+            data = _real_float32(data, name)
             check_finite(data, name)
             self.samples: torch.Tensor | None = data
             self.fn = None
@@ -47,15 +51,43 @@ class BatchStream:
 
     @property
     def data(self) -> Any:
-        return self.samples if self.samples is not None else self.fn
+        """What the solver's ``prepare`` is given: the Tensor of samples, or the sampler with its
+        outputs checked as the batches are."""
+        return self.samples if self.samples is not None else self._checked
+
+    def _checked(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        batch = self.fn(n, generator=generator) if self._with_generator else self.fn(n)
+        if batch is None or isinstance(batch, (str, bytes, dict)):
+            raise ValueError(f"{self.name}({n}) must return a Tensor of shape ({n}, *event_shape), "
+                             f"got {type(batch).__name__}")
+        if not isinstance(batch, torch.Tensor):
+            try:
+                batch = torch.as_tensor(np.asarray(batch, dtype=np.float32))
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{self.name}({n}) must return a Tensor of shape ({n}, *event_shape); its "
+                                 f"{type(batch).__name__} is not an array of numbers ({e})") from None
+        if batch.dim() < 2 or batch.shape[0] != n:
+            raise ValueError(f"{self.name}({n}) must return a Tensor of shape ({n}, *event_shape), got {tuple(batch.shape)}")
+        return _real_float32(batch, self.name)
 
     def __call__(self, n: int) -> torch.Tensor:
+        """This process's rows of a global batch of ``n``."""
+        if self.samples is not None:
+            idx = self.shard.mine(torch.randint(self.samples.shape[0], (n,), generator=self.generator))
+            return self.samples[idx.to(self.samples.device)]
+        return self.shard.mine(self.whole(n))
+
+    def whole(self, n: int) -> torch.Tensor:
+        """A batch of ``n`` samples, all of them (in every process alike)."""
         if self.samples is not None:
             idx = torch.randint(self.samples.shape[0], (n,), generator=self.generator)
             return self.samples[idx.to(self.samples.device)]
-        batch = self.fn(n, generator=self.generator) if self._with_generator else self.fn(n)
-        if not isinstance(batch, torch.Tensor):
-            batch = torch.as_tensor(np.asarray(batch), dtype=torch.float32)
-        if batch.dim() < 2 or batch.shape[0] != n:
-            raise ValueError(f"{self.name}({n}) must return a Tensor of shape ({n}, *event_shape), got {tuple(batch.shape)}")
-        return batch.float() if not batch.is_floating_point() else batch
+        return self._checked(n, self.generator)
+
+
+def _real_float32(t: torch.Tensor, name: str) -> torch.Tensor:
+    """Samples as float32 (the models' dtype: float64, float16 and integer data are cast); complex
+    samples are refused, naming ``name``."""
+    if t.is_complex():
+        raise ValueError(f"{name} samples must be real numbers, got dtype {t.dtype}")
+    return t if t.dtype == torch.float32 else t.float()

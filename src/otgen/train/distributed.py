@@ -1,26 +1,150 @@
-"""Process-group context for the training loop.
+"""The process context of the training loop: one process, or K processes under ``torch.distributed``.
 
-Single-process today; the loop only ever asks ``is_main`` (who writes files and shows progress),
-``rank``/``world_size`` (seeding and batch split) and ``all_reduce_mean`` (logged metrics), so a
-``torch.distributed`` (DDP, ``torchrun``) context can replace this one without touching the loop.
+The loop asks its context who writes files and shows progress (``is_main``), for the ``shard``
+the solver's steps draw and gather through (``otgen.shard``), to make every process start from the
+same state (``broadcast_state``), to reduce each step's metrics and stop request (``reduce_step``:
+one all-reduce, so that every process sees the same numbers, stops at the same step and stops
+together on NaN/Inf) and to wait for the others (``barrier``).
+
+``context(device)`` picks it: the process group the caller initialised; else, in a process started
+by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), a new default group — NCCL for a CUDA
+device, gloo for the CPU — initialised from the environment; else one process.
+
+How a K-process run computes (docs/distributed.md): the config's batch is the global batch, split
+in K equal parts; every process draws the global batch's random numbers (data rows, noise) from the
+same seeded streams and keeps its rows; gradients are averaged over the processes in the solver's one
+shared step — what ``DistributedDataParallel``'s reducer does, here in one flat all-reduce per
+update, since the solvers call their networks in ways DDP's wrapper does not support (a potential
+inside Langevin chains and twice per loss, a frozen potential in the generator's loss, R1's double
+backward). Every process so holds the whole state, identical, and rank 0 alone writes it.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..shard import Shard
 
 
 @dataclass(frozen=True)
 class SingleProcess:
+    """One process: every method is a no-op."""
+
     rank: int = 0
     world_size: int = 1
 
     @property
     def is_main(self) -> bool:
-        return self.rank == 0
+        return True
 
-    def all_reduce_mean(self, metrics: dict[str, float]) -> dict[str, float]:
-        return metrics
+    @property
+    def shard(self) -> Shard:
+        return Shard()
+
+    def broadcast_state(self, solver: Any) -> None:
+        pass
+
+    def reduce_step(self, metrics: dict[str, float], stop: bool) -> tuple[dict[str, float], bool]:
+        return metrics, stop
 
     def barrier(self) -> None:
         pass
+
+
+class ProcessGroup:
+    """Process ``rank`` of ``world_size`` in an initialised ``torch.distributed`` group; ``device``:
+    where the reductions' tensors live (the solver's device: CUDA for NCCL)."""
+
+    def __init__(self, device: torch.device, group: Any = None):
+        import torch.distributed as dist
+
+        self.dist, self.group, self.device = dist, group, torch.device(device)
+        self.rank = dist.get_rank(group)
+        self.world_size = dist.get_world_size(group)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def shard(self) -> Shard:
+        return Shard(self.rank, self.world_size, self.group)
+
+    def broadcast_state(self, solver: Any) -> None:
+        """Rank 0's network weights and random streams to every process (a run starts, or resumes,
+        from one state everywhere, even from networks built differently in each process). On CUDA,
+        BatchNorm layers become SyncBatchNorm (statistics of the whole batch; the same parameters and
+        buffers); torch has no CPU SyncBatchNorm, so on the CPU they normalise each process's rows."""
+        src = self.dist.get_global_rank(self.group, 0) if self.group is not None else 0
+        for module in solver.networks().values():
+            if self.device.type == "cuda":
+                for name, child in list(module.named_children()):
+                    setattr(module, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child, self.group))
+        for module in solver.networks().values():
+            for tensor in module.state_dict().values():
+                self.dist.broadcast(tensor, src=src, group=self.group)
+        states = [[solver.generator.get_state(), solver.sample_generator.get_state()]]
+        self.dist.broadcast_object_list(states, src=src, group=self.group,
+                                        device=self.device if self.device.type == "cuda" else None)
+        solver.generator.set_state(states[0][0].cpu())
+        solver.sample_generator.set_state(states[0][1].cpu())
+
+    def reduce_step(self, metrics: dict[str, float], stop: bool) -> tuple[dict[str, float], bool]:
+        """The metrics' means over the processes, and whether any process was asked to stop."""
+        values = torch.tensor([*metrics.values(), float(stop)], dtype=torch.float64, device=self.device)
+        self.dist.all_reduce(values, group=self.group)
+        values = values.tolist()
+        mean = {k: v / self.world_size for k, v in zip(metrics, values)}
+        return mean, values[-1] > 0
+
+    def barrier(self) -> None:
+        if self.device.type == "cuda":
+            self.dist.barrier(group=self.group, device_ids=[self.device.index])
+        else:
+            self.dist.barrier(group=self.group)
+
+
+def launched_by_torchrun() -> bool:
+    """Whether this process is one of several started by ``torchrun`` (or another launcher that
+    sets ``WORLD_SIZE``)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def context(device: torch.device) -> SingleProcess | ProcessGroup:
+    """The context of a training run on ``device``: the initialised default group, a new one for a
+    process started by torchrun, or one process."""
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        if launched_by_torchrun():
+            raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
+        return SingleProcess()
+    if not dist.is_initialized() and launched_by_torchrun():
+        device = torch.device(device)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        return ProcessGroup(device)
+    return SingleProcess()
+
+
+def shutdown() -> None:
+    """Leave the default process group, if this process joined one (the end of ``otgen train``)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def is_main_process() -> bool:
+    """Rank 0 of the default group, or a process outside any group: the one that writes and prints."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return int(os.environ.get("RANK", "0")) == 0

@@ -7,6 +7,7 @@ the first step: argument ranges, data shapes (against the solver) and finiteness
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
@@ -17,10 +18,11 @@ from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
+from .. import shard
 from ..checks import check_number, derived_seed
 from . import checkpoint as ckpt
 from .data import BatchStream, check_finite
-from .distributed import SingleProcess
+from .distributed import context
 from .logging import MetricsLog, progress_bar
 
 Callback = Callable[[int, Any, dict], "dict | None"]
@@ -36,6 +38,7 @@ class TrainResult:
     seconds: float                  # wall time of this call
     metrics: dict[str, float] = field(default_factory=dict)  # the last logged record
     out: Path | None = None
+    resumed_from: int | None = None  # the checkpoint's step, for a resumed run
 
 
 def _finite_state(obj: Any) -> bool:
@@ -48,9 +51,13 @@ def _finite_state(obj: Any) -> bool:
     return True
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, seed: int = 0,
           out: str | Path | None = None, resume: bool = False, progress: bool = True, log_every: int = 50,
-          checkpoint_every: int = 500, callbacks: Iterable[Callback] = (), dist: Any = None) -> TrainResult:
+          checkpoint_every: int = 500, callbacks: Iterable[Callback] = (), precision: str = "fp32",
+          dist: Any = None) -> TrainResult:
     """Train ``solver`` until it has taken ``n_iters`` steps in all (counting resumed ones and those of
     an earlier ``fit`` of the same model object).
 
@@ -58,37 +65,57 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
         data: one entry per side the solver names in ``solver.data_sides`` (e.g. source and target;
             a solver that samples its own prior needs one): Tensors of samples (n, *shape),
             ``Sampler``s or callables ``n -> Tensor``.
-        n_iters: total number of steps >= 1. batch_size: samples of each side per step >= 1.
+        n_iters: total number of steps >= 1 (with ``resume``: at least the checkpoint's step).
+        batch_size: samples of each side per step >= 1: the global batch of all processes (a multiple
+            of their number, each process taking an equal part).
         seed: seeds the loop's data draws (the solver has its own seed).
         out: run directory for ``metrics.jsonl``, ``checkpoints/last.pt`` and ``model.pt``; None: no files.
-        resume: continue from ``out``'s checkpoint. Without it, a directory that already holds a
-            checkpoint is refused (nothing saved is overwritten).
+        resume: continue from ``out``'s checkpoint (which must exist). Without it, a directory that
+            already holds a checkpoint is refused (nothing saved is overwritten).
         progress: a progress bar when stderr is a terminal.
         log_every, checkpoint_every: in steps.
         callbacks: ``cb(step, solver, metrics) -> dict | None`` after each step; returned dicts are logged.
+        precision: "fp32", or "bf16": each step under ``torch.autocast`` with bfloat16 (for the
+            convolutional networks on a GPU; weights, optimiser state and chains stay float32).
+        dist: the process context (default: ``distributed.context``: torchrun's processes, or one).
 
-    On NaN/Inf the run stops with ``TrainingDiverged``; with ``out`` the last good checkpoint is kept
-    and reloaded into the model, without ``out`` the model is left as it diverged.
+    In a process group (``torchrun``, or a group the caller initialised) each of the K processes
+    trains on its part of every batch; together they compute what one process computes on the whole
+    batch (``otgen.shard``), and only rank 0 writes files. SIGINT/SIGTERM stop every process after
+    the same step, with one checkpoint, and raise KeyboardInterrupt. On NaN/Inf the run stops with
+    ``TrainingDiverged``; with ``out`` the last good checkpoint is kept and reloaded into the model,
+    without ``out`` the model is left as it diverged.
     """
     check_number("n_iters", n_iters, low=1, integer=True)
     check_number("batch_size", batch_size, low=1, integer=True)
     check_number("seed", seed, low=0, integer=True)
     check_number("log_every", log_every, low=1, integer=True)
     check_number("checkpoint_every", checkpoint_every, low=1, integer=True)
-    callbacks = list(callbacks)
+    callbacks = [callbacks] if callable(callbacks) else list(callbacks)
     for cb in callbacks:
         if not callable(cb):
             raise ValueError(f"callbacks must be callables cb(step, solver, metrics), got {type(cb).__name__}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     sides = tuple(solver.data_sides)
     if len(data) != len(sides):
         raise ValueError(f"{type(solver).__name__} trains on {len(sides)} data set(s) ({', '.join(sides)}), "
                          f"got {len(data)}")
-    dist = dist or SingleProcess()
     out = Path(out) if out is not None else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ValueError(f"out={str(out)!r} exists and is not a directory (a run directory holds metrics.jsonl, "
+                         "checkpoints/ and model.pt)")
+    if resume and out is None:
+        raise ValueError("resume=True continues the run in a directory: pass out=")
+    dist = dist or context(solver.device)
+    if batch_size % dist.world_size:
+        raise ValueError(f"batch_size {batch_size} is the global batch of the {dist.world_size} processes and "
+                         f"must be a multiple of {dist.world_size}")
 
-    data_gen = torch.Generator().manual_seed(derived_seed(seed, 3, dist.rank))
-    streams = [BatchStream(d, side, data_gen) for d, side in zip(data, sides)]
-    probes = [stream(min(batch_size, 2)) for stream in streams]
+    # one data stream for the whole batch, the same in every process (which keeps its own rows)
+    data_gen = torch.Generator().manual_seed(derived_seed(seed, 3, 0))
+    streams = [BatchStream(d, side, data_gen, dist.shard) for d, side in zip(data, sides)]
+    probes = [stream.whole(min(batch_size, 2)) for stream in streams]
     for probe, side in zip(probes, sides):
         check_finite(probe, side, " in the first batch")
     solver.check_data(*(tuple(p.shape[1:]) for p in probes))
@@ -98,13 +125,19 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
     if existing is not None and not resume:
         raise ValueError(f"out={str(out)!r} already holds a run (checkpoints/{ckpt.LAST}); "
                          "pass resume=True to continue it, or choose another directory")
+    if resume and existing is None:
+        raise ValueError(f"resume=True, but {ckpt.checkpoint_path(out)} does not exist: there is no run to "
+                         "continue in out (drop resume to start one there)")
     if existing is not None:
+        saved_step = ckpt.saved_step(existing)
+        if n_iters < saved_step:
+            raise ValueError(f"n_iters {n_iters} is below the step {saved_step} of the checkpoint "
+                             f"{ckpt.checkpoint_path(out)}; a resumed run continues to n_iters >= {saved_step}")
         start = ckpt.restore(solver, existing, data_gen)
+    dist.broadcast_state(solver)
     solver.prepare(*(stream.data for stream in streams), n_iters=n_iters)
     log = MetricsLog(out / "metrics.jsonl" if (out is not None and dist.is_main) else None,
-                     truncate_after=start if existing is not None else None)
-    if out is not None and existing is None and dist.is_main and log.path.exists():
-        log.path.unlink()  # a stale log without a checkpoint belongs to no run we can continue
+                     continue_after=start if existing is not None else None)
 
     def save(step: int) -> None:
         if out is None or not dist.is_main:
@@ -112,6 +145,9 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
         if not _finite_state(solver.state_dict()):
             _diverged(solver, out, step, {"model state": "NaN/Inf"})
         ckpt.save_checkpoint(out, solver, step, data_gen)
+
+    autocast = (torch.autocast(solver.device.type, dtype=torch.bfloat16) if precision == "bf16"
+                else contextlib.nullcontext())
 
     t0 = time.perf_counter()
     sums: dict[str, float] = {}
@@ -125,28 +161,37 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
                 for batch, side in zip(batches, sides):
                     check_finite(batch, side, f" in the batch of step {step}")
                 in_step = True
-                metrics = solver.train_step(*batches)
+                with shard.using(dist.shard), autocast:
+                    metrics = solver.train_step(*batches)
                 in_step = False
+                metrics, stop_now = dist.reduce_step(metrics, stop.requested)  # the same in every process
                 bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
                 if bad:
                     _diverged(solver, out, step, bad)
                 completed = step
+                interrupted = False  # Ctrl-C (KeyboardInterrupt) inside a callback: this step is logged first
                 for cb in callbacks:
-                    extra = cb(step, solver, metrics)
+                    try:
+                        extra = cb(step, solver, metrics)
+                    except KeyboardInterrupt:
+                        interrupted = True
+                        break
                     if extra:
                         metrics = {**metrics, **extra}
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
                 if step % log_every == 0 or step == n_iters:
-                    record = dist.all_reduce_mean({k: v / count for k, v in sums.items()})
+                    record = {k: v / count for k, v in sums.items()}
                     log.write({"step": step, "time": round(time.perf_counter() - t0, 3), **record})
                     bar.set_postfix({k: f"{v:.4g}" for k, v in list(record.items())[:3]}, refresh=False)
                     sums, count = {}, 0
                 if step % checkpoint_every == 0 and step != n_iters:
                     save(step)
                 bar.update(1)
-                if stop.requested:  # Ctrl-C / SIGTERM arrived during this step: stop between steps
+                # Ctrl-C / SIGTERM arrived during this step: stop between steps (all processes after the
+                # same step: as reduced with the metrics; one process sees its callbacks' signals too)
+                if interrupted or stop_now or (dist.world_size == 1 and stop.requested):
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         if not in_step:  # between two steps the state is consistent: resume continues from here
@@ -157,23 +202,32 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
     save(n_iters)
     if out is not None and dist.is_main and start < n_iters:
         solver.save(out / "model.pt")
-    return TrainResult(steps=n_iters, seconds=time.perf_counter() - t0, metrics=log.last, out=out)
+    dist.barrier()  # the files are written when train returns, in every process
+    return TrainResult(steps=n_iters, seconds=time.perf_counter() - t0, metrics=log.last, out=out,
+                       resumed_from=start if existing is not None else None)
 
 
 class StopRequest:
     """While active (in the main thread), the first SIGINT/SIGTERM only sets ``requested`` so the loop
-    can stop between two steps and checkpoint; a second one interrupts at once."""
+    can stop between two steps and checkpoint; another one more than ``GRACE`` seconds later
+    interrupts at once. (Ctrl-C under torchrun reaches each process twice, from the terminal and
+    forwarded by torchrun: the second copy must not cut the checkpoint short.)"""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    GRACE = 2.0
 
     def __init__(self):
         self.requested = False
+        self._first = 0.0
         self._previous: dict = {}
 
     def _handle(self, signum, frame):
+        now = time.monotonic()
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+            if now - self._first > self.GRACE:
+                raise KeyboardInterrupt
+            return
+        self.requested, self._first = True, now
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():

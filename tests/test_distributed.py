@@ -1,0 +1,175 @@
+"""Multi-process training: K gloo processes with B/K samples each compute what one process computes
+with batch B (every solver), and a 2-process ``torchrun ... otgen train`` run writes one checkpoint
+that one process resumes; SIGTERM to torchrun stops every rank after the same step with one
+checkpoint."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import otgen
+
+STEPS, BATCH = 4, 16  # S-JKO: STEPS per phase, 2 phases (the boundary is crossed)
+
+
+def _points(seed, n=64, d=2, shift=0.0):
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed)) + shift
+
+
+def case(name):
+    """(model, data) of one equivalence case: small networks, Tensors of samples (the same in every process)."""
+    x, y = _points(1), _points(2, shift=1.0)
+    if name == "egnot_persistent":
+        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, chains="persistent", seed=0), (x, y)
+    if name == "egnot_replay_mala":
+        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, chains="replay", buffer_size=24,
+                           reinit_prob=0.3, metropolis=True, seed=0), (x, y)
+    if name == "uotm":
+        return otgen.UOTM(dim=2, tau=0.5, hidden=(16, 16), r1=0.1, ema=0.9, grad_clip=1.0, seed=0), (x, y)
+    if name == "sjko":
+        return otgen.SJKO(dim=2, h=0.5, n_phases=2, hidden=(16, 16), noise_dim=2, seed=0), (x, y)
+    if name == "wae":
+        data = _points(3, d=6)
+        return otgen.WAE(data_shape=(6,), latent_dim=2, encoder="mlp", decoder="mlp", hidden=(16,),
+                         encoder_type="gaussian", input_noise=0.1, seed=0), (data,)
+    raise KeyError(name)
+
+
+CASES = ["egnot_persistent", "egnot_replay_mala", "uotm", "sjko", "wae"]
+
+
+def trained_state(name):
+    model, data = case(name)
+    model.fit(*data, n_iters=STEPS, batch_size=BATCH, progress=False, log_every=1)
+    return model.state_dict(), model.history.metrics
+
+
+def _worker(rank, world, init_file, out):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        for name in CASES:
+            state, metrics = trained_state(name)
+            torch.save({"state": state, "metrics": metrics}, Path(out) / f"{name}_{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def tensors(state, prefix=""):
+    """Every floating-point tensor of a (nested) state dict by its path."""
+    found = {}
+    if isinstance(state, torch.Tensor):
+        if state.is_floating_point():
+            found[prefix] = state
+    elif isinstance(state, dict):
+        for k, v in state.items():
+            found.update(tensors(v, f"{prefix}/{k}"))
+    elif isinstance(state, (list, tuple)):
+        for i, v in enumerate(state):
+            found.update(tensors(v, f"{prefix}/{i}"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def two_process_states(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    mp.spawn(_worker, args=(2, str(out / "init"), str(out)), nprocs=2, join=True)
+    return {name: [torch.load(out / f"{name}_{r}.pt", weights_only=True) for r in range(2)] for name in CASES}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_two_processes_with_half_batches_equal_one_process_with_the_whole(two_process_states, name):
+    torch.set_num_threads(1)
+    one, one_metrics = trained_state(name)
+    rank0, rank1 = two_process_states[name]
+    a, b, c = tensors(one), tensors(rank0["state"]), tensors(rank1["state"])
+    assert a.keys() == b.keys() == c.keys()
+    # networks, optimiser moments, EMA, chains/buffers/phase maps: all of them, to float rounding
+    assert len(a) >= 8
+    for key in a:
+        assert torch.allclose(a[key], b[key], rtol=1e-4, atol=1e-5), key
+        assert torch.equal(b[key], c[key]), key  # the ranks hold one state
+    for key in ("generator", "sample_generator"):
+        assert torch.equal(one[key], rank0["state"][key])  # the random streams advanced alike
+    assert rank0["metrics"].keys() == one_metrics.keys()
+    for k, v in one_metrics.items():
+        if k == "time":
+            continue
+        assert rank0["metrics"][k] == pytest.approx(v, rel=1e-3, abs=1e-4), k  # averaged over the processes
+
+
+def test_a_global_batch_not_divisible_by_the_processes_is_refused_before_training():
+    model, data = case("uotm")
+    two = otgen.train.distributed.SingleProcess(world_size=2)  # the check reads world_size only
+    with pytest.raises(ValueError, match="batch_size 15 is the global batch of the 2 processes"):
+        otgen.train.train(model, data, n_iters=2, batch_size=15, progress=False, dist=two)
+    assert model.step == 0
+
+
+# -- torchrun ------------------------------------------------------------------------------------
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "gauss_egnot.yaml"
+TINY = ["--set", "model.hidden=[16, 16]", "--set", "model.langevin_steps=3", "--set", "model.sample_steps=3",
+        "--set", "train.batch_size=32", "--set", "eval.n_conditions=4", "--set", "eval.n_per_condition=16",
+        "--set", "eval.n_samples=64"]
+
+
+def _env():
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+def torchrun(*args, nproc=2, **kw):
+    exe = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    return [exe, "--standalone", f"--nproc_per_node={nproc}", "-m", "otgen", "train", *args]
+
+
+@pytest.mark.skipif(not CONFIG.is_file(), reason="the shipped config is missing")
+def test_torchrun_two_processes_write_one_checkpoint_that_one_process_resumes(tmp_path):
+    out = tmp_path / "run"
+    done = subprocess.run(torchrun(str(CONFIG), "--out", str(out), *TINY, "--set", "train.n_iters=6",
+                                   "--set", "train.checkpoint_every=3", "--threads", "1"),
+                          env=_env(), capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("trained to step 6") == 1  # rank 0 alone reports (and writes)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.pt"]
+    assert otgen.load(out / "checkpoints" / "last.pt").step == 6
+    steps = [line for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(steps) == 6 // 50 + 1  # log_every 50: the last step only, once
+
+    more = subprocess.run([sys.executable, "-m", "otgen", "train", str(CONFIG), "--out", str(out), "--resume",
+                           "--set", "train.n_iters=8", "--threads", "1"],
+                          env=_env(), capture_output=True, text=True, timeout=240)
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert f"resuming {out / 'checkpoints' / 'last.pt'} at step 6 of 8" in more.stdout
+    assert otgen.load(out / "model.pt").step == 8
+
+
+def test_sigterm_to_torchrun_stops_every_rank_after_one_step_with_one_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(torchrun(str(CONFIG), "--out", str(out), *TINY, "--set", "train.n_iters=100000",
+                                     "--set", "train.checkpoint_every=100000", "--set", "train.log_every=1",
+                                     "--threads", "1"),
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = out / "metrics.jsonl"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and (not log.is_file() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert stderr.count("interrupted (the last checkpoint, if any, is kept)") == 2  # both ranks, cleanly
+    step = otgen.load(out / "checkpoints" / "last.pt").step
+    logged = [int(line.split('"step": ')[1].split(",")[0]) for line in log.read_text().splitlines()]
+    assert step >= 3 and logged[-1] == step  # the checkpoint is of the last step logged: one state
+    resumed = otgen.load(out / "checkpoints" / "last.pt")
+    assert resumed.step == step and torch.isfinite(next(resumed.potential.parameters())).all()
