@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/egnot_digits.py --threads 2
 	$(BIN)/python benchmarks/generation_digits.py --threads 2
 	$(BIN)/python benchmarks/uotm_outliers_digits.py --threads 2
+	$(BIN)/python benchmarks/ddp_scaling.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

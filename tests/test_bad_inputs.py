@@ -521,25 +521,25 @@ MAKE_BAD = [
     ("gaussian-dim-float", "gaussian", dict(dim=2.0), "dim must be an int >= 1"),
     ("gaussian-cov-not-psd", "gaussian", dict(mean=[0, 0], cov=[[1, 2], [2, 1]]), "cov must be positive definite"),
     ("gaussian-cov-shape", "gaussian", dict(mean=[0, 0], cov=[[1, 0, 0]]), r"cov must have shape \(2, 2\)"),
-    ("gaussian-mean-str", "gaussian", dict(mean="ab"), "mean must be an array of real numbers"),
+    ("gaussian-mean-str", "gaussian", dict(mean="ab"), "mean must be a Tensor, an array or a list of numbers"),
     ("gaussian-mean-nan", "gaussian", dict(mean=[np.nan]), "mean has non-finite entries"),
     ("gaussian-mean-empty", "gaussian", dict(mean=[]), "mean must have at least one entry"),
-    ("gaussian-mean-complex", "gaussian", dict(mean=[1j, 0]), "mean must be an array of real numbers"),
+    ("gaussian-mean-complex", "gaussian", dict(mean=[1j, 0]), "mean must hold real numbers"),
     ("normal-shape-zero", "normal", dict(shape=[1, 0]), "shape must be a non-empty list of ints >= 1"),
     ("normal-both", "normal", dict(dim=2, shape=[2]), "exactly one of dim="),
     ("mixture-negative-weight", "gaussian_mixture", dict(weights=[-1, 2], means=[[0], [1]], covs=[[[1]], [[1]]]),
      "weights must be finite, non-negative"),
     ("mixture-string-weights", "gaussian_mixture", dict(weights="ab", means=[[0], [1]], covs=[[[1]], [[1]]]),
-     "weights must be an array of real numbers"),
+     "weights must be a Tensor, an array or a list of numbers"),
     ("mixture-means-mismatch", "gaussian_mixture", dict(weights=[1, 1], means=[[0]], covs=[[[1]]]),
      r"means must have shape \(K=2, D\)"),
     ("circles-factor-one", "circles", dict(factor=1.0), r"factor must be a finite number in \(0, 1\)"),
     ("checkerboard-cells-float", "checkerboard", dict(cells=4.0), "cells must be an int >= 2"),
     ("spiral-arms-zero", "spiral", dict(n_arms=0), "n_arms must be an int >= 1"),
     ("empirical-nothing", "empirical", {}, "empirical needs exactly one of path="),
-    ("empirical-samples-str", "empirical", dict(samples="abc"), "samples must be a numeric array"),
-    ("empirical-samples-ragged", "empirical", dict(samples=[[1, 2], [3]]), "samples must be a numeric array.*rows of one"),
-    ("empirical-samples-dict", "empirical", dict(samples={"a": 1}), "samples must be a numeric array"),
+    ("empirical-samples-str", "empirical", dict(samples="abc"), "samples must be a Tensor, an array or a list"),
+    ("empirical-samples-ragged", "empirical", dict(samples=[[1, 2], [3]]), "samples must be .*numpy cannot read as an array"),
+    ("empirical-samples-dict", "empirical", dict(samples={"a": 1}), "samples must be a Tensor, an array or a list"),
     ("npy-bad-layout", "npy", dict(samples=np.zeros((2, 5, 5, 5)), layout="xyz"), "layout must be None"),
     ("npy-size-on-points", "npy", dict(samples=np.zeros((4, 2)), size=8), "size applies only to image arrays"),
     ("npy-images-out-of-range", "npy", dict(samples=np.full((2, 8, 8), 3.0)), "outside value_range"),
@@ -618,7 +618,7 @@ GT_BAD = [
     ("plan-dims", lambda: groundtruth.entropic_gaussian_plan(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3), 0.1),
      r"mean_y must have shape \(2,\)"),
     ("plan-mean-str", lambda: groundtruth.entropic_gaussian_plan("ab", np.eye(2), np.zeros(2), np.eye(2), 0.1),
-     "mean_x must be an array of real numbers"),
+     "mean_x must be a Tensor, an array or a list of numbers"),
     ("jko-h-zero", lambda: groundtruth.jko_gaussian_step(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2), 0), "h must be"),
     ("linear-wae-latent", lambda: groundtruth.linear_wae_optimum(np.eye(3), 3), "latent_dim must be an int with 1 <="),
 ]
@@ -635,7 +635,8 @@ def test_groundtruth_refuses(build, match):
                          ids=["gaussian", "mixture"])
 def test_pair_conditionals_check_x(pair):
     for x, match in [(np.zeros((3, 3)), r"x must have shape \(n, 2\)"), (np.full((3, 2), np.nan), "x has non-finite"),
-                     ("x", "x must be an array of real numbers"), (np.zeros((3, 2)) + 1j, "x must be an array of real")]:
+                     ("x", "x must be a Tensor, an array or a list of numbers"),
+                     (np.zeros((3, 2)) + 1j, "x must hold real numbers")]:
         with pytest.raises(ValueError, match=match):
             pair.conditional_moments(x)
     with pytest.raises(ValueError, match="n_per_x must be"):

@@ -331,7 +331,7 @@ def test_empirical_resamples_only_existing_rows():
         (np.array(1.0), "non-empty"),
         (np.array([[1.0, np.nan]]), "non-finite"),
         (torch.tensor([[np.inf, 0.0]]), "non-finite"),
-        (np.array(["a", "b"]), "numeric"),
+        (np.array(["a", "b"]), "real numbers"),
     ],
 )
 def test_empirical_validation(bad, msg):

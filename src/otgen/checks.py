@@ -61,6 +61,30 @@ def as_points(name: str, value: Any) -> np.ndarray:
     return arr
 
 
+def real_array(name: str, value: Any, dtype: Any = np.float64, error: type = ValueError) -> np.ndarray:
+    """``value`` (a Tensor on any device, an array, a list of numbers) as a numpy array of ``dtype``;
+    ``error`` (ValueError, or TypeError where the type is at fault) naming ``name`` for what holds no
+    real numbers: None, a string, a mapping or set, a ragged list, complex, boolean or object values.
+    Values beyond ``dtype``'s range become inf (the caller's finiteness check names them)."""
+    if hasattr(value, "detach"):  # a torch.Tensor (this module imports nothing of torch)
+        if value.is_complex() or str(value.dtype) == "torch.bool":
+            raise error(f"{name} must hold real numbers, got a Tensor of dtype {value.dtype}")
+        value = value.detach().cpu().numpy()
+    if value is None or isinstance(value, (str, bytes, dict, set, frozenset)):
+        raise error(f"{name} must be a Tensor, an array or a list of numbers, got {type(value).__name__}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as e:  # e.g. a ragged list
+        raise error(f"{name} must be a Tensor, an array or a list of numbers, got a {type(value).__name__} "
+                    f"numpy cannot read as an array ({e})") from None
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        what = f"an array of dtype {arr.dtype}" if isinstance(value, np.ndarray) else \
+            f"a {type(value).__name__} that numpy reads as dtype {arr.dtype}"
+        raise error(f"{name} must hold real numbers (ints or floats), got {what}")
+    with np.errstate(over="ignore"):
+        return np.array(arr, dtype=dtype, order="C")
+
+
 def derived_seed(seed: int, *stream: int) -> int:
     """An independent 63-bit seed for the named ``stream`` of ``seed`` (so the solver's training draws,
     its sampling draws and the loop's data draws never share a random sequence)."""

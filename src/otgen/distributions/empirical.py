@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..checks import real_array
 from .base import Sampler
 
 
@@ -20,17 +21,10 @@ class Empirical(Sampler):
     def __init__(self, samples):
         if isinstance(samples, torch.Tensor):
             data = samples.detach()
-        else:
-            if samples is None or isinstance(samples, (str, bytes, dict)):
-                raise ValueError(f"samples must be a numeric array (N, ...), got {type(samples).__name__}")
-            try:
-                arr = np.asarray(samples)
-            except (TypeError, ValueError) as e:  # e.g. a ragged list
-                raise ValueError(f"samples must be a numeric array (N, ...) (rows of one shape), got a "
-                                 f"{type(samples).__name__} numpy cannot read as one ({e})") from None
-            if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-                raise ValueError(f"samples must be a numeric array, got dtype {arr.dtype}")
-            data = torch.as_tensor(arr)
+        else:  # booleans (masks) are numbers here; checks.real_array names anything else
+            if isinstance(samples, np.ndarray) and samples.dtype == np.bool_:
+                samples = samples.astype(np.float32)
+            data = torch.from_numpy(real_array("samples", samples, np.float32))
         if data.ndim < 1 or data.shape[0] < 1 or data.numel() == 0:
             raise ValueError(f"samples must be non-empty with shape (N >= 1, ...), got shape {tuple(data.shape)}")
         if data.is_complex():

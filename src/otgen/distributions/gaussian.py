@@ -5,22 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..checks import real_array
 from .base import Sampler
 
 
 def _as_floats(name: str, value) -> np.ndarray:
     """``value`` (an array, a list of numbers, a Tensor) as a float64 array; ValueError naming ``name``
-    for what holds no real numbers (strings, None, complex numbers, ragged lists)."""
-    if isinstance(value, torch.Tensor):
-        if value.is_complex():
-            raise ValueError(f"{name} must hold real numbers, got a Tensor of dtype {value.dtype}")
-        value = value.detach().cpu().double().numpy()
-    if value is None or isinstance(value, (str, bytes, dict)) or np.iscomplexobj(value):
-        raise ValueError(f"{name} must be an array of real numbers, got {type(value).__name__} {value!r}")
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name} must be an array of real numbers, got {value!r} ({e})") from None
+    for what holds no real numbers."""
+    return real_array(name, value)
 
 
 def _as_matrix(name: str, value, dim: int) -> np.ndarray:

@@ -27,6 +27,7 @@ import scipy.linalg
 import torch
 from scipy.stats import special_ortho_group
 
+from otgen.checks import real_array
 from otgen.distributions import Gaussian
 
 __all__ = ["GaussianEOTPlan", "entropic_gaussian_plan", "GaussianEOTPair"]
@@ -55,17 +56,8 @@ def _check_eps(eps) -> float:
 
 def _real_array(name: str, value, dtype=np.float64) -> np.ndarray:
     """``value`` (a Tensor, an array, a list of numbers) as a numpy array of ``dtype``; ValueError naming
-    ``name`` for what holds no real numbers (a string, None, a dict, complex numbers, a ragged list)."""
-    if isinstance(value, torch.Tensor):
-        if value.is_complex():
-            raise ValueError(f"{name} must hold real numbers, got a tensor of dtype {value.dtype}")
-        value = value.detach().cpu().double().numpy()
-    if value is None or isinstance(value, (str, bytes, dict)) or np.iscomplexobj(value):
-        raise ValueError(f"{name} must be an array of real numbers, got {type(value).__name__}")
-    try:
-        return np.array(value, dtype=dtype)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name} must be an array of real numbers, got a {type(value).__name__} ({e})") from None
+    ``name`` for what holds no real numbers (``checks.real_array``)."""
+    return real_array(name, value, dtype)
 
 
 def _as_vector(name: str, value) -> np.ndarray:

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from .. import io, shard
-from ..checks import check_number, derived_seed
+from ..checks import check_number, derived_seed, real_array
 from ..costs import Cost
 from ..nn import EMA
 from ..schema import Device, Number, Schema, Shape
@@ -87,24 +87,6 @@ def as_count(name: str, value: Any, low: int = 1) -> int:
         value = int(value)
     check_number(name, value, low=low, integer=True)
     return int(value)
-
-
-def _from_array_like(name: str, value: Any, dtype: torch.dtype) -> torch.Tensor:
-    """A numpy array, a list of numbers or anything numpy reads as numbers, as a Tensor of ``dtype``;
-    TypeError naming ``name`` and the type or dtype for anything else."""
-    if isinstance(value, (str, bytes, dict, set)) or value is None:
-        raise TypeError(f"{name} must be a Tensor, an array or a list of numbers, got {type(value).__name__}")
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError) as e:  # e.g. a ragged list
-        raise TypeError(f"{name} must be a Tensor, an array or a list of numbers, got a {type(value).__name__} "
-                        f"numpy cannot read as an array ({e})") from None
-    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        what = (f"an array of dtype {arr.dtype}" if isinstance(value, np.ndarray)
-                else f"a {type(value).__name__} that numpy reads as dtype {arr.dtype}")
-        raise TypeError(f"{name} must hold real numbers (ints or floats), got {what}")
-    with np.errstate(over="ignore"):  # values beyond float32 become inf: _as_input names them as such
-        return torch.from_numpy(np.array(arr, dtype=np.float64 if dtype == torch.float64 else np.float32, order="C"))
 
 
 def cosine_factor(done: int, length: int) -> float:
@@ -347,7 +329,7 @@ class Solver:
             if t.is_complex() or t.dtype == torch.bool:
                 raise TypeError(f"{name} must hold real numbers, got a Tensor of dtype {t.dtype}")
         else:
-            t = _from_array_like(name, t, dtype)
+            t = torch.from_numpy(real_array(name, t, np.float64 if dtype == torch.float64 else np.float32, TypeError))
         if t.ndim < 1 or tuple(t.shape[1:]) != tuple(shape):
             raise ValueError(f"{name} must have shape (n, {', '.join(map(str, shape))}), got {tuple(t.shape)}")
         return t.to(device=self.device, dtype=dtype)
