@@ -53,6 +53,39 @@ def trained_state(name):
     return model.state_dict(), model.history.metrics
 
 
+def nan_in_one_row(n, generator=None):
+    """A sampler whose 3rd global batch has NaN in its last row only (held by the last process)."""
+    nan_in_one_row.calls += 1
+    x = torch.randn(n, 2, generator=generator)
+    if nan_in_one_row.calls == 4:  # the first call is the loop's probe
+        x[-1, 0] = float("nan")
+    return x
+
+
+def stops(rank, out):
+    """What one process saw: a NaN row that only the last process holds, and Ctrl-C (KeyboardInterrupt)
+    in a callback of rank 1 only, at step 2 of a run written to ``out``."""
+    seen = {}
+    nan_in_one_row.calls = 0
+    model, (x, y) = case("uotm")
+    try:
+        model.fit(nan_in_one_row, y, n_iters=STEPS, batch_size=BATCH, progress=False)
+    except ValueError as e:
+        seen["nan"] = str(e)
+
+    def ctrl_c_on_rank_1(step, solver, metrics):
+        if rank == 1 and step == 2:
+            raise KeyboardInterrupt
+
+    model, data = case("uotm")
+    try:
+        model.fit(*data, n_iters=STEPS + 4, batch_size=BATCH, progress=False, out=out, checkpoint_every=100,
+                  callbacks=[ctrl_c_on_rank_1])
+    except KeyboardInterrupt:
+        seen["interrupted_at"] = model.step
+    return seen
+
+
 def _worker(rank, world, init_file, out):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
@@ -60,6 +93,7 @@ def _worker(rank, world, init_file, out):
         for name in CASES:
             state, metrics = trained_state(name)
             torch.save({"state": state, "metrics": metrics}, Path(out) / f"{name}_{rank}.pt")
+        torch.save(stops(rank, Path(out) / "stopped_run"), Path(out) / f"stops_{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -83,7 +117,8 @@ def tensors(state, prefix=""):
 def two_process_states(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
     mp.spawn(_worker, args=(2, str(out / "init"), str(out)), nprocs=2, join=True)
-    return {name: [torch.load(out / f"{name}_{r}.pt", weights_only=True) for r in range(2)] for name in CASES}
+    return {name: [torch.load(out / f"{name}_{r}.pt", weights_only=True) for r in range(2)]
+            for name in [*CASES, "stops"]} | {"out": out}
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -105,6 +140,17 @@ def test_two_processes_with_half_batches_equal_one_process_with_the_whole(two_pr
         if k == "time":
             continue
         assert rank0["metrics"][k] == pytest.approx(v, rel=1e-3, abs=1e-4), k  # averaged over the processes
+
+
+def test_every_process_stops_alike_on_a_nan_row_one_of_them_holds_and_on_one_process_ctrl_c(two_process_states):
+    """No process is left waiting in a collective: the NaN row of the last process's part of a batch
+    is refused by both (the whole batch is checked), and a KeyboardInterrupt in rank 1's callback at
+    step 2 stops both after step 3 (agreed with the next step's reduction), with one checkpoint."""
+    seen = two_process_states["stops"]
+    for rank in (0, 1):
+        assert "source contains NaN or Inf values (1 of 16 samples in the batch of step 3)" in seen[rank]["nan"]
+        assert seen[rank]["interrupted_at"] == 3
+    assert otgen.load(two_process_states["out"] / "stopped_run" / "checkpoints" / "last.pt").step == 3
 
 
 def test_a_global_batch_not_divisible_by_the_processes_is_refused_before_training():

@@ -325,8 +325,9 @@ def train_generator_first(cfg: dict, out: Path, threads: int, device: str | None
     if (run / "model.pt").is_file() or "config" not in spec:
         return
     resume = ckpt.checkpoint_path(run).is_file()
-    print(f"otgen train: the generator run {run} holds no finished model; "
-          f"{'resuming' if resume else 'training'} {spec['config']} there first")
+    if is_main_process():
+        print(f"otgen train: the generator run {run} holds no finished model; "
+              f"{'resuming' if resume else 'training'} {spec['config']} there first")
     config = run / "config.yaml" if resume and (run / "config.yaml").is_file() else spec["config"]
     cmd_train(argparse.Namespace(config=str(config), out=str(run), resume=resume, set=[], threads=threads,
                                  device=device))

@@ -155,18 +155,18 @@ def gather_with_grad(rows: torch.Tensor) -> torch.Tensor:
 
 
 def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
-    """Replace each parameter's gradient by its mean over the processes (one flat all-reduce; a
-    parameter without a gradient counts as zero, on every process alike). A no-op in one process."""
+    """Replace each parameter's gradient by its mean over the processes (one flat all-reduce). A
+    parameter without a gradient keeps none, as in one process (the graph is the same in every
+    process, so they all skip the same ones). A no-op in one process."""
     s = current()
     if not s.distributed:
         return
     import torch.distributed as dist
 
-    params = list(params)
+    params = [p for p in params if p.grad is not None]
     if not params:
         return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
     dist.all_reduce(flat, group=s.group)
     flat.div_(s.world_size)
     offset = 0

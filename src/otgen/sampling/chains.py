@@ -72,7 +72,8 @@ class FreshStart:
 class ReplayBuffer:
     """Replay buffer of (y, x) pairs; see the module docstring."""
 
-    def __init__(self, init: Init, capacity: int = 10_000, reinit_prob: float = 0.05):
+    def __init__(self, init: Init, capacity: int = 10_000, reinit_prob: float = 0.05,
+                 device: torch.device | str | None = None):
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"buffer_size must be an int >= 1, got {capacity!r}")
         if not 0.0 <= reinit_prob <= 1.0:
@@ -80,6 +81,7 @@ class ReplayBuffer:
         self.init = init
         self.capacity = capacity
         self.reinit_prob = float(reinit_prob)
+        self.device = device  # where a buffer loaded from a (CPU) checkpoint lives; None: where it was saved
         self.y: torch.Tensor | None = None
         self.x: torch.Tensor | None = None
         self.size = 0
@@ -124,8 +126,9 @@ class ReplayBuffer:
             self.y = self.x = None
             return
         y, x = state["y"], state["x"]
-        if self.y is not None:  # keep the buffer where it lives
-            y, x = y.to(self.y.device), x.to(self.y.device)
+        device = self.y.device if self.y is not None else self.device  # keep the buffer where it lives
+        if device is not None:
+            y, x = y.to(device), x.to(device)
         self.y = torch.empty((self.capacity, *y.shape[1:]), dtype=y.dtype, device=y.device)
         self.x = torch.empty((self.capacity, *x.shape[1:]), dtype=x.dtype, device=x.device)
         self.y[: self.size] = y

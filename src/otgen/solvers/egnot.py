@@ -143,7 +143,7 @@ class EgNOTSolver(Solver):
         self.chains_kind = chains
         self.buffer_size = buffer_size
         if chains == "replay":
-            self.chains: Any = ReplayBuffer(self._init, buffer_size, reinit_prob)
+            self.chains: Any = ReplayBuffer(self._init, buffer_size, reinit_prob, device=self.device)
         else:
             self.chains = FreshStart(self._init)  # "persistent" is built in prepare(), from the source set
         self._pending_chains: dict | None = None

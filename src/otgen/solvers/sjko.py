@@ -202,7 +202,8 @@ class SJKOSolver(Solver):
                 raise ValueError(f"phase must be < {len(self.phase_states)} (the phases trained so far), got {phase}")
             net = copy.deepcopy(self.generator_net)
             net.load_state_dict(self.phase_states[phase])
-        return net(x, self._noise(x.shape[0], gen))
+        with frozen(net, eval_mode=True):  # inference: BatchNorm's running statistics, no dropout
+            return net(x, self._noise(x.shape[0], gen))
 
     def sample(self, x: torch.Tensor, n_per_x: int = 1, phase: int | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:

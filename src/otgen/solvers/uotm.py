@@ -134,7 +134,8 @@ class UOTMSolver(Solver):
         x = self._as_input("x", x, self.source_shape)
         gen = self._sampling_generator(generator)
         net = self.ema.shadow if self.ema is not None else self.generator_net
-        return net(x, self._noise(x.shape[0], gen))
+        with frozen(net, eval_mode=True):  # inference: BatchNorm's running statistics, no dropout
+            return net(x, self._noise(x.shape[0], gen))
 
     # -- training --------------------------------------------------------------------------------
     def expected_shapes(self):

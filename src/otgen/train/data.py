@@ -70,12 +70,16 @@ class BatchStream:
             raise ValueError(f"{self.name}({n}) must return a Tensor of shape ({n}, *event_shape), got {tuple(batch.shape)}")
         return _real_float32(batch, self.name)
 
-    def __call__(self, n: int) -> torch.Tensor:
-        """This process's rows of a global batch of ``n``."""
+    def __call__(self, n: int, where: str = "") -> torch.Tensor:
+        """This process's rows of a global batch of ``n``. A sampler's whole batch is checked for
+        NaN/Inf first (ValueError naming the side, ``where`` added), so every process refuses it alike;
+        a Tensor of samples was checked once, when the stream was made."""
         if self.samples is not None:
             idx = self.shard.mine(torch.randint(self.samples.shape[0], (n,), generator=self.generator))
             return self.samples[idx.to(self.samples.device)]
-        return self.shard.mine(self.whole(n))
+        batch = self.whole(n)
+        check_finite(batch, self.name, where)
+        return self.shard.mine(batch)
 
     def whole(self, n: int) -> torch.Tensor:
         """A batch of ``n`` samples, all of them (in every process alike)."""

@@ -2,7 +2,7 @@
 
 The loop asks its context who writes files and shows progress (``is_main``), for the ``shard``
 the solver's steps draw and gather through (``otgen.shard``), to make every process start from the
-same state (``broadcast_state``), to reduce each step's metrics and stop request (``reduce_step``:
+same state (``broadcast_state``, after the solver's ``prepare``), to reduce each step's metrics and stop request (``reduce_step``:
 one all-reduce, so that every process sees the same numbers, stops at the same step and stops
 together on NaN/Inf) and to wait for the others (``barrier``).
 
@@ -75,23 +75,25 @@ class ProcessGroup:
         return Shard(self.rank, self.world_size, self.group)
 
     def broadcast_state(self, solver: Any) -> None:
-        """Rank 0's network weights and random streams to every process (a run starts, or resumes,
-        from one state everywhere, even from networks built differently in each process). On CUDA,
-        BatchNorm layers become SyncBatchNorm (statistics of the whole batch; the same parameters and
-        buffers); torch has no CPU SyncBatchNorm, so on the CPU they normalise each process's rows."""
-        src = self.dist.get_global_rank(self.group, 0) if self.group is not None else 0
-        for module in solver.networks().values():
-            if self.device.type == "cuda":
+        """Rank 0's whole state (``solver.state_dict()``: weights, optimisers, EMAs, chains and
+        buffers, random streams) to every process, once ``prepare`` has run: a run starts, or
+        resumes, from one state everywhere, even where the processes built or pre-trained it
+        differently. On CUDA, BatchNorm layers become SyncBatchNorm first (statistics of the whole
+        batch; the same parameters and buffers); torch has no CPU SyncBatchNorm, so on the CPU they
+        normalise each process's rows."""
+        if self.device.type == "cuda":
+            for module in solver.networks().values():
                 for name, child in list(module.named_children()):
                     setattr(module, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child, self.group))
-        for module in solver.networks().values():
-            for tensor in module.state_dict().values():
-                self.dist.broadcast(tensor, src=src, group=self.group)
-        states = [[solver.generator.get_state(), solver.sample_generator.get_state()]]
-        self.dist.broadcast_object_list(states, src=src, group=self.group,
-                                        device=self.device if self.device.type == "cuda" else None)
-        solver.generator.set_state(states[0][0].cpu())
-        solver.sample_generator.set_state(states[0][1].cpu())
+        src = self.dist.get_global_rank(self.group, 0) if self.group is not None else 0
+        state = solver.state_dict()
+        for tensor in _tensors(state):  # the same order in every process: the same code built the state
+            on_device = tensor if self.device.type != "cuda" or tensor.is_cuda else tensor.to(self.device)
+            self.dist.broadcast(on_device, src=src, group=self.group)
+            if on_device is not tensor:
+                tensor.copy_(on_device)
+        if not self.is_main:
+            solver.load_state_dict(state)
 
     def reduce_step(self, metrics: dict[str, float], stop: bool) -> tuple[dict[str, float], bool]:
         """The metrics' means over the processes, and whether any process was asked to stop."""
@@ -106,6 +108,17 @@ class ProcessGroup:
             self.dist.barrier(group=self.group, device_ids=[self.device.index])
         else:
             self.dist.barrier(group=self.group)
+
+
+def _tensors(state: Any) -> list[torch.Tensor]:
+    """Every Tensor of a nested state (dicts, lists, tuples), in order."""
+    if isinstance(state, torch.Tensor):
+        return [state]
+    if isinstance(state, dict):
+        return [t for v in state.values() for t in _tensors(v)]
+    if isinstance(state, (list, tuple)):
+        return [t for v in state for t in _tensors(v)]
+    return []
 
 
 def launched_by_torchrun() -> bool:

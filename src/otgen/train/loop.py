@@ -134,17 +134,18 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
             raise ValueError(f"n_iters {n_iters} is below the step {saved_step} of the checkpoint "
                              f"{ckpt.checkpoint_path(out)}; a resumed run continues to n_iters >= {saved_step}")
         start = ckpt.restore(solver, existing, data_gen)
-    dist.broadcast_state(solver)
     solver.prepare(*(stream.data for stream in streams), n_iters=n_iters)
+    dist.broadcast_state(solver)  # every process continues from rank 0's state
     log = MetricsLog(out / "metrics.jsonl" if (out is not None and dist.is_main) else None,
                      continue_after=start if existing is not None else None)
 
     def save(step: int) -> None:
-        if out is None or not dist.is_main:
+        if out is None:
             return
-        if not _finite_state(solver.state_dict()):
+        if not _finite_state(solver.state_dict()):  # every process holds this state: all of them stop
             _diverged(solver, out, step, {"model state": "NaN/Inf"})
-        ckpt.save_checkpoint(out, solver, step, data_gen)
+        if dist.is_main:
+            ckpt.save_checkpoint(out, solver, step, data_gen)
 
     autocast = (torch.autocast(solver.device.type, dtype=torch.bfloat16) if precision == "bf16"
                 else contextlib.nullcontext())
@@ -157,18 +158,16 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
     try:
         with StopRequest() as stop:
             for step in range(start + 1, n_iters + 1):
-                batches = [stream(batch_size) for stream in streams]
-                for batch, side in zip(batches, sides):
-                    check_finite(batch, side, f" in the batch of step {step}")
+                # the whole batch is checked (NaN/Inf in a sampler's draw), in every process alike
+                batches = [stream(batch_size, f" in the batch of step {step}") for stream in streams]
                 in_step = True
                 with shard.using(dist.shard), autocast:
                     metrics = solver.train_step(*batches)
-                in_step = False
+                completed, in_step = step, False
                 metrics, stop_now = dist.reduce_step(metrics, stop.requested)  # the same in every process
                 bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
                 if bad:
                     _diverged(solver, out, step, bad)
-                completed = step
                 interrupted = False  # Ctrl-C (KeyboardInterrupt) inside a callback: this step is logged first
                 for cb in callbacks:
                     try:
@@ -178,6 +177,8 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
                         break
                     if extra:
                         metrics = {**metrics, **extra}
+                if interrupted and dist.world_size > 1:  # a request like a signal's: agreed after the next step
+                    stop.requested, interrupted = True, False
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
