@@ -100,7 +100,8 @@ def main() -> None:
         peak = f"{r['peak_cuda_mib']:.0f}" if r["peak_cuda_mib"] is not None else "—"
         lines.append(f"| {r['label']} | {r['steps_per_s']:.2f} | {r['steps_per_s'] * batch:.0f} | {r['wall_s']:.1f} "
                      f"| {peak} |")
-    cmd = "python benchmarks/ddp_scaling.py " + " ".join(sys.argv[1:])
+    shown = [a for i, a in enumerate(sys.argv[1:]) if a != "--out" and (i == 0 or sys.argv[i] != "--out")]
+    cmd = "python benchmarks/ddp_scaling.py " + " ".join(shown)  # without --out: where runs went is local
     write_results(f"ddp_scaling_{Path(args.config).stem}_{args.device.split(':')[0]}", "\n".join(lines) + f"\n\nCommand: `{cmd.strip()}`\n",
                   {"meta": meta, "sets": sets, "rows": rows, "command": cmd})
 
