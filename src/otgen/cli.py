@@ -19,6 +19,7 @@ from .bench import evaluate_pair, pot_entropic_cost
 from .image_runs import digits_scores, is_digits, translation_scores
 from .models import check_generator_spec, get_solver, is_generator_spec, load, run_weights
 from .runtime import keep_freed_memory
+from .solvers.base import cuda_problem
 from .train import TrainingDiverged
 from .train import checkpoint as ckpt
 from .train.distributed import is_main_process, launched_by_torchrun, shutdown
@@ -40,14 +41,9 @@ def check_device(value: str, label: str = "--device") -> str:
     without it."""
     if not isinstance(value, str) or not re.fullmatch(r"cpu|cuda|cuda:\d+|auto", value):
         raise cfgmod.ConfigError(f"{label} must be one of {DEVICE_NAMES}, got {value!r}")
-    if value.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise cfgmod.ConfigError(f"{label} {value}: CUDA is not available on this machine (torch "
-                                     f"{torch.__version__} built without CUDA or no GPU visible); use --device "
-                                     "cpu or auto")
-        n = torch.cuda.device_count()
-        if ":" in value and int(value.split(":")[1]) >= n:
-            raise cfgmod.ConfigError(f"{label} {value}: this machine has {n} GPU(s) visible (cuda:0 to cuda:{n - 1})")
+    problem = cuda_problem(torch.device(value), remedy="use --device cpu or auto") if value != "auto" else None
+    if problem:
+        raise cfgmod.ConfigError(f"{label} {value}: {problem}")
     return value
 
 

@@ -67,17 +67,26 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}") from e
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r}: CUDA is not available here (torch {torch.__version__}"
-                             f"{' is a CPU build' if torch.version.cuda is None else ' sees no GPU'}); "
-                             "use device 'cpu' or 'auto'")
-        if resolved.index is None:
-            resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        if resolved.index >= torch.cuda.device_count():
-            raise ValueError(f"device {str(device)!r}: there are {torch.cuda.device_count()} GPU(s) here "
-                             f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
+    if resolved.type == "cuda" and resolved.index is None and torch.cuda.is_available():
+        resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    problem = cuda_problem(resolved, remedy="use device='cpu' or 'auto'")
+    if problem:
+        raise ValueError(f"device {str(device)!r}: {problem}")
     return resolved
+
+
+def cuda_problem(device: torch.device, remedy: str) -> str | None:
+    """Why ``device`` cannot be used here (no CUDA, with ``remedy`` after it, or no GPU of that
+    number); None if it can (always for the CPU)."""
+    if device.type != "cuda":
+        return None
+    if not torch.cuda.is_available():
+        return (f"CUDA is not available on this machine (torch {torch.__version__} built without CUDA or no GPU "
+                f"visible); {remedy}")
+    n = torch.cuda.device_count()
+    if device.index is not None and device.index >= n:
+        return f"this machine has {n} GPU(s) visible (cuda:0 to cuda:{n - 1})"
+    return None
 
 
 def as_count(name: str, value: Any, low: int = 1) -> int:
