@@ -190,7 +190,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = cfgmod.validate(set_device(cfgmod.apply_overrides(cfgmod.load_yaml(source), args.set or []), device))
     threads = _threads(args.threads)
     existing = ckpt.load_checkpoint(out) if args.resume else None  # ValueError naming the file if unreadable
-    saved_step = checkpoint_step(existing, last) if existing is not None else None
+    saved_step = ckpt.saved_step(existing, last) if existing is not None else None
     train_generator_first(cfg, out, threads, device)
     model_cls = get_solver(cfg["model"]["name"])
     *data, pair = cfgmod.build_data(cfg["data"], model_cls.data_sides)
@@ -263,17 +263,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     if written:
         print("\n".join(f"plot: {p}" for p in written[:-1]) + f"\nsamples: {written[-1]}")
     return 0
-
-
-def checkpoint_step(blob, path: Path) -> int:
-    """The step of a loaded run checkpoint ``{"model": ..., "loop": {"step": k, ...}}``; ValueError
-    naming ``path`` for anything else."""
-    if isinstance(blob, dict) and isinstance(blob.get("model"), dict) and isinstance(blob.get("loop"), dict):
-        step = blob["loop"].get("step")
-        if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
-            return step
-    what = f"a dict with keys {sorted(map(str, blob))[:8]}" if isinstance(blob, dict) else f"a {type(blob).__name__}"
-    raise ValueError(f"{path} is not an otgen run checkpoint (model and loop state): it holds {what}")
 
 
 def check_checkpoint_fits(model, blob: dict, path: Path, config: str | Path) -> None:

@@ -29,9 +29,17 @@ def save_checkpoint(out: Path, solver: Any, step: int, data_generator: torch.Gen
     return io.save_torch({"model": solver.to_checkpoint(), "loop": loop}, checkpoint_path(out))
 
 
-def saved_step(checkpoint: dict[str, Any]) -> int:
-    """The step a checkpoint was written at."""
-    return int(checkpoint["loop"]["step"])
+def saved_step(checkpoint: Any, path: Path | str = LAST) -> int:
+    """The step a loaded run checkpoint ``{"model": ..., "loop": {"step": k, ...}}`` was written at;
+    ValueError naming ``path`` for anything else (a model file, a foreign dict)."""
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get("model"), dict) \
+            and isinstance(checkpoint.get("loop"), dict):
+        step = checkpoint["loop"].get("step")
+        if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
+            return step
+    what = (f"a dict with keys {sorted(map(str, checkpoint))[:8]}" if isinstance(checkpoint, dict)
+            else f"a {type(checkpoint).__name__}")
+    raise ValueError(f"{path} is not an otgen run checkpoint (model and loop state): it holds {what}")
 
 
 def load_checkpoint(out: Path) -> dict[str, Any] | None:

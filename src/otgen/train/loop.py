@@ -129,7 +129,7 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
         raise ValueError(f"resume=True, but {ckpt.checkpoint_path(out)} does not exist: there is no run to "
                          "continue in out (drop resume to start one there)")
     if existing is not None:
-        saved_step = ckpt.saved_step(existing)
+        saved_step = ckpt.saved_step(existing, ckpt.checkpoint_path(out))
         if n_iters < saved_step:
             raise ValueError(f"n_iters {n_iters} is below the step {saved_step} of the checkpoint "
                              f"{ckpt.checkpoint_path(out)}; a resumed run continues to n_iters >= {saved_step}")
