@@ -29,6 +29,17 @@ def save_checkpoint(out: Path, solver: Any, step: int, data_generator: torch.Gen
     return io.save_torch({"model": solver.to_checkpoint(), "loop": loop}, checkpoint_path(out))
 
 
+def state_tensors(state: Any) -> list[torch.Tensor]:
+    """Every Tensor of a nested state (dicts, lists, tuples), in order."""
+    if isinstance(state, torch.Tensor):
+        return [state]
+    if isinstance(state, dict):
+        return [t for v in state.values() for t in state_tensors(v)]
+    if isinstance(state, (list, tuple)):
+        return [t for v in state for t in state_tensors(v)]
+    return []
+
+
 def saved_step(checkpoint: Any, path: Path | str = LAST) -> int:
     """The step a loaded run checkpoint ``{"model": ..., "loop": {"step": k, ...}}`` was written at;
     ValueError naming ``path`` for anything else (a model file, a foreign dict)."""

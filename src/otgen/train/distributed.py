@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from ..shard import Shard
+from .checkpoint import state_tensors
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class ProcessGroup:
                     setattr(module, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child, self.group))
         src = self.dist.get_global_rank(self.group, 0) if self.group is not None else 0
         state = solver.state_dict()
-        for tensor in _tensors(state):  # the same order in every process: the same code built the state
+        for tensor in state_tensors(state):  # the same order in every process: the same code built the state
             on_device = tensor if self.device.type != "cuda" or tensor.is_cuda else tensor.to(self.device)
             self.dist.broadcast(on_device, src=src, group=self.group)
             if on_device is not tensor:
@@ -108,17 +109,6 @@ class ProcessGroup:
             self.dist.barrier(group=self.group, device_ids=[self.device.index])
         else:
             self.dist.barrier(group=self.group)
-
-
-def _tensors(state: Any) -> list[torch.Tensor]:
-    """Every Tensor of a nested state (dicts, lists, tuples), in order."""
-    if isinstance(state, torch.Tensor):
-        return [state]
-    if isinstance(state, dict):
-        return [t for v in state.values() for t in _tensors(v)]
-    if isinstance(state, (list, tuple)):
-        return [t for v in state for t in _tensors(v)]
-    return []
 
 
 def launched_by_torchrun() -> bool:

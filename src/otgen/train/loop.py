@@ -41,14 +41,8 @@ class TrainResult:
     resumed_from: int | None = None  # the checkpoint's step, for a resumed run
 
 
-def _finite_state(obj: Any) -> bool:
-    if isinstance(obj, torch.Tensor):
-        return not obj.is_floating_point() or bool(torch.isfinite(obj).all())
-    if isinstance(obj, dict):
-        return all(_finite_state(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return all(_finite_state(v) for v in obj)
-    return True
+def _finite_state(state: Any) -> bool:
+    return all(not t.is_floating_point() or bool(torch.isfinite(t).all()) for t in ckpt.state_tensors(state))
 
 
 PRECISIONS = ("fp32", "bf16")
