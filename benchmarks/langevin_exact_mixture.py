@@ -1,62 +1,86 @@
-"""How well does EgNOT's sampler do when it is given the EXACT potential of a mixture pair?
+"""How well do EgNOT's samplers do when they are given the EXACT potential of a mixture pair?
 
-EgNOT's plan is only as good as its Langevin sampler: pi(y | x) is sampled by ULA on
-u(y) = (f(y) − ½‖x − y‖²) / eps from N(0, I) starts. Here f is replaced by the exact potential of a
-MixtureEOTPair (u = log pi*(y | x) up to a constant), so every remaining error is the sampler's:
-which mode a chain ends in is decided by where it starts, not by the weights w_k(x).
+EgNOT's plan is only as good as its sampler. Here the potential is the pair's own optimal one,
+f* = eps·log v (``MixtureEOTPair.optimal_potential``), so u = (f* − ½‖x − y‖²)/eps is log pi*(y | x) up
+to a constant and every remaining error is the sampler's. Both samplers run through
+``otgen.EgNOT(potential=f*, sampler=...).sample``, the code path of a trained model:
 
-    .venv/bin/python benchmarks/langevin_exact_mixture.py            # ~3 min on 2 cores
+* ``langevin``: the paper's ULA from N(0, I) with eta = 0.05·eps, 300 steps (EgNOT's old default) and
+  3000 steps;
+* ``smc``: tempered SMC from the cost's kernel N(x, eps·I) with adaptive MALA moves, 300 moves per
+  particle (the default ``sample_steps``): the same number of network evaluations per draw as ULA's
+  300 steps.
 
-Prints one Markdown table row per cell: cBW2-UVP, log-likelihood gap and weight TV of the draws
-(50 conditions x 300 draws) after EgNOT's default 300 sampling steps of eta = 0.05 eps, and after
-3000 steps.
+    .venv/bin/python benchmarks/langevin_exact_mixture.py            # ~5 min on 2 cores
+    .venv/bin/python benchmarks/langevin_exact_mixture.py --sweep    # the SMC settings compared in docs/egnot.md
+
+Prints one Markdown table row per cell and sampler: cBW2-UVP, log-likelihood gap and weight TV of
+the draws (50 conditions x 300 draws), beside the floor of exact draws scored the same way.
 """
 
 from __future__ import annotations
 
+import argparse
+
 import torch
 
+import otgen
 from otgen import metrics
 from otgen.groundtruth import MixtureEOTPair
-from otgen.sampling.langevin import LangevinSampler
+from otgen.sampling import TemperedSMC
 
-CELLS = [(2, 0.1), (2, 1.0), (2, 10.0), (16, 0.1), (16, 1.0), (16, 10.0)]
+CELLS = [(2, 0.1), (2, 1.0), (2, 10.0), (16, 0.1), (16, 1.0), (16, 10.0), (16, 100.0)]
+RUNS = [("langevin", 300), ("langevin", 3000), ("smc", 300)]
+N_CONDITIONS, N_PER_CONDITION = 50, 300
 
 
-def exact_potential_sampler(pair: MixtureEOTPair, n_steps: int, seed: int = 0):
-    """ULA from N(0, I) with EgNOT's default step eta = 0.05 eps on log pi*(y | x)."""
+def row(scores: dict) -> str:
+    return f"{scores['cbw2_uvp']:.2f} | {scores['loglik_gap']:+.3f} | {scores['weight_tv']:.3f}"
 
-    def sample(x: torch.Tensor, k: int) -> torch.Tensor:
-        xr = x.repeat_interleave(k, 0).double()
 
-        def log_density(y, need_value):
-            with torch.enable_grad():
-                y_ = y.detach().requires_grad_(True)
-                lp = pair.conditional_log_prob(xr, y_[:, None, :].double())
-                (grad,) = torch.autograd.grad(lp.sum(), y_)
-            return None, grad.to(y.dtype)
+SWEEP_CELLS = [(2, 1.0), (16, 0.1), (16, 1.0), (16, 10.0)]
+# (moves per particle, moves per level, conditional-ESS target, largest share of moves spent tempering)
+SWEEP = [(300, 2, 0.9, 0.5), (300, 2, 0.97, 0.5), (300, 3, 0.98, 0.5), (300, 6, 0.98, 0.5), (300, 6, 0.98, 0.8),
+         (600, 6, 0.98, 0.5), (900, 3, 0.98, 0.5)]
 
-        gen = torch.Generator().manual_seed(seed)
-        y0 = torch.randn(xr.shape, generator=gen, dtype=torch.float64)
-        y, _ = LangevinSampler(0.05 * pair.eps, n_steps).run(log_density, y0, gen)
-        return y.reshape(x.shape[0], k, pair.dim).float()
 
-    return sample
+def sweep() -> None:
+    """Tempered-SMC settings on the exact potential: which tempering schedule the default uses."""
+    print("| moves per draw | moves per level | CESS target | tempering share | D | eps | cBW2-UVP % | LL gap | w TV |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for steps, per_level, cess, share in SWEEP:
+        for dim, eps in SWEEP_CELLS:
+            pair = MixtureEOTPair(dim=dim, eps=eps, n_components=4, seed=0)
+            model = otgen.EgNOT(dim=dim, eps=eps, potential=pair.optimal_potential(), sample_steps=steps, seed=0)
+            model.smc = TemperedSMC(steps, per_level, anneal_fraction=share, cess_target=cess)
+            scores = row(metrics.conditional_scores(model, pair, N_CONDITIONS, N_PER_CONDITION))
+            print(f"| {steps} | {per_level} | {cess} | {share} | {dim} | {eps:g} | {scores} |", flush=True)
 
 
 def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sweep", action="store_true", help="compare tempered-SMC settings instead")
+    args = p.parse_args()
     torch.set_num_threads(2)
-    print("| D | eps | steps | cBW2-UVP % | LL gap | w TV |")
-    print("|---|---|---|---|---|---|")
+    if args.sweep:
+        sweep()
+        return
+    print("| D | eps | sampler | evaluations per draw | cBW2-UVP % | LL gap | w TV |")
+    print("|---|---|---|---|---|---|---|")
     for dim, eps in CELLS:
         pair = MixtureEOTPair(dim=dim, eps=eps, n_components=4, seed=0)
-        for steps in (300, 3000):
+        gen = torch.Generator().manual_seed(29)
+        floor = metrics.conditional_scores(lambda x, k: pair.conditional_sample(x, k, generator=gen), pair,
+                                           N_CONDITIONS, N_PER_CONDITION)
+        print(f"| {dim} | {eps:g} | exact draws (floor) | — | {row(floor)} |", flush=True)
+        for sampler, steps in RUNS:
+            model = otgen.EgNOT(dim=dim, eps=eps, potential=pair.optimal_potential(), sampler=sampler,
+                                sample_steps=steps, seed=0)
             try:
-                s = metrics.conditional_scores(exact_potential_sampler(pair, steps), pair, 50, 300)
-                row = f"{s['cbw2_uvp']:.1f} | {s['loglik_gap']:+.2f} | {s['weight_tv']:.2f}"
+                scores = row(metrics.conditional_scores(model, pair, N_CONDITIONS, N_PER_CONDITION))
             except ValueError as e:  # non-finite draws: the step is unstable for this curvature
-                row = "diverged | — | —" if "non-finite" in str(e) else f"error: {e} | | "
-            print(f"| {dim} | {eps:g} | {steps} | {row} |", flush=True)
+                scores = "diverged | — | —" if "non-finite" in str(e) else f"error: {e} | | "
+            print(f"| {dim} | {eps:g} | {sampler} | {steps} | {scores} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,12 @@ def case(name):
     """(model, data) of one equivalence case: small networks, Tensors of samples (the same in every process)."""
     x, y = _points(1), _points(2, shift=1.0)
     if name == "egnot_persistent":
-        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, chains="persistent", seed=0), (x, y)
+        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, chains="persistent", seed=0), (x, y)  # smc
     if name == "egnot_replay_mala":
-        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, chains="replay", buffer_size=24,
-                           reinit_prob=0.3, metropolis=True, seed=0), (x, y)
+        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, sampler="langevin", chains="replay",
+                           buffer_size=24, reinit_prob=0.3, metropolis=True, seed=0), (x, y)
+    if name == "egnot_fresh_smc":  # a short tempered SMC per batch: resampling and adaptive steps per x
+        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=8, chains="fresh", seed=0), (x, y)
     if name == "uotm":
         return otgen.UOTM(dim=2, tau=0.5, hidden=(16, 16), r1=0.1, ema=0.9, grad_clip=1.0, seed=0), (x, y)
     if name == "sjko":
@@ -44,7 +46,7 @@ def case(name):
     raise KeyError(name)
 
 
-CASES = ["egnot_persistent", "egnot_replay_mala", "uotm", "sjko", "wae"]
+CASES = ["egnot_persistent", "egnot_replay_mala", "egnot_fresh_smc", "uotm", "sjko", "wae"]
 
 
 def trained_state(name):

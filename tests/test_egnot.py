@@ -30,14 +30,18 @@ class ExactPotential(torch.nn.Module):
         return 0.5 * (y @ self.Q * y).sum(1) + y @ self.lin
 
 
+@pytest.mark.parametrize("sampler", ["langevin", "smc"])
 @pytest.mark.parametrize("dim, eps", [(2, 0.1), (2, 1.0), (8, 1.0)])
-def test_langevin_with_exact_potential_reproduces_conditional_moments(dim, eps):
+def test_sampler_with_exact_potential_reproduces_conditional_moments(dim, eps, sampler):
     pair = GaussianEOTPair(dim=dim, eps=eps, seed=0, mean_scale=1.0)
     # the exact potential's conditional equals the closed form's: check the algebra first
     S = pair.plan.conditional_cov
     np.testing.assert_allclose(S / eps, pair.plan.cross_cov.T @ np.linalg.inv(pair.source_cov), atol=1e-8)
-    model = otgen.EgNOT(dim=dim, eps=eps, potential=ExactPotential(pair), metropolis=True,
-                        step_size=0.2 * eps, sample_steps=200, chain_init="source", seed=0)
+    if sampler == "langevin":  # MALA
+        model = otgen.EgNOT(dim=dim, eps=eps, potential=ExactPotential(pair), sampler="langevin", metropolis=True,
+                            step_size=0.2 * eps, sample_steps=200, chain_init="source", seed=0)
+    else:
+        model = otgen.EgNOT(dim=dim, eps=eps, potential=ExactPotential(pair), sample_steps=200, seed=0)
     x = pair.source(8, generator=torch.Generator().manual_seed(1))
     y = model.sample(x, 3000)
     mean, cov = pair.conditional_moments(x)
@@ -72,7 +76,8 @@ def test_log_density_gradient_is_the_gradient_of_its_value():
 
 def test_ula_with_exact_potential_and_small_step_matches_the_plan():
     pair = GaussianEOTPair(dim=2, eps=1.0, seed=0, mean_scale=1.0)
-    model = otgen.EgNOT(dim=2, eps=1.0, potential=ExactPotential(pair), step_size=0.02, sample_steps=600, seed=0)
+    model = otgen.EgNOT(dim=2, eps=1.0, potential=ExactPotential(pair), sampler="langevin", step_size=0.02,
+                        sample_steps=600, seed=0)
     x = pair.source(4, generator=torch.Generator().manual_seed(1))
     y = model.sample(x, 4000)
     mean, cov = pair.conditional_moments(x)

@@ -57,9 +57,11 @@ def test_hue_metrics_name_a_bad_argument():
 
 def _pixel_model(**kw):
     cfg = dict(event_shape=[3, 8, 8], eps=0.01, potential={"name": "conv", "width": 16}, lr=5e-4,
-               betas=[0.5, 0.999], langevin_steps=15, step_size=1e-3, chains="persistent", chain_init="source",
-               sample_steps=200, lr_schedule="constant", seed=0)
+               betas=[0.5, 0.999], langevin_steps=15, sampler="langevin", step_size=1e-3, chains="persistent",
+               chain_init="source", sample_steps=200, lr_schedule="constant", seed=0)
     cfg.update(kw)
+    if cfg["sampler"] == "smc":
+        del cfg["step_size"]
     return otgen.EgNOT(**cfg)
 
 
@@ -80,12 +82,14 @@ def test_a_short_pixel_run_moves_the_classifier_vote_towards_the_target_class_an
     assert hue_error(x, y) < 0.08
 
 
-@pytest.mark.parametrize("chains, chain_init", [("replay", "source"), ("fresh", "source"), ("persistent", "noise"),
-                                                ("replay", "noise")])
-def test_every_chain_option_trains_on_images_saves_and_reloads(tmp_path, chains, chain_init):
+@pytest.mark.parametrize("sampler, chains, chain_init", [
+    ("langevin", "replay", "source"), ("langevin", "fresh", "source"), ("langevin", "persistent", "noise"),
+    ("langevin", "replay", "noise"), ("smc", "persistent", "auto"), ("smc", "fresh", "noise")])
+def test_every_chain_option_trains_on_images_saves_and_reloads(tmp_path, sampler, chains, chain_init):
     src = digits(classes=[2], colored=True, size=8).images
     tgt = digits(classes=[3], colored=True, size=8, seed=1).images
-    model = _pixel_model(chains=chains, chain_init=chain_init, langevin_steps=2, sample_steps=3, buffer_size=32)
+    model = _pixel_model(sampler=sampler, chains=chains, chain_init=chain_init, langevin_steps=2, sample_steps=3,
+                         buffer_size=32)
     model.fit(src, tgt, n_iters=3, batch_size=8, progress=False)
     model.save(tmp_path / "m.pt")
     again = otgen.load(tmp_path / "m.pt")

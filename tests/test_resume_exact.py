@@ -17,7 +17,7 @@ N_ITERS = 8
 def model_and_data(name):
     x, y = _points(1), _points(2, shift=1.0)
     if name == "egnot":
-        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, chains="replay", buffer_size=32,
+        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, sampler="langevin", chains="replay", buffer_size=32,
                            lr_schedule="cosine", ema=0.9, seed=0), (x, y), N_ITERS
     if name == "uotm":
         return otgen.UOTM(dim=2, tau=0.5, hidden=(16, 16), n_critic=2, ema=0.9, lr_schedule="cosine",

@@ -25,10 +25,11 @@ def weights(model):
     return torch.cat([p.detach().flatten() for p in model.potential.parameters()])
 
 
-@pytest.mark.parametrize("chains", ["replay", "persistent", "fresh"])
-def test_resume_continues_exactly_as_if_never_stopped(tmp_path, chains, ctrl_c_after):
+@pytest.mark.parametrize("sampler, chains", [("langevin", "replay"), ("langevin", "persistent"), ("smc", "persistent"),
+                                             ("smc", "fresh")])
+def test_resume_continues_exactly_as_if_never_stopped(tmp_path, sampler, chains, ctrl_c_after):
     kw = dict(batch_size=32, progress=False, checkpoint_every=4, log_every=4)
-    model = lambda: small_model(chains=chains, lr_schedule="cosine", ema=0.9)  # noqa: E731
+    model = lambda: small_model(sampler=sampler, chains=chains, lr_schedule="cosine", ema=0.9)  # noqa: E731
     straight = model().fit(SOURCE, TARGET, n_iters=12, out=tmp_path / "a", **kw)
 
     with pytest.raises(KeyboardInterrupt):

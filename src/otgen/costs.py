@@ -42,6 +42,11 @@ class Cost:
             (g,) = torch.autograd.grad(self(x, y).sum(), y)
         return g
 
+    def kernel_std(self, eps: float) -> float | None:
+        """sigma if exp(−c(x, y)/eps) ∝ N(y; x, sigma²·I) in y (a sampler can then draw it exactly),
+        else None."""
+        return None
+
     def check_shapes(self, source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> None:
         """Raise ValueError if this cost cannot compare these event shapes (default: no check)."""
 
@@ -85,6 +90,10 @@ class SquaredEuclidean(Cost):
     def curvature(self) -> float | None:
         """2·scale for a sum (c = scale·‖y‖² + ...); unknown for a mean (it depends on the dimension)."""
         return 2.0 * self.scale if self.reduce == "sum" else None
+
+    def kernel_std(self, eps):
+        """sqrt(eps/curvature): exp(−scale·‖x − y‖²/eps) is N(y; x, eps/(2·scale)·I) (sum reduction only)."""
+        return (eps / self.curvature) ** 0.5 if self.curvature else None
 
     def __call__(self, x, y):
         sq = (x - y) ** 2

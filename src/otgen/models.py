@@ -176,7 +176,7 @@ def load(path: str | os.PathLike, **overrides: Any):
         cls = get_solver(blob["solver"])
     except ValueError as e:
         raise ValueError(f"{name}: {e}") from None
-    config = dict(blob["config"])
+    config = {**cls.earlier_defaults, **blob["config"]}
     missing = [k for k, v in config.items() if v == "custom" and k not in overrides]
     if missing:
         raise ValueError(f"the model was saved with a custom {', '.join(missing)}; pass it again: "

@@ -41,6 +41,24 @@ __all__ = ["MixtureEOTPair"]
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+class _MixturePotential(torch.nn.Module):
+    """f(y) = eps·log Σ_k w_k N(y | μ_k, Σ_k): (n, D) -> (n,) in float32 (see ``optimal_potential``)."""
+
+    def __init__(self, weights, means, covs, eps: float):
+        super().__init__()
+        chol = np.linalg.cholesky(covs)
+        log_norm = np.log(weights) - np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
+        self.eps = float(eps)
+        self.register_buffer("means", torch.tensor(means, dtype=torch.float32))
+        self.register_buffer("chol", torch.tensor(chol, dtype=torch.float32))
+        self.register_buffer("log_norm", torch.tensor(log_norm, dtype=torch.float32))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        diff = (y[None] - self.means[:, None]).transpose(1, 2)  # (K, D, n)
+        z = torch.linalg.solve_triangular(self.chol, diff, upper=False)
+        return self.eps * torch.logsumexp(self.log_norm[:, None] - 0.5 * (z * z).sum(1), dim=0)
+
+
 class _PlanTarget(Sampler):
     """The exact sampler of Q, the y-marginal of the pair's plan: ``n, generator -> (n, D)``."""
 
@@ -202,6 +220,12 @@ class MixtureEOTPair:
 
     def __repr__(self) -> str:
         return self._description
+
+    def optimal_potential(self) -> torch.nn.Module:
+        """EgNOT's optimal potential f*(y) = eps·log v(y) (up to a constant) as a module (n, D) -> (n,)
+        float32: with the cost ½‖x − y‖², (f*(y) − ½‖x − y‖²)/eps = log pi(y | x) + const(x). Used
+        to test a sampler alone, given the exact potential."""
+        return _MixturePotential(self.weights, self.means, self.covs, self.eps)
 
     # -- tensors on a device --------------------------------------------------------------------
 

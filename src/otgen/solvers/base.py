@@ -166,6 +166,10 @@ class Solver:
     #: the advice printed when training diverges (NaN/Inf); each solver names its own remedies
     divergence_hint = "Try a smaller learning rate."
 
+    #: arguments whose default changed: a stored config without one means the earlier default
+    #: (so that a model file keeps behaving as it was saved)
+    earlier_defaults: dict[str, Any] = {}
+
     def __init__(self, seed: int = 0, device: str | torch.device | None = "cpu"):
         check_number("seed", seed, low=0, integer=True)
         self.device = resolve_device(device)

@@ -26,12 +26,14 @@ from ..distributions.base import draw
 from ..nn import build
 from ..nn.mlp import QUADRATIC
 from ..nn.registry import Network, as_spec
-from ..sampling import FreshStart, LangevinSampler, PersistentChains, ReplayBuffer, noise_init, source_init
+from ..sampling import (FreshStart, GaussianBase, LangevinSampler, PersistentChains, PersistentParticles,
+                        ReplayBuffer, TemperedSMC, noise_init, source_init)
 from ..schema import Anything, Betas, Choice, Flag, Number, Numbers, Schema, Shape, Text
 from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, GRAD_CLIP, SEED, Solver, frozen
 
 CHAINS = ("replay", "fresh", "persistent")
-CHAIN_INITS = ("noise", "source")
+CHAIN_INITS = ("auto", "noise", "source")
+SAMPLERS = ("smc", "langevin")
 LR_SCHEDULES = ("constant", "cosine")
 
 POSITIVE = Number(low=0, low_open=True)
@@ -42,8 +44,9 @@ SCHEMA = Schema("EgNOT", {
     "quadratic": Choice(QUADRATIC), "lr": POSITIVE, "betas": Betas(),
     "grad_clip": GRAD_CLIP, "lr_schedule": Choice(LR_SCHEDULES),
     "ema": EMA_DECAY, "energy_reg": Number(low=0),
-    "langevin_steps": Number(integer=True, low=1), "step_size": Number(low=0, low_open=True, nullable=True),
+    "langevin_steps": Number(integer=True, low=1, nullable=True), "step_size": Number(low=0, low_open=True, nullable=True),
     "metropolis": Flag(), "score_clip": Number(low=0, low_open=True, nullable=True), "step_decay": POSITIVE,
+    "sampler": Choice(SAMPLERS), "particles": Number(integer=True, low=1, nullable=True),
     "chains": Choice(CHAINS), "buffer_size": Number(integer=True, low=1), "reinit_prob": Number(low=0, high=1),
     "chain_init": Choice(CHAIN_INITS), "init_scale": POSITIVE, "sample_steps": Number(integer=True, low=0, nullable=True),
     "seed": SEED, "device": DEVICE,
@@ -73,40 +76,82 @@ class EgNOTSolver(Solver):
         ema: decay of an exponential moving average of the potential's weights, used by
             ``sample``/``transport`` (None: sample with the trained weights themselves).
         energy_reg: alpha of the penalty alpha·mean(f(y)² + f(ỹ)²) (0: off, as in the paper).
-        langevin_steps: K steps per training iteration. step_size: eta (default 0.05·eps).
-        metropolis: MALA instead of ULA. score_clip: max per-sample drift norm. step_decay: eta
-            multiplier per step.
-        chains: "persistent" (default: one chain per source sample, never re-initialised: per sample
-            of a source Tensor, or per each of ``buffer_size`` points drawn once from a source
-            sampler), "replay" (IGEBM buffer of (y, x) pairs, as the paper), "fresh" (no memory).
-        buffer_size, reinit_prob: replay-buffer capacity (or number of persistent chains) and the
+        sampler: how pi(·|x) is sampled, for the training negatives and for ``sample``/``transport``
+            (docs/egnot.md has the measurements that chose the default):
+            "smc" (default): weighted particles with MALA moves whose step adapts to the acceptance
+            rate (never diverges, whatever eps). ``sample`` runs tempered SMC from a Gaussian base q0
+            (the cost's kernel N(x, eps/curvature·I) for the quadratic cost, else N(0, init_scale² I))
+            to the plan, which gets the weights of separated modes right; training keeps
+            ``particles`` weighted particles per pool point ("persistent"), or draws them afresh per
+            batch ("fresh": ``langevin_steps`` moves of tempered SMC, which for fewer than 6 moves is
+            one importance-resampling step from the base followed by the moves); see ``otgen.sampling``.
+            "langevin": the paper's ULA (or MALA with ``metropolis``) with step ``step_size``.
+        particles: particles per conditioning point (default 4): per pool point in training, and the
+            least number per x of ``sample`` (more are drawn when ``n_per_x`` is larger; ``transport``
+            returns one of 4, with the O(1/N) bias of self-normalised weights). "smc" only.
+        langevin_steps: sampler steps (MALA moves for "smc") per training iteration (default 30
+            for "langevin", 5 for "smc", which moves ``particles`` chains per point).
+        step_size: eta of "langevin" (default 0.05·eps); "smc" adapts its own.
+        metropolis: MALA instead of ULA ("langevin"). score_clip: max per-sample drift norm. step_decay:
+            eta multiplier per step ("langevin").
+        chains: "persistent" (default: the chains or particles of a pool of source points, never
+            re-initialised: per sample of a source Tensor, or per each of ``buffer_size`` points drawn
+            once from a source sampler), "replay" (IGEBM buffer of (y, x) pairs, as the paper;
+            "langevin" only), "fresh" (no memory).
+        buffer_size, reinit_prob: replay-buffer capacity (or number of persistent points) and the
             per-chain re-initialisation probability of the replay buffer.
-        chain_init: fresh chains start from "noise" N(0, init_scale² I) or from "source"
-            x + sqrt(eps)·ξ (the plan of the squared cost alone; needs equal shapes).
-        sample_steps: Langevin steps of ``sample``/``transport`` (default 10·langevin_steps).
+        chain_init: where chains start (the base q0 of "smc"): "noise" N(0, init_scale² I); "source"
+            x + sqrt(eps)·ξ for "langevin" (the plan of ½‖x − y‖² alone; needs equal shapes), the cost's
+            kernel N(x, eps/curvature·I) for "smc"; "auto" (default): the kernel for "smc" when the cost
+            has one, noise otherwise.
+        sample_steps: sampler steps of ``sample``/``transport`` per draw (default 10·langevin_steps
+            for "langevin", 300 for "smc").
         seed: seeds the initial weights and every random draw of the solver.
         device: "cpu" (default), "cuda", "cuda:N" or "auto".
     """
 
     name = "EgNOT"
     schema = SCHEMA
-    divergence_hint = "Try a smaller learning rate or Langevin step size, or set grad_clip / score_clip."
+    divergence_hint = ("Try a smaller learning rate or set grad_clip (with sampler='langevin': a smaller "
+                       "step_size, or score_clip).")
+    earlier_defaults = {"sampler": "langevin"}  # files saved before sampler="smc" became the default
 
     def __init__(self, dim: int | None = None, eps: float = 1.0, *, event_shape: Sequence[int] | None = None,
                  source_shape: Sequence[int] | None = None, cost: str | Cost | Any = "sqeuclidean",
                  potential: str | dict | nn.Module | None = None, hidden: Sequence[int] = (256, 256),
                  activation: str = "silu", quadratic: str = "auto", lr: float = 3e-4,
                  betas: Sequence[float] = (0.5, 0.99), grad_clip: float | None = None, lr_schedule: str = "cosine",
-                 ema: float | None = None, energy_reg: float = 0.0, langevin_steps: int = 30,
-                 step_size: float | None = None, metropolis: bool = False, score_clip: float | None = None,
-                 step_decay: float = 1.0, chains: str = "persistent", buffer_size: int = 4096,
-                 reinit_prob: float = 0.05, chain_init: str = "noise", init_scale: float = 1.0,
-                 sample_steps: int | None = None, seed: int = 0, device: str | None = "cpu"):
+                 ema: float | None = None, energy_reg: float = 0.0, sampler: str = "smc", particles: int | None = None,
+                 langevin_steps: int | None = None, step_size: float | None = None, metropolis: bool = False,
+                 score_clip: float | None = None, step_decay: float = 1.0, chains: str = "persistent",
+                 buffer_size: int = 4096, reinit_prob: float = 0.05, chain_init: str = "auto",
+                 init_scale: float = 1.0, sample_steps: int | None = None, seed: int = 0,
+                 device: str | None = "cpu"):
         args = SCHEMA.arguments(locals())
         event_shape = dim_or_event_shape(dim, event_shape)
         source_shape = event_shape if source_shape is None else check_shape("source_shape", source_shape)
-        args["step_size"] = step_size = 0.05 * eps if step_size is None else args["step_size"]
-        args["sample_steps"] = sample_steps = 10 * langevin_steps if sample_steps is None else sample_steps
+        smc = sampler == "smc"
+        if smc and chains == "replay":
+            raise ValueError("chains='replay' stores single chains, which sampler='smc' cannot weight; "
+                             "use chains='persistent' or 'fresh', or sampler='langevin'")
+        if not smc and particles is not None:
+            raise ValueError(f"particles={particles!r} is an option of sampler='smc'; sampler='langevin' runs one "
+                             f"chain per draw")
+        args["particles"] = particles = 4 if smc and particles is None else particles
+        if smc:
+            given = {k: v for k, v in (("step_size", step_size), ("metropolis", metropolis or None),
+                                       ("score_clip", score_clip), ("step_decay", None if step_decay == 1.0 else step_decay))
+                     if v is not None}
+            if given:
+                raise ValueError(f"{', '.join(f'{k}={v!r}' for k, v in given.items())}: options of sampler='langevin'; "
+                                 f"sampler='smc' (the default) adapts its MALA step to the acceptance rate. "
+                                 f"Pass sampler='langevin' to use them")
+        args["langevin_steps"] = langevin_steps = (5 if smc else 30) if langevin_steps is None else langevin_steps
+        if not smc:  # stored resolved, so that a saved model samples the same way
+            args["step_size"] = step_size = 0.05 * eps if step_size is None else args["step_size"]
+        langevin_step = 0.05 * eps if step_size is None else step_size
+        args["sample_steps"] = sample_steps = (
+            (300 if smc else 10 * langevin_steps) if sample_steps is None else sample_steps)
         super().__init__(seed=seed, device=device)
 
         self.eps = float(eps)
@@ -117,6 +162,11 @@ class EgNOTSolver(Solver):
         if chain_init == "source" and source_shape != event_shape:
             raise ValueError(f"chain_init='source' needs equal source and target shapes, "
                              f"got {source_shape} and {event_shape}")
+        kernel = self.cost.kernel_std(self.eps)
+        if smc and chain_init == "source" and kernel is None:
+            raise ValueError(f"chain_init='source' with sampler='smc' needs a cost whose kernel exp(-c/eps) is "
+                             f"Gaussian (sqeuclidean with reduce='sum'); cost {self.cost.name!r} has none: "
+                             f"use chain_init='noise' or 'auto'")
         curvature = self.cost.curvature
         spec = potential if isinstance(potential, nn.Module) else as_spec("potential", potential)
         if isinstance(spec, dict) and spec["name"] == "mlp":  # the bounded quadratic term needs a curvature
@@ -137,9 +187,17 @@ class EgNOTSolver(Solver):
             "optimizer", torch.optim.Adam(groups, lr=lr, betas=tuple(args["betas"])) if groups else None,
             schedule=self.run_cosine if lr_schedule == "cosine" else None, grad_clip=args["grad_clip"], ema=self.ema)
         self.energy_reg = float(energy_reg)
-        self.langevin = LangevinSampler(step_size, langevin_steps, metropolis, score_clip, step_decay)
+        self.sampler = sampler
+        self.particles = particles
+        self.langevin_steps = langevin_steps
+        self.langevin = LangevinSampler(langevin_step, langevin_steps, metropolis, score_clip, step_decay)
+        self.smc = TemperedSMC(sample_steps)  # its level settings were chosen in docs/egnot.md
         self.sample_steps = sample_steps
-        self._init = source_init(self.eps) if chain_init == "source" else noise_init(event_shape, init_scale)
+        # the base of "smc": the cost's kernel (mean x, this std) or noise N(0, init_scale² I)
+        self._kernel_std = kernel if smc and chain_init != "noise" else None
+        self._init_scale = float(init_scale)
+        use_source = chain_init == "source" or (chain_init == "auto" and self._kernel_std is not None)
+        self._init = source_init(self.eps) if use_source else noise_init(event_shape, init_scale)
         self.chains_kind = chains
         self.buffer_size = buffer_size
         if chains == "replay":
@@ -187,11 +245,26 @@ class EgNOTSolver(Solver):
         with frozen(self.potential, eval_mode=True):
             return self.langevin.run(self.log_density(x), y0, self.generator, n_steps)
 
+    def _base(self, x_rows: torch.Tensor) -> GaussianBase:
+        """The Gaussian q0 of "smc" for chains conditioned on ``x_rows``: the cost's kernel
+        N(x, sigma²·I), or the noise start N(0, init_scale²·I)."""
+        if self._kernel_std is not None:
+            return GaussianBase(self._kernel_std, x_rows)
+        return GaussianBase(self._init_scale)
+
+    def _smc_draws(self, x: torch.Tensor, particles: int, n_steps: int, generator, potential: nn.Module):
+        """Tempered SMC: equally weighted draws (len(x), particles, *event_shape) and the stats."""
+        xr = x.repeat_interleave(particles, dim=0)
+        with frozen(potential, eval_mode=True):
+            return self.smc.run(self.log_density(xr, potential), self._base(xr), x.shape[0], particles,
+                                self.event_shape, generator, n_steps, dtype=x.dtype, device=x.device)
+
     @torch.no_grad()
     def sample(self, x: torch.Tensor, n_per_x: int = 1, n_steps: int | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draws from pi(·|x): (len(x), n_per_x, *event_shape). Fresh chains, ``n_steps`` Langevin
-        steps (default ``sample_steps``). Neither the training chains nor the training random stream
+        """Draws from pi(·|x): (len(x), n_per_x, *event_shape). Fresh chains, ``n_steps`` sampler
+        steps per draw (default ``sample_steps``); "smc" runs tempered SMC with max(n_per_x,
+        ``particles``) particles per x and returns n_per_x of them. Neither the training chains nor the training random stream
         are touched: without ``generator`` the draws come from the model's own sampling generator.
         ``x``: a Tensor, array or list of shape (n, *source_shape), n >= 1, cast to float32 on the
         model's device; NaN/Inf, an empty x or a non-numeric one raise ValueError/TypeError naming x.
@@ -200,9 +273,16 @@ class EgNOTSolver(Solver):
         n_per_x = self._count("n_per_x", n_per_x, low=1)
         n_steps = self._count("n_steps", self.sample_steps if n_steps is None else n_steps, low=0)
         gen = self._sampling_generator(generator)
+        potential = self.ema.shadow if self.ema is not None else self.potential
+        if self.sampler == "smc":
+            particles = max(n_per_x, self.particles)
+            y, _ = self._smc_draws(x, particles, n_steps, gen, potential)
+            if particles > n_per_x:  # a random subset: resampled particles come ordered by ancestor
+                keep = torch.rand(y.shape[:2], generator=gen, device=gen.device).argsort(1)[:, :n_per_x]
+                y = y[torch.arange(len(x), device=y.device)[:, None], keep.to(y.device)]
+            return y
         xr = x.repeat_interleave(n_per_x, dim=0)
         y0 = self._init(xr, gen)
-        potential = self.ema.shadow if self.ema is not None else self.potential
         with frozen(potential, eval_mode=True):
             y, _ = self.langevin.run(self.log_density(xr, potential), y0, gen, n_steps)
         return y.reshape(x.shape[0], n_per_x, *self.event_shape)
@@ -243,44 +323,69 @@ class EgNOTSolver(Solver):
 
     def prepare(self, source, target, *, n_iters: int) -> None:
         super().prepare(source, target, n_iters=n_iters)
-        if self.chains_kind == "persistent" and not isinstance(self.chains, PersistentChains):
+        if self.chains_kind == "persistent" and not isinstance(self.chains, (PersistentChains, PersistentParticles)):
             if self._pending_chains is not None:  # resumed: continue the saved chains
-                state = {k: v.to(self.device) for k, v in self._pending_chains.items()}
-                self.chains, self._pending_chains = PersistentChains.restored(state), None
+                state = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
+                         for k, v in self._pending_chains.items()}
+                kind = PersistentParticles if self.sampler == "smc" else PersistentChains
+                self.chains, self._pending_chains = kind.restored(state), None
                 return
             if isinstance(source, torch.Tensor):
                 pool = source
             else:  # a sampler: one chain for each of buffer_size source points drawn once
                 pool_gen = torch.Generator().manual_seed(derived_seed(self.seed, 4))  # samplers draw on the CPU
                 pool = draw(source, self.buffer_size, pool_gen)
-            self.chains = PersistentChains(self._init, pool.to(self.device, torch.float32), self.generator)
+            pool = pool.to(self.device, torch.float32)
+            if self.sampler == "smc":
+                self.chains = PersistentParticles(self._base, pool, self.particles, self.event_shape, self.generator)
+            else:
+                self.chains = PersistentChains(self._init, pool, self.generator)
+
+    def _negatives(self, x: torch.Tensor):
+        """Negatives for the batch's ``x``: (draws (n, N, *event_shape), weights (n, N) summing to 1
+        per row, metrics of the sampler)."""
+        n = x.shape[0]
+        if self.sampler == "langevin":
+            y0, x_chain, handle = self.chains.begin(x, self.generator)
+            y_neg, stats = self._run_chains(x_chain, y0)
+            self.chains.end(y_neg, x_chain, handle)
+            ones = torch.ones(n, 1, dtype=y_neg.dtype, device=y_neg.device)
+            return y_neg[:, None], ones, {"accept": stats.acceptance_rate, "drift": stats.drift_norm}
+        if isinstance(self.chains, PersistentParticles):
+            with frozen(self.potential, eval_mode=True):
+                _, y_neg, weights, st = self.chains.step(n, self.log_density, self.langevin_steps, self.generator)
+            return y_neg, weights, {"accept": st.acceptance_rate, "ess": st.ess_fraction, "step": st.step_size}
+        y_neg, st = self._smc_draws(x, self.particles, self.langevin_steps, self.generator, self.potential)
+        weights = torch.full(y_neg.shape[:2], 1.0 / self.particles, dtype=y_neg.dtype, device=y_neg.device)
+        return y_neg, weights, {"accept": st.acceptance_rate, "ess": st.ess_fraction, "step": st.final_step_size}
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        """One EgNOT update: Langevin negatives from the chains, then one Adam step on
-        mean f(ỹ) − mean f(y) (+ energy_reg·mean(f² on both))."""
+        """One EgNOT update: negatives from the sampler, then one Adam step on
+        mean f(ỹ) − mean f(y) (+ energy_reg·mean(f² on both)); weighted particles enter with their
+        self-normalised weights."""
         x, y = x.to(self.device), y.to(self.device)
-        y0, x_chain, handle = self.chains.begin(x, self.generator)
-        y_neg, stats = self._run_chains(x_chain, y0)
-        self.chains.end(y_neg, x_chain, handle)
-
+        y_neg, weights, sampler_metrics = self._negatives(x)
         f_pos = self.potential(y)
-        f_neg = self.potential(y_neg)
-        loss = f_neg.mean() - f_pos.mean()
+        f_neg = self.potential(y_neg.reshape(-1, *self.event_shape)).view(weights.shape)
+        loss = (weights * f_neg).sum(1).mean() - f_pos.mean()
         if self.energy_reg:
-            loss = loss + self.energy_reg * (f_pos.pow(2).mean() + f_neg.pow(2).mean())
+            loss = loss + self.energy_reg * (f_pos.pow(2).mean() + (weights * f_neg.pow(2)).sum(1).mean())
         if self.optimizer is not None:
             self.update("optimizer", loss)
         self.step += 1
-        return {"loss": loss.item(), "f_pos": f_pos.mean().item(), "f_neg": f_neg.mean().item(),
-                "accept": stats.acceptance_rate, "drift": stats.drift_norm}
+        return {"loss": loss.item(), "f_pos": f_pos.mean().item(), "f_neg": (weights * f_neg).sum(1).mean().item(),
+                **sampler_metrics}
 
     # -- state ---------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
         return {"chains": self._pending_chains if self._pending_chains is not None else self.chains.state_dict()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
+        if state["chains"] and self.sampler == "langevin" and "log_w" in state["chains"]:
+            raise ValueError("the saved chains are weighted particles of sampler='smc'; pass sampler='smc' "
+                             "to continue them")
         if state["chains"]:
-            if self.chains_kind == "persistent" and not isinstance(self.chains, PersistentChains):
+            if self.chains_kind == "persistent" and not isinstance(self.chains, (PersistentChains, PersistentParticles)):
                 self._pending_chains = state["chains"]
             else:
                 self.chains.load_state_dict(state["chains"])
