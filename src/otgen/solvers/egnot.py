@@ -44,9 +44,9 @@ SCHEMA = Schema("EgNOT", {
     "quadratic": Choice(QUADRATIC), "lr": POSITIVE, "betas": Betas(),
     "grad_clip": GRAD_CLIP, "lr_schedule": Choice(LR_SCHEDULES),
     "ema": EMA_DECAY, "energy_reg": Number(low=0),
+    "sampler": Choice(SAMPLERS), "particles": Number(integer=True, low=1, nullable=True),
     "langevin_steps": Number(integer=True, low=1, nullable=True), "step_size": Number(low=0, low_open=True, nullable=True),
     "metropolis": Flag(), "score_clip": Number(low=0, low_open=True, nullable=True), "step_decay": POSITIVE,
-    "sampler": Choice(SAMPLERS), "particles": Number(integer=True, low=1, nullable=True),
     "chains": Choice(CHAINS), "buffer_size": Number(integer=True, low=1), "reinit_prob": Number(low=0, high=1),
     "chain_init": Choice(CHAIN_INITS), "init_scale": POSITIVE, "sample_steps": Number(integer=True, low=0, nullable=True),
     "seed": SEED, "device": DEVICE,
@@ -354,10 +354,10 @@ class EgNOTSolver(Solver):
         if isinstance(self.chains, PersistentParticles):
             with frozen(self.potential, eval_mode=True):
                 _, y_neg, weights, st = self.chains.step(n, self.log_density, self.langevin_steps, self.generator)
-            return y_neg, weights, {"accept": st.acceptance_rate, "ess": st.ess_fraction, "step": st.step_size}
+            return y_neg, weights, {"accept": st.acceptance_rate, "ess": st.ess_fraction, "mala_step": st.step_size}
         y_neg, st = self._smc_draws(x, self.particles, self.langevin_steps, self.generator, self.potential)
         weights = torch.full(y_neg.shape[:2], 1.0 / self.particles, dtype=y_neg.dtype, device=y_neg.device)
-        return y_neg, weights, {"accept": st.acceptance_rate, "ess": st.ess_fraction, "step": st.final_step_size}
+        return y_neg, weights, {"accept": st.acceptance_rate, "ess": st.ess_fraction, "mala_step": st.final_step_size}
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """One EgNOT update: negatives from the sampler, then one Adam step on
