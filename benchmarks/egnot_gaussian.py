@@ -126,7 +126,7 @@ def table(results: list[dict], speed: dict | None, meta: dict) -> str:
             lines[-1] += (f"; a tempered-SMC MALA move (`sampler=\"smc\"`, {speed['batch'] // 4} points x 4 "
                           f"particles; value, gradient, Metropolis test, tempering and resampling) "
                           f"{speed['smc_move_ms']:.2f} ms, **{100 * speed['smc_ratio']:.0f} %**")
-        lines[-1] += "."
+        lines[-1] += f" (measured {meta['speed_date']})." if meta.get("speed_date") else "."
     lines += ["", END]
     return "\n".join(lines)
 

@@ -158,7 +158,8 @@ def test_persistent_particles_stay_consistent_when_a_batch_picks_a_pool_point_tw
 
     def log_density_for(x_rows):
         def fn(y, need_value):
-            return (torch.sin(3 * y).sum(1) - 0.5 * (y - x_rows).pow(2).sum(1)) / eps, (3 * torch.cos(3 * y) - (y - x_rows)) / eps
+            value = (torch.sin(3 * y).sum(1) - 0.5 * (y - x_rows).pow(2).sum(1)) / eps
+            return value, (3 * torch.cos(3 * y) - (y - x_rows)) / eps
         return fn
 
     gen = torch.Generator().manual_seed(0)

@@ -22,6 +22,7 @@ import torch
 
 from .. import shard
 from ..checks import check_number
+from .mala import metropolis_accept, row_mask
 
 # log_density(y, need_value) -> (u (n,) or None, grad_u shaped like y)
 LogDensity = Callable[[torch.Tensor, bool], tuple]
@@ -112,9 +113,8 @@ class LangevinSampler:
             back = (y - proposal - drift_new).reshape(y.shape[0], -1).pow(2).sum(1)
             fwd = noise.reshape(y.shape[0], -1).pow(2).sum(1) * eta
             log_alpha = u_new - u + (fwd - back) / (2 * eta)
-            uniform = shard.rand(log_alpha.shape, generator=generator, dtype=y.dtype, device=y.device)
-            accept = torch.log(uniform) < log_alpha
-            mask = accept.view(-1, *([1] * (y.dim() - 1)))
+            accept = metropolis_accept(log_alpha, generator)
+            mask = row_mask(accept, y)
             y = torch.where(mask, proposal, y)
             u = torch.where(accept, u_new, u)
             drift = torch.where(mask, drift_new, drift)

@@ -51,6 +51,18 @@ def _rows(per_group: torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
     return per_group.repeat_interleave(n).view(-1, *([1] * (like.dim() - 1)))
 
 
+def metropolis_accept(log_alpha: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Accept each row's proposal with probability min(1, exp(log_alpha)): (n,) bool, one uniform per
+    row drawn through ``otgen.shard`` (the processes of a distributed run draw alike)."""
+    uniform = shard.rand(log_alpha.shape, generator=generator, dtype=log_alpha.dtype, device=log_alpha.device)
+    return torch.log(uniform) < log_alpha
+
+
+def row_mask(rows: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-row flag (n,) shaped to broadcast against ``like`` (n, ...)."""
+    return rows.view(-1, *([1] * (like.dim() - 1)))
+
+
 def _adapted(eta, rate, gain, target_accept, mask):
     """log eta + gain·(rate − target_accept) where ``mask``, clamped to [MIN_STEP, MAX_STEP]."""
     new = (eta.log() + gain * (rate - target_accept)).exp().clamp(MIN_STEP, MAX_STEP)
@@ -91,13 +103,12 @@ def mala_moves(log_density: PathDensity, y: torch.Tensor, state: tuple, eta: tor
         log_alpha = value_new - value + (_flat_sq(noise) * eta_r.flatten() - back) / (2 * eta_r.flatten())
         finite = torch.isfinite(log_alpha) & torch.isfinite(_flat_sq(grad_new))
         log_alpha = torch.where(finite, log_alpha, torch.full_like(log_alpha, -math.inf))
-        uniform = shard.rand(log_alpha.shape, generator=generator, dtype=y.dtype, device=y.device)
-        accept = torch.log(uniform) < log_alpha
-        mask = accept.view(-1, *([1] * (y.dim() - 1)))
+        accept = metropolis_accept(log_alpha, generator)
+        mask = row_mask(accept, y)
         y = torch.where(mask, proposal, y)
         value = torch.where(accept, value_new, value)
         grad = torch.where(mask, grad_new, grad)
-        aux = tuple(torch.where(accept.view(-1, *([1] * (a.dim() - 1))), a_new, a) for a, a_new in zip(aux, aux_new))
+        aux = tuple(torch.where(row_mask(accept, a), a_new, a) for a, a_new in zip(aux, aux_new))
         prob = log_alpha.clamp(max=0).exp()  # acceptance probability: a less noisy signal than accept
         prob_sum += prob
         if every_move and groups:

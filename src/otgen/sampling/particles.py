@@ -29,7 +29,8 @@ import torch
 
 from .. import shard
 from .mala import mala_moves
-from .smc import GaussianBase, TemperedSMC, _finite_or_minus_inf, ess_fraction, normalised_log_weights, systematic_resample
+from .smc import (GaussianBase, TemperedSMC, ess_fraction, finite_or_minus_inf, normalised_log_weights,
+                  systematic_resample)
 
 # log_density_for(x_rows) -> log_density(y, need_value) -> (u (n,), grad_u)
 LogDensityFor = Callable[[torch.Tensor], Callable]
@@ -61,7 +62,8 @@ class PersistentParticles:
     def __init__(self, base_for: BaseFor, source: torch.Tensor, particles: int, event_shape: tuple[int, ...],
                  generator: torch.Generator | None = None, resample_below: float = 0.5):
         if source.dim() < 2 or source.shape[0] < 1:
-            raise ValueError(f"persistent particles need a finite source set (m, *shape), got shape {tuple(source.shape)}")
+            raise ValueError(f"persistent particles need a finite source set (m, *shape), "
+                             f"got shape {tuple(source.shape)}")
         m = source.shape[0]
         self.source, self.particles, self.event_shape = source, int(particles), tuple(event_shape)
         self.resample_below = float(resample_below)
@@ -83,7 +85,7 @@ class PersistentParticles:
         y = self.y[idx].reshape(n * N, *self.event_shape)
         log_density = log_density_for(x.repeat_interleave(N, 0))
         u, grad = log_density(y, True)
-        log_w = normalised_log_weights(self.log_w[idx] + _finite_or_minus_inf(u.view(n, N) - self.u_old[idx]))
+        log_w = normalised_log_weights(self.log_w[idx] + finite_or_minus_inf(u.view(n, N) - self.u_old[idx]))
         ess = ess_fraction(log_w)
         resample = ess < self.resample_below
         pick = systematic_resample(log_w, generator)  # drawn every visit: the random stream stays in step

@@ -80,7 +80,7 @@ class SMCStats:
     final_step_size: float
 
 
-def _finite_or_minus_inf(t: torch.Tensor) -> torch.Tensor:
+def finite_or_minus_inf(t: torch.Tensor) -> torch.Tensor:
     """NaN and ±inf -> −inf (a particle whose density is not a number gets no weight)."""
     return torch.where(torch.isfinite(t), t, torch.full_like(t, -math.inf))
 
@@ -216,7 +216,7 @@ class TemperedSMC:
                 min_step = (1.0 - beta) / max(1, max_levels - level + 1)
                 new_beta = torch.where(active, _next_beta(beta, log_w, g, self.cess_target, min_step), beta)
                 d_beta = (new_beta - beta)[:, None]
-                log_w = normalised_log_weights(log_w + torch.where(d_beta > 0, d_beta * _finite_or_minus_inf(g), 0.0))
+                log_w = normalised_log_weights(log_w + torch.where(d_beta > 0, d_beta * finite_or_minus_inf(g), 0.0))
                 beta = new_beta
                 levels += active.to(dtype)
                 ess = ess_fraction(log_w)

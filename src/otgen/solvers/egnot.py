@@ -34,6 +34,7 @@ from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, GRAD_CLIP, SEED, Solver, 
 CHAINS = ("replay", "fresh", "persistent")
 CHAIN_INITS = ("auto", "noise", "source")
 SAMPLERS = ("smc", "langevin")
+PERSISTENT = (PersistentChains, PersistentParticles)  # the chain stores built in prepare() from the source pool
 LR_SCHEDULES = ("constant", "cosine")
 
 POSITIVE = Number(low=0, low_open=True)
@@ -139,9 +140,9 @@ class EgNOTSolver(Solver):
                              f"chain per draw")
         args["particles"] = particles = 4 if smc and particles is None else particles
         if smc:
-            given = {k: v for k, v in (("step_size", step_size), ("metropolis", metropolis or None),
-                                       ("score_clip", score_clip), ("step_decay", None if step_decay == 1.0 else step_decay))
-                     if v is not None}
+            langevin_only = (("step_size", step_size), ("metropolis", metropolis or None), ("score_clip", score_clip),
+                             ("step_decay", None if step_decay == 1.0 else step_decay))
+            given = {k: v for k, v in langevin_only if v is not None}
             if given:
                 raise ValueError(f"{', '.join(f'{k}={v!r}' for k, v in given.items())}: options of sampler='langevin'; "
                                  f"sampler='smc' (the default) adapts its MALA step to the acceptance rate. "
@@ -264,8 +265,9 @@ class EgNOTSolver(Solver):
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Draws from pi(·|x): (len(x), n_per_x, *event_shape). Fresh chains, ``n_steps`` sampler
         steps per draw (default ``sample_steps``); "smc" runs tempered SMC with max(n_per_x,
-        ``particles``) particles per x and returns n_per_x of them. Neither the training chains nor the training random stream
-        are touched: without ``generator`` the draws come from the model's own sampling generator.
+        ``particles``) particles per x and returns n_per_x of them. Neither the training chains nor
+        the training random stream are touched: without ``generator`` the draws come from the model's
+        own sampling generator.
         ``x``: a Tensor, array or list of shape (n, *source_shape), n >= 1, cast to float32 on the
         model's device; NaN/Inf, an empty x or a non-numeric one raise ValueError/TypeError naming x.
         ``n_per_x`` (>= 1) and ``n_steps`` (>= 0) are ints (ValueError otherwise)."""
@@ -323,7 +325,7 @@ class EgNOTSolver(Solver):
 
     def prepare(self, source, target, *, n_iters: int) -> None:
         super().prepare(source, target, n_iters=n_iters)
-        if self.chains_kind == "persistent" and not isinstance(self.chains, (PersistentChains, PersistentParticles)):
+        if self.chains_kind == "persistent" and not isinstance(self.chains, PERSISTENT):
             if self._pending_chains is not None:  # resumed: continue the saved chains
                 state = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
                          for k, v in self._pending_chains.items()}
@@ -385,7 +387,7 @@ class EgNOTSolver(Solver):
             raise ValueError("the saved chains are weighted particles of sampler='smc'; pass sampler='smc' "
                              "to continue them")
         if state["chains"]:
-            if self.chains_kind == "persistent" and not isinstance(self.chains, (PersistentChains, PersistentParticles)):
+            if self.chains_kind == "persistent" and not isinstance(self.chains, PERSISTENT):
                 self._pending_chains = state["chains"]
             else:
                 self.chains.load_state_dict(state["chains"])
