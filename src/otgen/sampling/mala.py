@@ -8,8 +8,11 @@ group's step once from the mean acceptance probability of those moves, towards `
 
     log eta_g <- log eta_g + gain · (mean acceptance probability of group g − target_accept).
 
-Adapting between blocks from the whole group, not after every move from the current one, keeps
-the step from depending on where a single chain stands (which would bias the draws). A step too
+With ``every_move`` the step is updated after each move instead (gain ``MOVE_GAIN``), which tracks a
+target that changes quickly, as while tempering; either way the update uses the mean over the
+group's N particles, never one chain's own acceptance, which would tie its step to where it stands
+and bias the draws. A sampler that adapts after every move should end with fixed-step moves, as
+``TemperedSMC`` does (its last ``1 − anneal_fraction`` of the moves). A step too
 large for the local curvature is rejected and then shrunk, so the chains cannot diverge, whatever
 eps: the step follows the energy rather than a fixed multiple of eps. Proposals whose
 log-density or gradient is not finite are rejected.
