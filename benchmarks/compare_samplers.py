@@ -1,14 +1,18 @@
 """EgNOT with the tempered-SMC sampler beside EgNOT with the paper's Langevin sampler, cell by cell.
 
-Reads two saved runs of the mixture grid (nothing is trained here):
+Reads saved runs of the mixture grid (nothing is trained here):
 
 * ``benchmarks/results/bench_eot_mixture_langevin.json``: `otgen bench eot-mixture --solver egnot`
-  run on 2026-11-21, when ``sampler="langevin"`` (ULA) was EgNOT's only sampler;
-* ``benchmarks/results/bench_eot_mixture.json``: the same command with ``sampler="smc"``.
+  run on 2026-11-21, when ``sampler="langevin"`` (ULA) was EgNOT's only sampler (3000 iterations);
+* ``benchmarks/results/bench_eot_mixture_smc_3000.json``: the same command with ``sampler="smc"``,
+  3000 iterations (2026-12-01; D = 2, 16, 64 only);
+* ``benchmarks/results/bench_eot_mixture.json``: the current table, ``sampler="smc"`` with
+  ``--iters 6000``.
 
     .venv/bin/python benchmarks/compare_samplers.py      # prints a Markdown table
 
-Per cell: cBW2-UVP and weight TV of each, the E[y|x] baseline, and training / scoring seconds.
+Per cell and run: cBW2-UVP and weight TV, the E[y|x] baseline and the exact-draw floor of weight TV,
+and training / scoring seconds.
 """
 
 from __future__ import annotations
@@ -17,34 +21,51 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+RUNS = (("langevin", "bench_eot_mixture_langevin.json"), ("smc", "bench_eot_mixture_smc_3000.json"),
+        ("smc", "bench_eot_mixture.json"))
 
 
-def cells(name: str) -> dict:
+def load(name: str) -> tuple[dict, dict, int]:
+    """(cell (D, eps) -> methods, the run's meta, its iterations per cell)."""
     data = json.loads((RESULTS / name).read_text())
-    return {(c["dim"], c["eps"]): c["methods"] for c in data["cells"]}, data["meta"]
+    return ({(c["dim"], c["eps"]): c["methods"] for c in data["cells"]}, data["meta"],
+            data["cells"][0]["budget"]["n_iters"])
 
 
 def fmt(scores: dict, key: str, digits: int) -> str:
-    if "error" in scores or key not in scores:
+    if "error" in scores:
         return "failed"
+    if key not in scores:
+        return "—"
     return f"{scores[key]:.{digits}f}"
 
 
+def seconds(scores: dict, key: str) -> str:
+    """Time is recorded for failed cells too (up to the failure)."""
+    return f"{scores[key]:.0f}" if key in scores else "—"
+
+
 def main() -> None:
-    old, old_meta = cells("bench_eot_mixture_langevin.json")
-    new, new_meta = cells("bench_eot_mixture.json")
-    print(f"Langevin run: {old_meta.get('date', '?')}; SMC run: {new_meta.get('date', '?')} "
-          f"({new_meta.get('machine', '?')}, {new_meta.get('threads', '?')} threads)\n")
-    print("| D | eps | cBW2-UVP % langevin | cBW2-UVP % smc | E[y\\|x] | w TV langevin | w TV smc | floor w TV "
-          "| train s langevin | train s smc | score s langevin | score s smc |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for key in sorted(new):
-        o, n = old.get(key, {}), new[key]
-        lo, sm = o.get("egnot", {"error": "missing"}), n["egnot"]
-        print(f"| {key[0]} | {key[1]:g} | {fmt(lo, 'cbw2_uvp', 1)} | **{fmt(sm, 'cbw2_uvp', 2)}** | "
-              f"{n['conditional_mean']['cbw2_uvp']:.1f} | {fmt(lo, 'weight_tv', 3)} | **{fmt(sm, 'weight_tv', 3)}** | "
-              f"{n['exact']['weight_tv']:.3f} | {lo.get('train_seconds', 0):.0f} | {sm['train_seconds']:.0f} | "
-              f"{lo.get('eval_seconds', 0):.0f} | {sm['eval_seconds']:.0f} |")
+    runs = [(sampler, *load(name)) for sampler, name in RUNS]
+    labels = [f"{sampler} {iters}" for sampler, _, _, iters in runs]
+    for label, (_, _, meta, _) in zip(labels, runs):
+        print(f"- {label}: {meta.get('date', '?')}, {meta.get('machine', '?')}, {meta.get('threads', '?')} threads")
+    print()
+    head = (["D", "eps"] + [f"cBW2-UVP % {lb}" for lb in labels] + ["E[y\\|x]"] + [f"w TV {lb}" for lb in labels]
+            + ["floor w TV"] + [f"train s {lb}" for lb in labels] + [f"score s {lb}" for lb in labels])
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    latest = runs[-1][1]
+    for key in sorted(latest):
+        per_run = [cells.get(key, {}).get("egnot", {"missing": True}) for _, cells, _, _ in runs]
+        base = latest[key]
+        cbw = [fmt(s, "cbw2_uvp", 2) for s in per_run]
+        tv = [fmt(s, "weight_tv", 3) for s in per_run]
+        cbw[-1], tv[-1] = f"**{cbw[-1]}**", f"**{tv[-1]}**"  # the current table's run
+        row = ([str(key[0]), f"{key[1]:g}"] + cbw + [f"{base['conditional_mean']['cbw2_uvp']:.1f}"] + tv
+               + [f"{base['exact']['weight_tv']:.3f}"] + [seconds(s, "train_seconds") for s in per_run]
+               + [seconds(s, "eval_seconds") for s in per_run])
+        print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ to a constant and every remaining error is the sampler's. Both samplers run thro
 
     .venv/bin/python benchmarks/langevin_exact_mixture.py            # ~5 min on 2 cores
     .venv/bin/python benchmarks/langevin_exact_mixture.py --sweep    # the SMC settings compared in docs/egnot.md
+    .venv/bin/python benchmarks/langevin_exact_mixture.py --cells 64:0.1 64:1 --samplers smc
 
 Prints one Markdown table row per cell and sampler: cBW2-UVP, log-likelihood gap and weight TV of
 the draws (50 conditions x 300 draws), beside the floor of exact draws scored the same way.
@@ -60,20 +61,25 @@ def sweep() -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sweep", action="store_true", help="compare tempered-SMC settings instead")
+    p.add_argument("--cells", nargs="*", metavar="D:EPS", help="cells to run (default: %s)"
+                   % " ".join(f"{d}:{e:g}" for d, e in CELLS))
+    p.add_argument("--samplers", nargs="*", choices=sorted({s for s, _ in RUNS}), help="samplers to run (default: all)")
     args = p.parse_args()
+    cells = CELLS if not args.cells else [(int(c.split(":")[0]), float(c.split(":")[1])) for c in args.cells]
+    runs = [r for r in RUNS if not args.samplers or r[0] in args.samplers]
     torch.set_num_threads(2)
     if args.sweep:
         sweep()
         return
     print("| D | eps | sampler | evaluations per draw | cBW2-UVP % | LL gap | w TV |")
     print("|---|---|---|---|---|---|---|")
-    for dim, eps in CELLS:
+    for dim, eps in cells:
         pair = MixtureEOTPair(dim=dim, eps=eps, n_components=4, seed=0)
         gen = torch.Generator().manual_seed(29)
         floor = metrics.conditional_scores(lambda x, k: pair.conditional_sample(x, k, generator=gen), pair,
                                            N_CONDITIONS, N_PER_CONDITION)
         print(f"| {dim} | {eps:g} | exact draws (floor) | — | {row(floor)} |", flush=True)
-        for sampler, steps in RUNS:
+        for sampler, steps in runs:
             model = otgen.EgNOT(dim=dim, eps=eps, potential=pair.optimal_potential(), sampler=sampler,
                                 sample_steps=steps, seed=0)
             try:

@@ -1,5 +1,6 @@
 """The benchmark harness and `otgen bench`: one scoring code for solvers, floors and baselines."""
 
+import dataclasses
 import json
 import math
 
@@ -81,6 +82,28 @@ def test_cli_rejects_bad_suite_and_solver(capsys):
     assert "suite must be one of" in capsys.readouterr().err
     assert main(["bench", "eot", "--solver", "nope"]) == 2
     assert "--solver must be one of" in capsys.readouterr().err
+
+
+def test_iters_overrides_the_training_budget_and_is_recorded(monkeypatch, tmp_path, capsys):
+    seen = []
+
+    def counting(pair, cell, budget, seed):
+        seen.append(budget.n_iters)
+        return _exact_solver(pair, cell, budget, seed)
+
+    monkeypatch.setitem(bench.EOT_SOLVERS, "counting", counting)
+    monkeypatch.setitem(bench.SUITES, "eot-mixture", dataclasses.replace(bench.SUITES["eot-mixture"],
+                                                                        budget=lambda quick: TINY))
+    out = tmp_path / "r.json"
+    assert main(["bench", "eot-mixture", "--quick", "--solver", "counting", "--iters", "7", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert seen == [7, 7] and [c["budget"]["n_iters"] for c in data["cells"]] == [7, 7]
+    assert "--iters 7" in data["command"]
+    for bad in ("0", "-3"):
+        assert main(["bench", "eot-mixture", "--iters", bad]) == 2
+        assert f"--iters must be >= 1 (training iterations per cell), got {bad}" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="n_iters must be an integer >= 1, got 2.5"):
+        bench.run_suite("eot-mixture", "counting", quick=True, n_iters=2.5)
 
 
 def test_quick_suite_end_to_end(tmp_path, capsys):

@@ -20,6 +20,7 @@ hold no solver-specific branch.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import os
@@ -261,13 +262,19 @@ def check_solver(suite: str, solver: str | None) -> str | None:
 
 def run_suite(suite: str, solver: str | None = "default", quick: bool = False, seed: int = 0,
               progress: bool = False, on_cell: Callable[[dict], None] | None = None,
-              cells: list | None = None) -> list[dict]:
+              cells: list | None = None, n_iters: int | None = None) -> list[dict]:
     """Run every cell of ``suite`` (or the given ``cells``); ``on_cell(result)`` after each one.
-    ``solver``: a name the suite accepts, "default" (the suite's), or None for the baselines only."""
+    ``solver``: a name the suite accepts, "default" (the suite's), or None for the baselines only.
+    ``n_iters``: training iterations per cell instead of the budget's (for S-JKO: per phase after the
+    first)."""
     spec = get_suite(suite)
     solver = check_solver(suite, "none" if solver is None else solver)
     cells = spec.cells(quick) if cells is None else cells
     budget = spec.budget(quick)
+    if n_iters is not None:
+        if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 1:
+            raise ValueError(f"n_iters must be an integer >= 1, got {n_iters!r}")
+        budget = dataclasses.replace(budget, n_iters=n_iters)
     from tqdm.auto import tqdm
 
     results = []

@@ -423,6 +423,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     solver = bench.check_solver(args.suite, args.solver)  # checks the suite and solver names before any work
     solver_name = solver or "none"
+    if args.iters is not None and args.iters < 1:
+        raise ValueError(f"--iters must be >= 1 (training iterations per cell), got {args.iters}")
     if args.from_json:
         data = json.loads(Path(args.from_json).read_text())
         if data.get("suite") != args.suite:
@@ -433,6 +435,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         threads = _threads(args.threads)
         meta = bench.machine_meta(threads)
         command = " ".join(["otgen bench", args.suite, "--solver", solver_name] + (["--quick"] if args.quick else [])
+                           + (["--iters", str(args.iters)] if args.iters is not None else [])
                            + (["--seed", str(args.seed)] if args.seed else [])
                            + (["--threads", str(args.threads)] if args.threads else []))
         print(f"otgen bench {args.suite}: {len(cells)} cells, solver {solver_name}, {threads} threads"
@@ -447,7 +450,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                                     indent=1) + "\n")
 
         bench.run_suite(args.suite, solver_name, quick=args.quick, seed=args.seed, progress=True, on_cell=save,
-                        cells=cells)
+                        cells=cells, n_iters=args.iters)
     print(bench.format_table(results))
     if args.json and not args.from_json:
         print(f"results: {args.json}")
@@ -507,6 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="write the results to this JSON file (updated after every cell)")
     b.add_argument("--write", metavar="MARKDOWN", help="regenerate this suite's tables in a Markdown file (BENCHMARKS.md)")
     b.add_argument("--from-json", metavar="FILE", help="do not run: make the table (and --write) from saved results")
+    b.add_argument("--iters", type=int, help="training iterations per cell instead of the suite's budget "
+                                             "(S-JKO: per phase after the first)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     b.set_defaults(func=cmd_bench)
