@@ -84,7 +84,7 @@ def test_cli_rejects_bad_suite_and_solver(capsys):
     assert "--solver must be one of" in capsys.readouterr().err
 
 
-def test_iters_overrides_the_training_budget_and_is_recorded(monkeypatch, tmp_path, capsys):
+def test_iters_and_cells_select_the_budget_and_cells_and_are_recorded(monkeypatch, tmp_path, capsys):
     seen = []
 
     def counting(pair, cell, budget, seed):
@@ -99,6 +99,14 @@ def test_iters_overrides_the_training_budget_and_is_recorded(monkeypatch, tmp_pa
     data = json.loads(out.read_text())
     assert seen == [7, 7] and [c["budget"]["n_iters"] for c in data["cells"]] == [7, 7]
     assert "--iters 7" in data["command"]
+    assert main(["bench", "eot-mixture", "--quick", "--solver", "counting", "--cells", "mixture D=2 eps=1",
+                 "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert [(c["dim"], c["eps"]) for c in data["cells"]] == [(2, 1.0)]
+    assert "--cells 'mixture D=2 eps=1'" in data["command"]
+    assert main(["bench", "eot-mixture", "--cells", "mixture D=2 eps=0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "--cells 'mixture D=2 eps=0.5' is not a cell of suite 'eot-mixture'" in err and "mixture D=128 eps=10" in err
     for bad in ("0", "-3"):
         assert main(["bench", "eot-mixture", "--iters", bad]) == 2
         assert f"--iters must be >= 1 (training iterations per cell), got {bad}" in capsys.readouterr().err

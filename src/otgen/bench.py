@@ -246,6 +246,20 @@ def suite_cells(suite: str, quick: bool = False) -> list:
     return get_suite(suite).cells(quick)
 
 
+def select_cells(suite: str, labels: list[str] | None, quick: bool = False) -> list:
+    """The cells of ``suite`` whose ``label`` is one of ``labels`` (None: all), in the suite's order;
+    ValueError naming the accepted labels for one that is not a cell of the suite."""
+    cells = suite_cells(suite, quick)
+    if labels is None:
+        return cells
+    known = [c.label for c in cells]
+    unknown = [lb for lb in labels if lb not in known]
+    if unknown:
+        raise ValueError(f"--cells {unknown[0]!r} is not a cell of suite {suite!r}"
+                         f"{' (--quick)' if quick else ''}; its cells are: {', '.join(known)}")
+    return [c for c in cells if c.label in labels]
+
+
 def check_solver(suite: str, solver: str | None) -> str | None:
     """The solver ``suite`` trains for ``solver`` ("default" or None: the suite's own; "none": baselines
     only); ValueError naming the accepted ones otherwise."""

@@ -431,10 +431,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.from_json} holds results of suite {data.get('suite')!r}, not {args.suite!r}")
         results, meta, command = data["cells"], data["meta"], data["command"]
     else:
-        cells = bench.suite_cells(args.suite, args.quick)  # checks the suite name before any work
+        cells = bench.select_cells(args.suite, args.cells, args.quick)  # checks the names before any work
         threads = _threads(args.threads)
         meta = bench.machine_meta(threads)
         command = " ".join(["otgen bench", args.suite, "--solver", solver_name] + (["--quick"] if args.quick else [])
+                           + (["--cells"] + [repr(c) for c in args.cells] if args.cells else [])
                            + (["--iters", str(args.iters)] if args.iters is not None else [])
                            + (["--seed", str(args.seed)] if args.seed else [])
                            + (["--threads", str(args.threads)] if args.threads else []))
@@ -510,6 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="write the results to this JSON file (updated after every cell)")
     b.add_argument("--write", metavar="MARKDOWN", help="regenerate this suite's tables in a Markdown file (BENCHMARKS.md)")
     b.add_argument("--from-json", metavar="FILE", help="do not run: make the table (and --write) from saved results")
+    b.add_argument("--cells", nargs="+", metavar="LABEL", help="run only these cells, named as in the "
+                                                               "progress bar, e.g. 'mixture D=2 eps=0.1'")
     b.add_argument("--iters", type=int, help="training iterations per cell instead of the suite's budget "
                                              "(S-JKO: per phase after the first)")
     b.add_argument("--seed", type=int, default=0)
