@@ -4,10 +4,11 @@ Reads saved runs of the mixture grid (nothing is trained here):
 
 * ``benchmarks/results/bench_eot_mixture_langevin.json``: `otgen bench eot-mixture --solver egnot`
   run on 2026-11-21, when ``sampler="langevin"`` (ULA) was EgNOT's only sampler (3000 iterations);
-* ``benchmarks/results/bench_eot_mixture_smc_3000.json``: the same command with ``sampler="smc"``,
-  3000 iterations (2026-12-01; D = 2, 16, 64 only);
-* ``benchmarks/results/bench_eot_mixture.json``: the current table, ``sampler="smc"`` with
-  ``--iters 6000``.
+* ``benchmarks/results/bench_eot_mixture.json``: BENCHMARKS.md's table, the same command with
+  ``sampler="smc"`` (2026-12-01, before the particles were refreshed; D = 2, 16, 64);
+* ``benchmarks/results/bench_eot_mixture_smc_6000_norefresh.json``: the same with ``--iters 6000``,
+  stopped after D = 2 and 16 (it showed that without the refresh longer training loses the mode
+  weights at D = 16, eps = 1; docs/egnot.md).
 
     .venv/bin/python benchmarks/compare_samplers.py      # prints a Markdown table
 
@@ -21,8 +22,9 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-RUNS = (("langevin", "bench_eot_mixture_langevin.json"), ("smc", "bench_eot_mixture_smc_3000.json"),
-        ("smc", "bench_eot_mixture.json"))
+RUNS = (("langevin", "bench_eot_mixture_langevin.json"), ("smc", "bench_eot_mixture.json"),
+        ("smc no refresh", "bench_eot_mixture_smc_6000_norefresh.json"))
+CURRENT = 1  # the run of BENCHMARKS.md's table: its cells are the rows, its baselines the columns
 
 
 def load(name: str) -> tuple[dict, dict, int]:
@@ -55,13 +57,13 @@ def main() -> None:
             + ["floor w TV"] + [f"train s {lb}" for lb in labels] + [f"score s {lb}" for lb in labels])
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    latest = runs[-1][1]
-    for key in sorted(latest):
+    current = runs[CURRENT][1]
+    for key in sorted(current):
         per_run = [cells.get(key, {}).get("egnot", {"missing": True}) for _, cells, _, _ in runs]
-        base = latest[key]
+        base = current[key]
         cbw = [fmt(s, "cbw2_uvp", 2) for s in per_run]
         tv = [fmt(s, "weight_tv", 3) for s in per_run]
-        cbw[-1], tv[-1] = f"**{cbw[-1]}**", f"**{tv[-1]}**"  # the current table's run
+        cbw[CURRENT], tv[CURRENT] = f"**{cbw[CURRENT]}**", f"**{tv[CURRENT]}**"
         row = ([str(key[0]), f"{key[1]:g}"] + cbw + [f"{base['conditional_mean']['cbw2_uvp']:.1f}"] + tv
                + [f"{base['exact']['weight_tv']:.3f}"] + [seconds(s, "train_seconds") for s in per_run]
                + [seconds(s, "eval_seconds") for s in per_run])

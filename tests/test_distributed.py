@@ -29,7 +29,8 @@ def case(name):
     """(model, data) of one equivalence case: small networks, Tensors of samples (the same in every process)."""
     x, y = _points(1), _points(2, shift=1.0)
     if name == "egnot_persistent":
-        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, chains="persistent", seed=0), (x, y)  # smc
+        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, chains="persistent", refresh_every=2,
+                           refresh_steps=8, seed=0), (x, y)  # smc; the particles are redrawn at step 2
     if name == "egnot_replay_mala":
         return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, sampler="langevin", chains="replay",
                            buffer_size=24, reinit_prob=0.3, metropolis=True, seed=0), (x, y)

@@ -151,6 +151,39 @@ def test_persistent_particles_reweight_when_the_potential_changes():
     assert torch.allclose(torch.sort(y3.flatten()).values, torch.sort(y2.flatten()).values)
 
 
+def test_refreshed_particles_recover_the_mode_weights_that_reweighting_and_moves_cannot():
+    """Particles of a two-mode plan that all sit in one mode keep the wrong weights under reweighting
+    (it only shifts mass between existing particles) and local MALA moves (the modes are separated);
+    replacing them by fresh draws of the target (``refresh``) gives the exact weights back."""
+    pair = two_mode_pair(eps=1.0)
+    f = pair.optimal_potential()
+    x = torch.tensor([[0.3, 0.0], [-0.2, 0.5]])
+    N = 2000
+
+    def log_density_for(x_rows):
+        def fn(y, need_value):
+            with torch.enable_grad():
+                y = y.detach().requires_grad_(True)
+                u = (f(y) - 0.5 * (y - x_rows).pow(2).sum(1)) / pair.eps
+                (grad,) = torch.autograd.grad(u.sum(), y)
+            return u.detach(), grad
+        return fn
+
+    gen = torch.Generator().manual_seed(0)
+    assert (pair.conditional_weights(x)[:, 0] - 0.5).abs().max() < 0.45  # both modes carry weight here
+
+    for refresh, tolerance_ok in ((None, False), (lambda xr: pair.conditional_sample(xr, N, generator=gen), True)):
+        p = PersistentParticles(lambda xr: GaussianBase(1.0, xr), x, N, (2,), gen)
+        p.y = torch.tensor([2.0, 0.0]) + 0.2 * torch.randn(2, N, 2, generator=gen)  # all in the second mode
+        p.u_old = log_density_for(x.repeat_interleave(N, 0))(p.y.reshape(-1, 2), True)[0].view(2, N)
+        p.log_w = torch.zeros(2, N)
+        for _ in range(3):
+            xs, y, w, _ = p.step(2, log_density_for, 3, gen, refresh, n_refresh=2)  # xs: x in the visit's order
+        estimated = (w * pair.conditional_responsibilities(xs, y)[..., 0]).sum(1)
+        error = float((estimated - pair.conditional_weights(xs)[:, 0]).abs().max())
+        assert (error < 0.05) == tolerance_ok, (refresh, error)
+
+
 def test_persistent_particles_stay_consistent_when_a_batch_picks_a_pool_point_twice():
     """A batch of 5 from a pool of 2 picks points twice: every stored field must come from the same copy
     (the stored u_old is u at the stored particles)."""
@@ -180,3 +213,26 @@ def test_tempered_smc_with_four_particles_per_point_is_unbiased_on_a_non_gaussia
 
     y, _ = TemperedSMC(300).run(log_density, GaussianBase(1.0), 2000, 4, (1,), torch.Generator().manual_seed(0))
     assert abs(float((y**2).mean()) - 0.4424) < 0.015
+
+
+def test_egnot_redraws_the_visited_particles_every_refresh_every_iterations():
+    source, target = torch.randn(64, 2), torch.randn(64, 2) + 1.0
+    model = otgen.EgNOT(dim=2, eps=0.5, hidden=(8,), langevin_steps=2, refresh_every=3, refresh_steps=6, seed=0)
+    calls, redraw = [], model._refresh_draws
+    model._refresh_draws = lambda x: calls.append(x.shape[0]) or redraw(x)
+    model.fit(source, target, n_iters=10, batch_size=8, progress=False)
+    assert calls == [8, 8, 8]  # steps 3, 6 and 9 (step 0's particles are fresh kernel draws already)
+    assert otgen.EgNOT(dim=2, eps=0.5).refresh_every == 20
+    assert otgen.EgNOT(dim=2, eps=0.5, chains="fresh").refresh_every == 0
+    assert otgen.EgNOT(dim=2, eps=0.5, sampler="langevin").refresh_every == 0
+
+
+def test_a_model_saved_before_refresh_existed_loads_without_it(tmp_path):
+    model = otgen.EgNOT(dim=2, eps=0.5, hidden=(8,), seed=0)
+    model.save(tmp_path / "m.pt")
+    blob = torch.load(tmp_path / "m.pt", weights_only=True)
+    del blob["config"]["refresh_every"], blob["config"]["refresh_steps"]  # as in files written before refresh existed
+    torch.save(blob, tmp_path / "old.pt")
+    old = otgen.load(tmp_path / "old.pt")
+    assert old.sampler == "smc" and old.refresh_every == 0  # trains on as it was trained
+    assert otgen.load(tmp_path / "m.pt").refresh_every == 20

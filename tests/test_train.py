@@ -29,7 +29,8 @@ def weights(model):
                                              ("smc", "fresh")])
 def test_resume_continues_exactly_as_if_never_stopped(tmp_path, sampler, chains, ctrl_c_after):
     kw = dict(batch_size=32, progress=False, checkpoint_every=4, log_every=4)
-    model = lambda: small_model(sampler=sampler, chains=chains, lr_schedule="cosine", ema=0.9)  # noqa: E731
+    refresh = dict(refresh_every=5, refresh_steps=8) if (sampler, chains) == ("smc", "persistent") else {}
+    model = lambda: small_model(sampler=sampler, chains=chains, lr_schedule="cosine", ema=0.9, **refresh)  # noqa: E731
     straight = model().fit(SOURCE, TARGET, n_iters=12, out=tmp_path / "a", **kw)
 
     with pytest.raises(KeyboardInterrupt):

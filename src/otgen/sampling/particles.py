@@ -15,6 +15,11 @@ exp(u − log q0): for the quadratic cost q0 is the cost's kernel and this is ex
 draws of pi while f = 0. The weights move mass between particles sitting in different modes, which
 the moves alone cannot; expectations under pi(·|x) are weighted means over the particles.
 
+Reweighting cannot create mass where a point has no particle: if all N particles of x sit in one
+mode, that mode keeps the whole weight however f changes. ``step(..., refresh, n_refresh)`` replaces
+the particles of visited points by fresh draws of the current target (EgNOT: a short tempered SMC
+from the kernel, every ``refresh_every`` iterations), which restores the weights of every mode.
+
 In a K-process run every process keeps the whole pool, works on its rows of one global pick of
 pool points and stores the rows of every process (``otgen.shard``), as ``PersistentChains`` does.
 """
@@ -36,6 +41,8 @@ from .smc import (GaussianBase, TemperedSMC, ess_fraction, finite_or_minus_inf, 
 LogDensityFor = Callable[[torch.Tensor], Callable]
 # base_for(x_rows) -> GaussianBase of the rows
 BaseFor = Callable[[torch.Tensor], GaussianBase]
+# refresh(x_rows (k, *source_shape)) -> equally weighted draws (k, N, *event_shape) of the current target
+Refresh = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -76,16 +83,30 @@ class PersistentParticles:
         self.eta = torch.full((m,), step, dtype=source.dtype, device=source.device)
 
     @torch.no_grad()
-    def step(self, n: int, log_density_for: LogDensityFor, n_moves: int, generator: torch.Generator | None = None):
+    def step(self, n: int, log_density_for: LogDensityFor, n_moves: int, generator: torch.Generator | None = None,
+             refresh: Refresh | None = None, n_refresh: int = 0):
         """Visit ``n`` pool points (this process's rows of one global pick): reweight, resample,
-        move. Returns (x (n, *source_shape), particles (n, N, *event_shape), normalised weights
-        (n, N), stats)."""
+        move. ``refresh(x_rows) -> y (k, N, *event_shape)``, equally weighted draws of the current
+        target (a fresh tempered SMC), replaces the particles of the first ``n_refresh`` visited
+        points (a random subset: the pick is random) before they are moved. Returns (x
+        (n, *source_shape), particles (n, N, *event_shape), normalised weights (n, N), stats)."""
         idx, every = shard.pick(self.source.shape[0], n, generator=generator, device=self.source.device)
         x, N = self.source[idx], self.particles
-        y = self.y[idx].reshape(n * N, *self.event_shape)
+        y = self.y[idx]
+        log_w_then, u_then = self.log_w[idx], self.u_old[idx]
+        k = min(int(n_refresh), n) if refresh is not None else 0
+        if k:
+            y = y.clone()
+            y[:k] = refresh(x[:k])
+            log_w_then = log_w_then.clone()
+            log_w_then[:k] = 0.0
+        y = y.reshape(n * N, *self.event_shape)
         log_density = log_density_for(x.repeat_interleave(N, 0))
         u, grad = log_density(y, True)
-        log_w = normalised_log_weights(self.log_w[idx] + finite_or_minus_inf(u.view(n, N) - self.u_old[idx]))
+        if k:  # fresh draws are weighted for the current target already
+            u_then = u_then.clone()
+            u_then[:k] = u.view(n, N)[:k]
+        log_w = normalised_log_weights(log_w_then + finite_or_minus_inf(u.view(n, N) - u_then))
         ess = ess_fraction(log_w)
         resample = ess < self.resample_below
         pick = systematic_resample(log_w, generator)  # drawn every visit: the random stream stays in step

@@ -38,6 +38,8 @@ PERSISTENT = (PersistentChains, PersistentParticles)  # the chain stores built i
 LR_SCHEDULES = ("constant", "cosine")
 
 POSITIVE = Number(low=0, low_open=True)
+# iterations between redraws of the visited particles by a fresh tempered SMC (docs/egnot.md)
+REFRESH_EVERY = 20
 SCHEMA = Schema("EgNOT", {
     "dim": DIM, "eps": POSITIVE, "event_shape": EVENT_SHAPE,
     "source_shape": Shape(nullable=True), "cost": Anything("a cost name, a Cost or a callable c(x, y) -> (n,)"),
@@ -50,6 +52,7 @@ SCHEMA = Schema("EgNOT", {
     "metropolis": Flag(), "score_clip": Number(low=0, low_open=True, nullable=True), "step_decay": POSITIVE,
     "chains": Choice(CHAINS), "buffer_size": Number(integer=True, low=1), "reinit_prob": Number(low=0, high=1),
     "chain_init": Choice(CHAIN_INITS), "init_scale": POSITIVE, "sample_steps": Number(integer=True, low=0, nullable=True),
+    "refresh_every": Number(integer=True, low=0, nullable=True), "refresh_steps": Number(integer=True, low=1),
     "seed": SEED, "device": DEVICE,
 })
 
@@ -107,6 +110,11 @@ class EgNOTSolver(Solver):
             has one, noise otherwise.
         sample_steps: sampler steps of ``sample``/``transport`` per draw (default 10·langevin_steps
             for "langevin", 300 for "smc").
+        refresh_every: every this many iterations the particles of the visited pool points are
+            replaced by a fresh tempered SMC of ``refresh_steps`` moves under the current potential
+            (default 20 for "smc" with "persistent" chains, else 0 = never). Reweighting only moves
+            mass between a point's existing particles and MALA moves are local, so without it a
+            point whose particles all sit in one mode keeps that mode's weight while f sharpens.
         seed: seeds the initial weights and every random draw of the solver.
         device: "cpu" (default), "cuda", "cuda:N" or "auto".
     """
@@ -115,7 +123,8 @@ class EgNOTSolver(Solver):
     schema = SCHEMA
     divergence_hint = ("Try a smaller learning rate or set grad_clip (with sampler='langevin': a smaller "
                        "step_size, or score_clip).")
-    earlier_defaults = {"sampler": "langevin"}  # files saved before sampler="smc" became the default
+    # files saved before sampler="smc" became the default, and before its particles were refreshed
+    earlier_defaults = {"sampler": "langevin", "refresh_every": 0}
 
     def __init__(self, dim: int | None = None, eps: float = 1.0, *, event_shape: Sequence[int] | None = None,
                  source_shape: Sequence[int] | None = None, cost: str | Cost | Any = "sqeuclidean",
@@ -126,7 +135,8 @@ class EgNOTSolver(Solver):
                  langevin_steps: int | None = None, step_size: float | None = None, metropolis: bool = False,
                  score_clip: float | None = None, step_decay: float = 1.0, chains: str = "persistent",
                  buffer_size: int = 4096, reinit_prob: float = 0.05, chain_init: str = "auto",
-                 init_scale: float = 1.0, sample_steps: int | None = None, seed: int = 0,
+                 init_scale: float = 1.0, sample_steps: int | None = None, refresh_every: int | None = None,
+                 refresh_steps: int = 60, seed: int = 0,
                  device: str | None = "cpu"):
         args = SCHEMA.arguments(locals())
         event_shape = dim_or_event_shape(dim, event_shape)
@@ -147,6 +157,13 @@ class EgNOTSolver(Solver):
                 raise ValueError(f"{', '.join(f'{k}={v!r}' for k, v in given.items())}: options of sampler='langevin'; "
                                  f"sampler='smc' (the default) adapts its MALA step to the acceptance rate. "
                                  f"Pass sampler='langevin' to use them")
+        persistent_particles = smc and chains == "persistent"
+        if refresh_every and not persistent_particles:
+            raise ValueError(f"refresh_every={refresh_every!r} redraws the persistent particles of sampler='smc' "
+                             f"with chains='persistent'; got sampler={sampler!r}, chains={chains!r} (pass 0 or None)")
+        if refresh_every is None:
+            refresh_every = REFRESH_EVERY if persistent_particles else 0
+        args["refresh_every"] = refresh_every
         args["langevin_steps"] = langevin_steps = (5 if smc else 30) if langevin_steps is None else langevin_steps
         if not smc:  # stored resolved, so that a saved model samples the same way
             args["step_size"] = step_size = 0.05 * eps if step_size is None else args["step_size"]
@@ -193,6 +210,7 @@ class EgNOTSolver(Solver):
         self.langevin_steps = langevin_steps
         self.langevin = LangevinSampler(langevin_step, langevin_steps, metropolis, score_clip, step_decay)
         self.smc = TemperedSMC(sample_steps)  # its level settings were chosen in docs/egnot.md
+        self.refresh_every, self.refresh_steps = int(refresh_every), int(refresh_steps)
         self.sample_steps = sample_steps
         # the base of "smc": the cost's kernel (mean x, this std) or noise N(0, init_scale² I)
         self._kernel_std = kernel if smc and chain_init != "noise" else None
@@ -259,6 +277,10 @@ class EgNOTSolver(Solver):
         with frozen(potential, eval_mode=True):
             return self.smc.run(self.log_density(xr, potential), self._base(xr), x.shape[0], particles,
                                 self.event_shape, generator, n_steps, dtype=x.dtype, device=x.device)
+
+    def _refresh_draws(self, x: torch.Tensor) -> torch.Tensor:
+        """Fresh particles for the pool points ``x`` under the current potential (a short tempered SMC)."""
+        return self._smc_draws(x, self.particles, self.refresh_steps, self.generator, self.potential)[0]
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, n_per_x: int = 1, n_steps: int | None = None,
@@ -354,8 +376,12 @@ class EgNOTSolver(Solver):
             ones = torch.ones(n, 1, dtype=y_neg.dtype, device=y_neg.device)
             return y_neg[:, None], ones, {"accept": stats.acceptance_rate, "drift": stats.drift_norm}
         if isinstance(self.chains, PersistentParticles):
+            refresh, n_refresh = None, 0
+            if self.refresh_every and self.step and self.step % self.refresh_every == 0:
+                refresh, n_refresh = self._refresh_draws, n
             with frozen(self.potential, eval_mode=True):
-                _, y_neg, weights, st = self.chains.step(n, self.log_density, self.langevin_steps, self.generator)
+                _, y_neg, weights, st = self.chains.step(n, self.log_density, self.langevin_steps, self.generator,
+                                                         refresh, n_refresh)
             return y_neg, weights, {"accept": st.acceptance_rate, "ess": st.ess_fraction, "mala_step": st.step_size}
         y_neg, st = self._smc_draws(x, self.particles, self.langevin_steps, self.generator, self.potential)
         weights = torch.full(y_neg.shape[:2], 1.0 / self.particles, dtype=y_neg.dtype, device=y_neg.device)
