@@ -58,14 +58,28 @@ def sweep() -> None:
             print(f"| {steps} | {per_level} | {cess} | {share} | {dim} | {eps:g} | {scores} |", flush=True)
 
 
+def cell_arg(text: str) -> tuple[int, float]:
+    """``D:EPS`` -> (D, eps), for --cells."""
+    try:
+        dim, eps = text.split(":")
+        cell = int(dim), float(eps)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a cell is D:EPS, e.g. 64:0.1; got {text!r}") from None
+    if cell[0] < 1 or not cell[1] > 0:
+        raise argparse.ArgumentTypeError(f"a cell needs D >= 1 and eps > 0; got {text!r}")
+    return cell
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sweep", action="store_true", help="compare tempered-SMC settings instead")
-    p.add_argument("--cells", nargs="*", metavar="D:EPS", help="cells to run (default: %s)"
+    p.add_argument("--cells", nargs="*", metavar="D:EPS", type=cell_arg, help="cells to run (default: %s)"
                    % " ".join(f"{d}:{e:g}" for d, e in CELLS))
     p.add_argument("--samplers", nargs="*", choices=sorted({s for s, _ in RUNS}), help="samplers to run (default: all)")
     args = p.parse_args()
-    cells = CELLS if not args.cells else [(int(c.split(":")[0]), float(c.split(":")[1])) for c in args.cells]
+    if args.sweep and (args.cells or args.samplers):
+        p.error("--sweep runs its own cells and sampler; drop --cells / --samplers")
+    cells = args.cells or CELLS
     runs = [r for r in RUNS if not args.samplers or r[0] in args.samplers]
     torch.set_num_threads(2)
     if args.sweep:

@@ -19,6 +19,7 @@ import json
 import torch
 import yaml
 
+import otgen
 from otgen import bench
 
 
@@ -40,6 +41,13 @@ def main() -> None:
         if not sep:
             p.error(f"--option must be KEY=VALUE, got {item!r}")
         options[key] = yaml.safe_load(value)
+    reserved = sorted({"dim", "eps", "seed"} & set(options))
+    if reserved:
+        p.error(f"--option {reserved[0]}: set by --dim, --eps and --seed")
+    try:  # bad options fail here, before any training
+        otgen.EgNOT(dim=args.dim, eps=args.eps, **options)
+    except (TypeError, ValueError) as e:
+        p.error(f"--option: {e}")
     torch.set_num_threads(args.threads)
     bench.EOT_SOLVERS["egnot_options"] = bench.fit_registered(
         "egnot", lambda cell: dict(dim=cell.dim, eps=cell.eps, **options))

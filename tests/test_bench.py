@@ -104,6 +104,10 @@ def test_iters_and_cells_select_the_budget_and_cells_and_are_recorded(monkeypatc
     data = json.loads(out.read_text())
     assert [(c["dim"], c["eps"]) for c in data["cells"]] == [(2, 1.0)]
     assert "--cells 'mixture D=2 eps=1'" in data["command"]
+    assert main(["bench", "eot-mixture", "--cells", "mixture D=2 eps=1", "--write", str(tmp_path / "B.md")]) == 2
+    assert "--cells with --write would replace" in capsys.readouterr().err
+    assert main(["bench", "eot-mixture", "--from-json", str(out), "--iters", "5"]) == 2
+    assert "--from-json runs nothing" in capsys.readouterr().err
     assert main(["bench", "eot-mixture", "--cells", "mixture D=2 eps=0.5"]) == 2
     err = capsys.readouterr().err
     assert "--cells 'mixture D=2 eps=0.5' is not a cell of suite 'eot-mixture'" in err and "mixture D=128 eps=10" in err

@@ -184,6 +184,32 @@ def test_refreshed_particles_recover_the_mode_weights_that_reweighting_and_moves
         assert (error < 0.05) == tolerance_ok, (refresh, error)
 
 
+def test_a_refreshed_point_starts_equally_weighted_and_the_others_are_reweighted_as_before():
+    eps, N = 0.5, 5
+    source = torch.tensor([[0.0, 0.0], [1.0, 0.5], [-1.0, 2.0]])
+
+    def log_density_for(x_rows):
+        def fn(y, need_value):
+            return (torch.sin(y).sum(1) - 0.5 * (y - x_rows).pow(2).sum(1)) / eps, (torch.cos(y) - (y - x_rows)) / eps
+        return fn
+
+    gen = torch.Generator().manual_seed(3)
+    p = PersistentParticles(lambda x: GaussianBase(eps**0.5, x), source, N, (2,), gen, resample_below=0.0)
+    p.log_w = torch.randn(3, N, generator=gen)  # arbitrary weights and stale log-densities
+    p.u_old = torch.randn(3, N, generator=gen)
+    before_y, before_w, before_u = p.y.clone(), p.log_w.clone(), p.u_old.clone()
+    fresh = torch.full((1, N, 2), 7.0)
+    xs, y, w, _ = p.step(3, log_density_for, 0, gen, lambda xr: fresh, n_refresh=1)
+    row = [int(torch.nonzero((source == xi).all(1))) for xi in xs]  # pool row of each visited point
+    assert torch.equal(y[0], fresh[0]) and torch.allclose(w[0], torch.full((N,), 1.0 / N))
+    for i in (1, 2):
+        u_new = log_density_for(xs[i].expand(N, 2))(before_y[row[i]], True)[0]
+        assert torch.equal(y[i], before_y[row[i]])
+        assert torch.allclose(w[i], torch.softmax(before_w[row[i]] + u_new - before_u[row[i]], 0), atol=1e-6)
+    with pytest.raises(ValueError, match="n_refresh must be an int >= 0"):
+        p.step(3, log_density_for, 0, gen, lambda xr: fresh, n_refresh=-1)
+
+
 def test_persistent_particles_stay_consistent_when_a_batch_picks_a_pool_point_twice():
     """A batch of 5 from a pool of 2 picks points twice: every stored field must come from the same copy
     (the stored u_old is u at the stored particles)."""

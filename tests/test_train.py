@@ -176,3 +176,19 @@ def test_bf16_autocast_runs_the_steps_in_bfloat16_and_keeps_float32_weights():
     assert runs["bf16"] == pytest.approx(runs["fp32"], rel=0.02)  # bfloat16 rounding, the same training
     with pytest.raises(ValueError, match="precision must be one of"):
         small_model().fit(SOURCE, TARGET, n_iters=1, precision="fp16", progress=False)
+
+
+def test_resuming_a_run_written_before_a_default_changed_names_the_setting(tmp_path):
+    """A checkpoint without refresh_every was trained without the refresh (the default then): resuming it
+    with today's default must not switch it on silently."""
+    kw = dict(batch_size=16, progress=False, checkpoint_every=2)
+    small_model().fit(SOURCE, TARGET, n_iters=2, out=tmp_path, **kw)
+    path = tmp_path / "checkpoints" / "last.pt"
+    blob = torch.load(path, weights_only=True)
+    del blob["model"]["config"]["refresh_every"]
+    torch.save(blob, path)
+    with pytest.raises(ValueError, match=r"trained with refresh_every=0 \(the default when it was written\); "
+                                         r"this model has refresh_every=20"):
+        small_model().fit(SOURCE, TARGET, n_iters=4, out=tmp_path, resume=True, **kw)
+    resumed = small_model(refresh_every=0).fit(SOURCE, TARGET, n_iters=4, out=tmp_path, resume=True, **kw)
+    assert resumed.step == 4

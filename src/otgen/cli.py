@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -425,6 +426,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     solver_name = solver or "none"
     if args.iters is not None and args.iters < 1:
         raise ValueError(f"--iters must be >= 1 (training iterations per cell), got {args.iters}")
+    if args.from_json and (args.cells or args.iters is not None):
+        raise ValueError("--cells and --iters choose what to run; --from-json runs nothing (drop one of them)")
+    if args.cells and args.write:
+        raise ValueError("--cells with --write would replace the suite's whole section of "
+                         f"{args.write} by a partial table; save the cells with --json instead")
     if args.from_json:
         data = json.loads(Path(args.from_json).read_text())
         if data.get("suite") != args.suite:
@@ -435,7 +441,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         threads = _threads(args.threads)
         meta = bench.machine_meta(threads)
         command = " ".join(["otgen bench", args.suite, "--solver", solver_name] + (["--quick"] if args.quick else [])
-                           + (["--cells"] + [repr(c) for c in args.cells] if args.cells else [])
+                           + (["--cells"] + [shlex.quote(c) for c in args.cells] if args.cells else [])
                            + (["--iters", str(args.iters)] if args.iters is not None else [])
                            + (["--seed", str(args.seed)] if args.seed else [])
                            + (["--threads", str(args.threads)] if args.threads else []))

@@ -88,23 +88,23 @@ class PersistentParticles:
         """Visit ``n`` pool points (this process's rows of one global pick): reweight, resample,
         move. ``refresh(x_rows) -> y (k, N, *event_shape)``, equally weighted draws of the current
         target (a fresh tempered SMC), replaces the particles of the first ``n_refresh`` visited
-        points (a random subset: the pick is random) before they are moved. Returns (x
+        points (a random subset: the pick is random) before they are moved; ``n_refresh`` counts this
+        process's rows (EgNOT passes all of them, which keeps a K-process run equal to one process). Returns (x
         (n, *source_shape), particles (n, N, *event_shape), normalised weights (n, N), stats)."""
+        if isinstance(n_refresh, bool) or not isinstance(n_refresh, int) or n_refresh < 0:
+            raise ValueError(f"n_refresh must be an int >= 0 (visited points to redraw), got {n_refresh!r}")
         idx, every = shard.pick(self.source.shape[0], n, generator=generator, device=self.source.device)
         x, N = self.source[idx], self.particles
         y = self.y[idx]
         log_w_then, u_then = self.log_w[idx], self.u_old[idx]
-        k = min(int(n_refresh), n) if refresh is not None else 0
-        if k:
-            y = y.clone()
+        k = min(n_refresh, n) if refresh is not None else 0
+        if k:  # (indexing with idx copied the stored rows: these writes do not touch them)
             y[:k] = refresh(x[:k])
-            log_w_then = log_w_then.clone()
             log_w_then[:k] = 0.0
         y = y.reshape(n * N, *self.event_shape)
         log_density = log_density_for(x.repeat_interleave(N, 0))
         u, grad = log_density(y, True)
         if k:  # fresh draws are weighted for the current target already
-            u_then = u_then.clone()
             u_then[:k] = u.view(n, N)[:k]
         log_w = normalised_log_weights(log_w_then + finite_or_minus_inf(u.view(n, N) - u_then))
         ess = ess_fraction(log_w)

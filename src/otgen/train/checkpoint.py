@@ -66,6 +66,15 @@ def restore(solver: Any, checkpoint: dict[str, Any], data_generator: torch.Gener
     model = checkpoint["model"]
     if model.get("solver") != solver.name:
         raise ValueError(f"the checkpoint holds a {model.get('solver')} model, not {solver.name}")
+    # a setting whose default changed since the checkpoint was written: continue as it was trained
+    stored = {**solver.earlier_defaults, **model.get("config", {})}
+    changed = {k: (stored[k], solver.config[k]) for k in solver.earlier_defaults
+               if k in solver.config and stored[k] != solver.config[k]}
+    if changed:
+        raise ValueError("the checkpoint was trained with " + ", ".join(f"{k}={old!r}" for k, (old, _) in changed.items())
+                         + " (the default when it was written); this model has "
+                         + ", ".join(f"{k}={new!r}" for k, (_, new) in changed.items())
+                         + ". Pass the checkpoint's values to continue it")
     solver.load_state_dict(model["state"])
     loop = checkpoint["loop"]
     if data_generator is not None:
