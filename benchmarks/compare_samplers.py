@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-RUNS = (("langevin", "bench_eot_mixture_langevin.json"), ("smc", "bench_eot_mixture.json"),
+RUNS = (("langevin", "bench_eot_mixture_langevin.json"), ("smc no refresh", "bench_eot_mixture.json"),
         ("smc no refresh", "bench_eot_mixture_smc_6000_norefresh.json"))
 CURRENT = 1  # the run of BENCHMARKS.md's table: its cells are the rows, its baselines the columns
 

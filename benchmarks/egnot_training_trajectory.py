@@ -1,0 +1,67 @@
+"""EgNOT's plan on one mixture cell, scored while it trains: does longer training help or hurt?
+
+Trains ``otgen.EgNOT(dim=D, eps=EPS, seed=0, **options)`` on ``MixtureEOTPair(D, EPS, 4, seed=0)``
+(the cell of `otgen bench eot-mixture`) for ``--iters`` iterations of batch 256, and at every quarter
+of the run prints cBW2-UVP and weight TV of the current potential (30 conditions × 200 draws: a
+cheaper score than the grid's, so compare its numbers with each other) and the sampler's mean ESS
+fraction, acceptance rate and MALA step over the last 50 iterations. docs/egnot.md quotes it:
+
+    .venv/bin/python benchmarks/egnot_training_trajectory.py --dim 16 --eps 1 --iters 6000 --option refresh_every=0
+    .venv/bin/python benchmarks/egnot_training_trajectory.py --dim 16 --eps 1 --iters 6000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import yaml
+
+import otgen
+from otgen import metrics
+from otgen.groundtruth import MixtureEOTPair
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dim", type=int, required=True)
+    p.add_argument("--eps", type=float, required=True)
+    p.add_argument("--iters", type=int, default=6000)
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an EgNOT constructor option (the value is read as YAML), e.g. refresh_every=0")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    if args.iters < 4:
+        p.error(f"--iters must be >= 4 (it is scored at every quarter), got {args.iters}")
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--option must be KEY=VALUE, got {item!r}")
+        options[key] = yaml.safe_load(value)
+    torch.set_num_threads(args.threads)
+    pair = MixtureEOTPair(dim=args.dim, eps=args.eps, n_components=4, seed=0)
+    try:
+        model = otgen.EgNOT(dim=args.dim, eps=args.eps, seed=0, **options)
+    except (TypeError, ValueError) as e:
+        p.error(f"--option: {e}")
+    recent: list[dict] = []
+    t0 = time.perf_counter()
+
+    def score(step, solver, logged):
+        recent.append({k: float(logged[k]) for k in ("ess", "accept", "mala_step") if k in logged})
+        del recent[:-50]
+        if step % (args.iters // 4) == 0:
+            s = metrics.conditional_scores(solver, pair, 30, 200, seed=5)
+            means = {k: round(sum(r.get(k, 0.0) for r in recent) / len(recent), 3) for k in ("ess", "accept", "mala_step")}
+            print(json.dumps({"step": step, "seconds": round(time.perf_counter() - t0), "cbw2_uvp": round(s["cbw2_uvp"], 2),
+                              "weight_tv": round(s["weight_tv"], 3), **means}), flush=True)
+
+    model.fit(pair.source, pair.target, n_iters=args.iters, batch_size=256, progress=False, callbacks=[score],
+              log_every=1)
+
+
+if __name__ == "__main__":
+    main()
