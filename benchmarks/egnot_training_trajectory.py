@@ -17,11 +17,12 @@ import json
 import time
 
 import torch
-import yaml
 
 import otgen
 from otgen import metrics
 from otgen.groundtruth import MixtureEOTPair
+
+from mixture_cell_options import egnot_options  # a sibling script: benchmarks/ is on sys.path
 
 
 def main() -> None:
@@ -35,18 +36,10 @@ def main() -> None:
     args = p.parse_args()
     if args.iters < 4:
         p.error(f"--iters must be >= 4 (it is scored at every quarter), got {args.iters}")
-    options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--option must be KEY=VALUE, got {item!r}")
-        options[key] = yaml.safe_load(value)
+    options = egnot_options(p, args.option, args.dim, args.eps)
     torch.set_num_threads(args.threads)
     pair = MixtureEOTPair(dim=args.dim, eps=args.eps, n_components=4, seed=0)
-    try:
-        model = otgen.EgNOT(dim=args.dim, eps=args.eps, seed=0, **options)
-    except (TypeError, ValueError) as e:
-        p.error(f"--option: {e}")
+    model = otgen.EgNOT(dim=args.dim, eps=args.eps, seed=0, **options)
     recent: list[dict] = []
     t0 = time.perf_counter()
 

@@ -23,6 +23,25 @@ import otgen
 from otgen import bench
 
 
+def egnot_options(parser: argparse.ArgumentParser, items: list[str], dim: int, eps: float) -> dict:
+    """``--option KEY=VALUE`` items (values read as YAML) -> EgNOT keyword arguments, checked by
+    building the model once, so that a bad option fails before any training."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--option must be KEY=VALUE, got {item!r}")
+        options[key] = yaml.safe_load(value)
+    reserved = sorted({"dim", "eps", "seed"} & set(options))
+    if reserved:
+        parser.error(f"--option {reserved[0]}: set by --dim, --eps and --seed")
+    try:
+        otgen.EgNOT(dim=dim, eps=eps, **options)
+    except (TypeError, ValueError) as e:
+        parser.error(f"--option: {e}")
+    return options
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dim", type=int, required=True)
@@ -35,19 +54,7 @@ def main() -> None:
     args = p.parse_args()
     if args.iters < 1:
         p.error(f"--iters must be >= 1, got {args.iters}")
-    options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--option must be KEY=VALUE, got {item!r}")
-        options[key] = yaml.safe_load(value)
-    reserved = sorted({"dim", "eps", "seed"} & set(options))
-    if reserved:
-        p.error(f"--option {reserved[0]}: set by --dim, --eps and --seed")
-    try:  # bad options fail here, before any training
-        otgen.EgNOT(dim=args.dim, eps=args.eps, **options)
-    except (TypeError, ValueError) as e:
-        p.error(f"--option: {e}")
+    options = egnot_options(p, args.option, args.dim, args.eps)
     torch.set_num_threads(args.threads)
     bench.EOT_SOLVERS["egnot_options"] = bench.fit_registered(
         "egnot", lambda cell: dict(dim=cell.dim, eps=cell.eps, **options))
