@@ -12,7 +12,6 @@ fraction, acceptance rate and MALA step over the last 50 iterations. docs/egnot.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
@@ -22,17 +21,11 @@ import otgen
 from otgen import metrics
 from otgen.groundtruth import MixtureEOTPair
 
-from mixture_cell_options import egnot_options  # a sibling script: benchmarks/ is on sys.path
+from mixture_cell_options import cell_parser, egnot_options  # a sibling script: benchmarks/ is on sys.path
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dim", type=int, required=True)
-    p.add_argument("--eps", type=float, required=True)
-    p.add_argument("--iters", type=int, default=6000)
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="an EgNOT constructor option (the value is read as YAML), e.g. refresh_every=0")
-    p.add_argument("--threads", type=int, default=2)
+    p = cell_parser(__doc__, iters=6000)
     args = p.parse_args()
     if args.iters < 4:
         p.error(f"--iters must be >= 4 (it is scored at every quarter), got {args.iters}")

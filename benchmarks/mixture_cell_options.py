@@ -42,15 +42,21 @@ def egnot_options(parser: argparse.ArgumentParser, items: list[str], dim: int, e
     return options
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def cell_parser(description: str, iters: int) -> argparse.ArgumentParser:
+    """The arguments of a one-cell EgNOT script: --dim, --eps, --iters, --option KEY=VALUE, --threads."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dim", type=int, required=True)
     p.add_argument("--eps", type=float, required=True)
-    p.add_argument("--seed", type=int, default=0, help="the pair's and the training's seed, as `otgen bench --seed`")
-    p.add_argument("--iters", type=int, default=bench.FULL_BUDGET.n_iters)
+    p.add_argument("--iters", type=int, default=iters)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="an EgNOT constructor option (the value is read as YAML), e.g. particles=8")
+                   help="an EgNOT constructor option (the value is read as YAML), e.g. refresh_every=0")
     p.add_argument("--threads", type=int, default=2)
+    return p
+
+
+def main() -> None:
+    p = cell_parser(__doc__, bench.FULL_BUDGET.n_iters)
+    p.add_argument("--seed", type=int, default=0, help="the pair's and the training's seed, as `otgen bench --seed`")
     args = p.parse_args()
     if args.iters < 1:
         p.error(f"--iters must be >= 1, got {args.iters}")
