@@ -66,10 +66,11 @@ def restore(solver: Any, checkpoint: dict[str, Any], data_generator: torch.Gener
     model = checkpoint["model"]
     if model.get("solver") != solver.name:
         raise ValueError(f"the checkpoint holds a {model.get('solver')} model, not {solver.name}")
-    # a setting whose default changed since the checkpoint was written: continue as it was trained
-    stored = {**solver.earlier_defaults, **model.get("config", {})}
-    changed = {k: (stored[k], solver.config[k]) for k in solver.earlier_defaults
-               if k in solver.config and stored[k] != solver.config[k]}
+    # a setting the checkpoint does not store had the earlier default when it was written: continue as
+    # it was trained, not with today's default
+    stored = model.get("config", {})
+    changed = {k: (old, solver.config[k]) for k, old in solver.earlier_defaults.items()
+               if k not in stored and k in solver.config and solver.config[k] != old}
     if changed:
         raise ValueError("the checkpoint was trained with " + ", ".join(f"{k}={old!r}" for k, (old, _) in changed.items())
                          + " (the default when it was written); this model has "
