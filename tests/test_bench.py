@@ -114,7 +114,7 @@ def test_iters_and_cells_select_the_budget_and_cells_and_are_recorded(monkeypatc
     for bad in ("0", "-3"):
         assert main(["bench", "eot-mixture", "--iters", bad]) == 2
         assert f"--iters must be >= 1 (training iterations per cell), got {bad}" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="n_iters must be an integer >= 1, got 2.5"):
+    with pytest.raises(ValueError, match="n_iters must be an int >= 1, got 2.5"):
         bench.run_suite("eot-mixture", "counting", quick=True, n_iters=2.5)
 
 

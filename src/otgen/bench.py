@@ -33,6 +33,7 @@ import torch
 
 from . import bench_maps, metrics
 from .baselines import DiscreteEntropicPlan, trivial_samplers
+from .checks import check_number
 from .groundtruth import GaussianEOTPair, MixtureEOTPair
 from .models import get_solver
 from .train import TrainingDiverged
@@ -286,8 +287,7 @@ def run_suite(suite: str, solver: str | None = "default", quick: bool = False, s
     cells = spec.cells(quick) if cells is None else cells
     budget = spec.budget(quick)
     if n_iters is not None:
-        if isinstance(n_iters, bool) or not isinstance(n_iters, int) or n_iters < 1:
-            raise ValueError(f"n_iters must be an integer >= 1, got {n_iters!r}")
+        check_number("n_iters", n_iters, low=1, integer=True)
         budget = dataclasses.replace(budget, n_iters=n_iters)
     from tqdm.auto import tqdm
 

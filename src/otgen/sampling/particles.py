@@ -33,6 +33,7 @@ from typing import Callable
 import torch
 
 from .. import shard
+from ..checks import check_number
 from .mala import mala_moves
 from .smc import (GaussianBase, TemperedSMC, ess_fraction, finite_or_minus_inf, normalised_log_weights,
                   systematic_resample)
@@ -91,8 +92,7 @@ class PersistentParticles:
         points (a random subset: the pick is random) before they are moved; ``n_refresh`` counts this
         process's rows (EgNOT passes all of them, which keeps a K-process run equal to one process). Returns (x
         (n, *source_shape), particles (n, N, *event_shape), normalised weights (n, N), stats)."""
-        if isinstance(n_refresh, bool) or not isinstance(n_refresh, int) or n_refresh < 0:
-            raise ValueError(f"n_refresh must be an int >= 0 (visited points to redraw), got {n_refresh!r}")
+        check_number("n_refresh", n_refresh, low=0, integer=True)
         idx, every = shard.pick(self.source.shape[0], n, generator=generator, device=self.source.device)
         x, N = self.source[idx], self.particles
         y = self.y[idx]
