@@ -4,11 +4,13 @@ Reads saved runs of the mixture grid (nothing is trained here):
 
 * ``benchmarks/results/bench_eot_mixture_langevin.json``: `otgen bench eot-mixture --solver egnot`
   run on 2026-11-21, when ``sampler="langevin"`` (ULA) was EgNOT's only sampler (3000 iterations);
-* ``benchmarks/results/bench_eot_mixture.json``: BENCHMARKS.md's table, the same command with
+* ``benchmarks/results/bench_eot_mixture_smc_3000_norefresh.json``: the same command with
   ``sampler="smc"`` (2026-12-01, before the particles were refreshed; D = 2, 16, 64);
 * ``benchmarks/results/bench_eot_mixture_smc_6000_norefresh.json``: the same with ``--iters 6000``,
   stopped after D = 2 and 16 (it showed that without the refresh longer training loses the mode
-  weights at D = 16, eps = 1; docs/egnot.md).
+  weights at D = 16, eps = 1; docs/egnot.md);
+* ``benchmarks/results/bench_eot_mixture.json``: BENCHMARKS.md's table, today's defaults
+  (``sampler="smc"`` with the particles refreshed every 20 iterations; 2026-12-02).
 
     .venv/bin/python benchmarks/compare_samplers.py      # prints a Markdown table
 
@@ -22,9 +24,11 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-RUNS = (("langevin", "bench_eot_mixture_langevin.json"), ("smc no refresh", "bench_eot_mixture.json"),
-        ("smc no refresh", "bench_eot_mixture_smc_6000_norefresh.json"))
-CURRENT = 1  # the run of BENCHMARKS.md's table: its cells are the rows, its baselines the columns
+RUNS = (("langevin", "bench_eot_mixture_langevin.json"),
+        ("smc no refresh", "bench_eot_mixture_smc_3000_norefresh.json"),
+        ("smc no refresh", "bench_eot_mixture_smc_6000_norefresh.json"),
+        ("smc", "bench_eot_mixture.json"))
+CURRENT = 3  # the run of BENCHMARKS.md's table: its cells are the rows, its baselines the columns
 
 
 def load(name: str) -> tuple[dict, dict, int]:

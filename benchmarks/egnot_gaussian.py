@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 import otgen
-from otgen.bench import evaluate_pair, exact_sample_floor
+from otgen.bench import evaluate_pair, exact_sample_floor, matmul_gflops
 from otgen.groundtruth import GaussianEOTPair
 from otgen.runtime import keep_freed_memory
 
@@ -37,7 +37,8 @@ BEGIN, END = "<!-- egnot-gaussian:begin -->", "<!-- egnot-gaussian:end -->"
 # 2 threads; see docs/egnot.md for why these values.
 # Every cell uses EgNOT's defaults (2x256 SiLU MLP + bounded quadratic term, Adam 3e-4 with cosine
 # decay, the "smc" sampler: 4 weighted particles for each of 4096 pool points, 5 adaptive MALA moves
-# per iteration; tempered SMC with 300 moves per draw for sampling).
+# per iteration, the visited particles redrawn by a 60-move tempered SMC every 20 iterations; tempered
+# SMC with 300 moves per draw for sampling).
 SETTINGS = {cell: ({}, 3000, 256) for cell in [(2, 0.1), (2, 1.0), (16, 0.1), (16, 1.0), (64, 0.1), (64, 1.0)]}
 
 
@@ -103,7 +104,9 @@ def langevin_speed(batch: int = 1024, width: int = 256, dim: int = 2) -> dict:
 
 def table(results: list[dict], speed: dict | None, meta: dict) -> str:
     lines = [BEGIN, "",
-             f"Measured {meta['date']} on {meta['machine']}, torch {meta['torch']}, {meta['threads']} torch threads "
+             f"Measured {meta['date']} on {meta['machine']}"
+             + (f" ({meta['gflops']} GFLOP/s single-thread float32 matmul)" if "gflops" in meta else "")
+             + f", torch {meta['torch']}, {meta['threads']} torch threads "
              "(training and scoring; the speed line uses 1). "
              "Reproduce: `.venv/bin/python benchmarks/egnot_gaussian.py --write BENCHMARKS.md`.", "",
              "cBW2-UVP: 100 conditions x 500 draws; target BW2-UVP: 10 000 transported samples. Floor: exact "
@@ -147,20 +150,25 @@ def main(argv=None) -> int:
     if args.speed_only:
         previous = json.loads(Path(args.json).read_text())
         results, cells = previous["cells"], []
-    for dim, eps in cells:
-        r = run_cell(dim, eps)
-        print(json.dumps({k: v for k, v in r.items() if k not in ("settings", "baselines")}), flush=True)
-        results.append(r)
-    speed = None if args.no_speed else langevin_speed()
-    if speed:
-        print(json.dumps(speed), flush=True)
     if args.speed_only:
         meta = dict(previous["meta"], speed_date=datetime.date.today().isoformat())
     else:
         meta = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                "torch": torch.__version__, "threads": args.threads}
+                "gflops": round(matmul_gflops()), "torch": torch.__version__, "threads": args.threads}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"meta": meta, "cells": results, "speed": speed}, indent=1) + "\n")
+
+    def save(speed: dict | None) -> None:  # after every cell, so that a stopped run keeps what it measured
+        Path(args.json).write_text(json.dumps({"meta": meta, "cells": results, "speed": speed}, indent=1) + "\n")
+
+    for dim, eps in cells:
+        r = run_cell(dim, eps)
+        print(json.dumps({k: v for k, v in r.items() if k not in ("settings", "baselines")}), flush=True)
+        results.append(r)
+        save(None)
+    speed = None if args.no_speed else langevin_speed()
+    if speed:
+        print(json.dumps(speed), flush=True)
+    save(speed)
     if args.write:
         path = Path(args.write)
         text = path.read_text() if path.exists() else ""
