@@ -2,8 +2,10 @@
 
 Rerunnable; writes the JSON results and regenerates the EgNOT section of BENCHMARKS.md:
 
-    .venv/bin/python benchmarks/egnot_gaussian.py --write BENCHMARKS.md           # full grid, ~35 min
+    .venv/bin/python benchmarks/egnot_gaussian.py --write BENCHMARKS.md           # full grid, ~40 min
     .venv/bin/python benchmarks/egnot_gaussian.py --cells 2:0.1 --no-speed        # one cell
+    .venv/bin/python benchmarks/egnot_gaussian.py --cells 2:0.1 --no-speed --seed 1 --option sampler=langevin \
+        --json benchmarks/results/egnot_gaussian_seeds.json                       # another seed and sampler
 
 For each cell (D, eps): train with the settings of SETTINGS, then score with 100 conditions x 500
 draws (cBW2-UVP) and 10 000 transported samples (target BW2-UVP), beside the finite-sample floor
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 import otgen
 from otgen.bench import evaluate_pair, exact_sample_floor, matmul_gflops
@@ -42,8 +45,9 @@ BEGIN, END = "<!-- egnot-gaussian:begin -->", "<!-- egnot-gaussian:end -->"
 SETTINGS = {cell: ({}, 3000, 256) for cell in [(2, 0.1), (2, 1.0), (16, 0.1), (16, 1.0), (64, 0.1), (64, 1.0)]}
 
 
-def run_cell(dim: int, eps: float, seed: int = 0) -> dict:
+def run_cell(dim: int, eps: float, seed: int = 0, options: dict | None = None) -> dict:
     kwargs, n_iters, batch = SETTINGS[(dim, eps)]
+    kwargs = {**kwargs, **(options or {})}
     pair = GaussianEOTPair(dim=dim, eps=eps, seed=seed)
     model = otgen.EgNOT(dim=dim, eps=eps, seed=seed, **kwargs)
     t0 = time.perf_counter()
@@ -112,13 +116,13 @@ def table(results: list[dict], speed: dict | None, meta: dict) -> str:
              "cBW2-UVP: 100 conditions x 500 draws; target BW2-UVP: 10 000 transported samples. Floor: exact "
              "samples scored the same way. Baselines are exact population values for the same pair: the "
              "deterministic conditional mean E[y|x], the independent coupling, and the eps = 0 OT map.", "",
-             "| D | eps | iters x batch | train s | cBW2-UVP % | floor | E[y\\|x] only | independent | OT map | "
-             "BW2-UVP % | floor |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| D | eps | iters x batch | train s | score s | cBW2-UVP % | floor | E[y\\|x] only | independent | "
+             "OT map | BW2-UVP % | floor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         b = r["baselines"]
         lines.append(f"| {r['dim']} | {r['eps']:g} | {r['n_iters']} x {r['batch_size']} | {r['train_seconds']:.0f} | "
-                     f"**{r['cbw2_uvp']:.2f}** | {r['floor_cbw2_uvp']:.3f} | {b['conditional_mean']:.2f} | "
+                     f"{r['eval_seconds']:.0f} | **{r['cbw2_uvp']:.2f}** | {r['floor_cbw2_uvp']:.3f} | {b['conditional_mean']:.2f} | "
                      f"{b['independent']:.1f} | {b['ot_map']:.2f} | {r['bw2_uvp']:.2f} | {r['floor_bw2_uvp']:.3f} |")
     if speed:
         lines += ["", f"Sampler step speed (3 x {speed['width']} MLP, batch {speed['batch']}, 1 thread), against the "
@@ -140,9 +144,27 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-speed", action="store_true")
     p.add_argument("--speed-only", action="store_true", help="re-measure the speed; keep the cells of --json")
+    p.add_argument("--table-only", action="store_true", help="measure nothing: regenerate --write from --json")
+    p.add_argument("--seed", type=int, default=0, help="the pair's and the training's seed (the table: 0)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an EgNOT constructor option for every cell (read as YAML), e.g. sampler=langevin")
     p.add_argument("--json", default=str(RESULTS))
     p.add_argument("--write", help="regenerate the EgNOT section of this Markdown file (e.g. BENCHMARKS.md)")
     args = p.parse_args(argv)
+    if (args.seed or args.option) and (args.write or Path(args.json).resolve() == RESULTS.resolve()):
+        p.error("--seed and --option leave the table's settings: pass another --json and no --write")
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--option must be KEY=VALUE, got {item!r}")
+        options[key] = yaml.safe_load(value)
+    if args.table_only:
+        if not args.write:
+            p.error("--table-only needs --write")
+        previous = json.loads(Path(args.json).read_text())
+        write_table(Path(args.write), table(previous["cells"], previous["speed"], previous["meta"]))
+        return 0
     keep_freed_memory()  # as the otgen command does (otgen.runtime)
     torch.set_num_threads(args.threads)
     cells = [(int(c.split(":")[0]), float(c.split(":")[1])) for c in args.cells] if args.cells else list(SETTINGS)
@@ -161,7 +183,7 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps({"meta": meta, "cells": results, "speed": speed}, indent=1) + "\n")
 
     for dim, eps in cells:
-        r = run_cell(dim, eps)
+        r = run_cell(dim, eps, args.seed, options)
         print(json.dumps({k: v for k, v in r.items() if k not in ("settings", "baselines")}), flush=True)
         results.append(r)
         save(None)
@@ -170,15 +192,18 @@ def main(argv=None) -> int:
         print(json.dumps(speed), flush=True)
     save(speed)
     if args.write:
-        path = Path(args.write)
-        text = path.read_text() if path.exists() else ""
-        block = table(results, speed, meta)
-        if BEGIN in text:
-            text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-        else:
-            text += "\n" + block + "\n"
-        path.write_text(text)
+        write_table(Path(args.write), table(results, speed, meta))
     return 0
+
+
+def write_table(path: Path, block: str) -> None:
+    """Replace the marked section of ``path`` by ``block`` (append it where there is none)."""
+    text = path.read_text() if path.exists() else ""
+    if BEGIN in text:
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text += "\n" + block + "\n"
+    path.write_text(text)
 
 
 if __name__ == "__main__":

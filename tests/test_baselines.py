@@ -34,6 +34,26 @@ def test_in_sample_rows_are_the_sinkhorn_plan_rows():
     assert np.abs(freq - rows[0]).max() < 0.01
 
 
+@pytest.mark.parametrize("eps, span_limit", [(0.3, None), (0.3, -1.0), (0.02, None)])
+def test_plain_and_log_domain_sinkhorn_give_the_same_plan(monkeypatch, eps, span_limit):
+    """Plain Sinkhorn where the kernel stays inside float64 (eps = 0.3: max(M)/eps = 83), the
+    log-domain form when forced (limit −1) or needed (eps = 0.02: max(M)/eps = 1241, where
+    exp(−M/eps) underflows to 0): the same plan, rows and potential."""
+    import otgen.baselines as baselines
+
+    if span_limit is not None:
+        monkeypatch.setattr(baselines, "KERNEL_SPAN_LIMIT", span_limit)
+    x, y = _points(120, 2, 4), _points(100, 2, 5, shift=1.0)
+    M = 0.5 * ot.dist(x.double().numpy(), y.double().numpy())
+    assert (M.max() / eps > baselines.KERNEL_SPAN_LIMIT) == (eps == 0.02 or span_limit is not None)
+    plan = DiscreteEntropicPlan(x, y, eps=eps, max_iter=50_000, tol=1e-10)
+    ref = ot.sinkhorn(np.full(120, 1 / 120), np.full(100, 1 / 100), M, reg=eps, method="sinkhorn_log",
+                      numItermax=50_000, stopThr=1e-10)
+    np.testing.assert_allclose(plan.plan, ref, atol=1e-9)
+    rows = torch.softmax(plan._row_logits(x), dim=1).numpy()  # the kept potential g reproduces the rows
+    np.testing.assert_allclose(rows, ref / ref.sum(1, keepdims=True), atol=1e-6)
+
+
 def test_sinkhorn_plan_on_gaussian_pair_approaches_the_closed_form():
     """With n samples the discrete plan's conditionals approach the exact ones (cBW well below the
     conditional-mean baseline), and more samples do better."""

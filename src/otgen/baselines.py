@@ -24,12 +24,28 @@ from .groundtruth.conventions import eps_to_pot_reg
 __all__ = ["DiscreteEntropicPlan", "trivial_samplers"]
 
 
+# Plain Sinkhorn (scalings u, v and the kernel exp(−M/reg)) where max(M)/reg is at most this: the
+# kernel's entries stay above e^−300 and the scalings below e^300, well inside float64. It converges
+# in the same iterations as the log-domain form, each a matrix-vector product instead of a
+# log-sum-exp over all n·m entries (6 s against 110 s for the demo's 4000 × 4000 at eps = 0.1).
+KERNEL_SPAN_LIMIT = 300.0
+
+
+def _sinkhorn(a, b, M, reg, method, max_iter, tol):
+    import ot
+
+    with warnings.catch_warnings():  # non-convergence is reported by marginal_error instead
+        warnings.simplefilter("ignore")
+        return ot.sinkhorn(a, b, M, reg=reg, method=method, numItermax=max_iter, stopThr=tol, log=True)
+
+
 class DiscreteEntropicPlan:
     """The entropic plan between two empirical measures (POT Sinkhorn), as a conditional sampler.
 
     Solves EOT_eps between the uniform empirical measures of ``x`` (n, D) and ``y`` (m, D) with
-    cost ½‖x − y‖² (POT ``reg = eps`` with ``M = ½ ot.dist``; log-domain Sinkhorn), and keeps the
-    target dual potential g. For any x (in-sample or not) the conditional plan is the row
+    cost ½‖x − y‖² (POT ``reg = eps`` with ``M = ½ ot.dist``; plain Sinkhorn where
+    max(M)/reg <= ``KERNEL_SPAN_LIMIT``, log-domain Sinkhorn otherwise), and keeps the target dual
+    potential g. For any x (in-sample or not) the conditional plan is the row
 
         pi(y_j | x) ∝ exp((g_j − ½‖x − y_j‖²) / eps),        j = 1..m,
 
@@ -62,13 +78,17 @@ class DiscreteEntropicPlan:
         a = torch.full((len(xs),), 1.0 / len(xs), dtype=torch.float64)
         b = torch.full((len(ys),), 1.0 / len(ys), dtype=torch.float64)
         reg = eps_to_pot_reg(self.eps, cost="half_sqeuclidean")  # = eps for M = ½ ot.dist
-        with warnings.catch_warnings():  # non-convergence is reported by marginal_error instead
-            warnings.simplefilter("ignore")
-            plan, log = ot.sinkhorn(a, b, M, reg=reg, method="sinkhorn_log", numItermax=max_iter,
-                                    stopThr=tol, log=True)
+        plan, log_v = None, None
+        if float(M.max()) / reg <= KERNEL_SPAN_LIMIT:
+            plan, log = _sinkhorn(a, b, M, reg, "sinkhorn", max_iter, tol)
+            if bool(torch.isfinite(plan).all()) and bool(torch.isfinite(log["v"]).all()) and bool((log["v"] > 0).all()):
+                log_v = log["v"].log()
+        if log_v is None:  # the kernel exp(−M/reg) under- or overflows: the log-domain iterations
+            plan, log = _sinkhorn(a, b, M, reg, "sinkhorn_log", max_iter, tol)
+            log_v = log["log_v"]
         self.plan = plan.numpy()  # (n, m) float64
         self.marginal_error = float((plan.sum(0) - b).abs().sum())  # L1; the row marginals are exact
-        self._g = reg * log["log_v"]  # (m,) target dual potential
+        self._g = reg * log_v  # (m,) target dual potential
         self._y = yt
 
     def _row_logits(self, x: torch.Tensor) -> torch.Tensor:

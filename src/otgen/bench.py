@@ -451,7 +451,7 @@ def exact_sample_floor(pair: Any, n_conditions: int = 100, n_per_condition: int 
 
 def pot_entropic_cost(x: torch.Tensor, y: torch.Tensor, eps: float) -> float:
     """E_pi[½‖x − y‖²] of POT's entropic plan between the empirical measures of ``x`` and ``y``
-    (uniform weights, M = ½‖x_i − y_j‖², POT reg = eps, log-domain Sinkhorn)."""
+    (uniform weights, M = ½‖x_i − y_j‖², POT reg = eps; Sinkhorn as in DiscreteEntropicPlan)."""
     import ot
 
     plan = DiscreteEntropicPlan(x, y, eps, max_iter=20_000, tol=1e-9)

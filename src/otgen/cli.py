@@ -123,7 +123,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\ntraining {train_s:.0f} s, sampling {sample_s:.0f} s ({n} points)")
     print(f"E[½‖x − y‖²] on the same {n} source and target points:")
     print(f"  learned plan (EgNOT)      {learned:.4f}   ({100 * (learned / sinkhorn - 1):+.1f} % against POT's)")
-    print(f"  POT entropic plan         {sinkhorn:.4f}   (log-domain Sinkhorn, same eps)")
+    print(f"  POT entropic plan         {sinkhorn:.4f}   (Sinkhorn, same eps)")
     print(f"  independent coupling      {independent:.4f}")
     print(f"target BW2-UVP of the transported samples: {bw:.2f} %   (exact samples: {floor:.2f} %)")
     print(f"plot: {plot_path}")
