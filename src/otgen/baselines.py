@@ -81,8 +81,9 @@ class DiscreteEntropicPlan:
         plan, log_v = None, None
         if float(M.max()) / reg <= KERNEL_SPAN_LIMIT:
             plan, log = _sinkhorn(a, b, M, reg, "sinkhorn", max_iter, tol)
-            if bool(torch.isfinite(plan).all()) and bool(torch.isfinite(log["v"]).all()) and bool((log["v"] > 0).all()):
-                log_v = log["v"].log()
+            v = log["v"]
+            if bool(torch.isfinite(plan).all()) and bool((torch.isfinite(v) & (v > 0)).all()):
+                log_v = v.log()
         if log_v is None:  # the kernel exp(−M/reg) under- or overflows: the log-domain iterations
             plan, log = _sinkhorn(a, b, M, reg, "sinkhorn_log", max_iter, tol)
             log_v = log["log_v"]
