@@ -25,12 +25,13 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 import otgen
 from otgen.bench import evaluate_pair, exact_sample_floor, matmul_gflops
 from otgen.groundtruth import GaussianEOTPair
 from otgen.runtime import keep_freed_memory
+
+from mixture_cell_options import egnot_options  # a sibling script: benchmarks/ is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "egnot_gaussian.json"
@@ -153,12 +154,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if (args.seed or args.option) and (args.write or Path(args.json).resolve() == RESULTS.resolve()):
         p.error("--seed and --option leave the table's settings: pass another --json and no --write")
-    options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--option must be KEY=VALUE, got {item!r}")
-        options[key] = yaml.safe_load(value)
+    options = egnot_options(p, args.option, 2, 0.1) if args.option else {}  # checked once, before any training
     if args.table_only:
         if not args.write:
             p.error("--table-only needs --write")

@@ -43,10 +43,18 @@ def test_plain_and_log_domain_sinkhorn_give_the_same_plan(monkeypatch, eps, span
 
     if span_limit is not None:
         monkeypatch.setattr(baselines, "KERNEL_SPAN_LIMIT", span_limit)
+    methods, solve = [], baselines._sinkhorn
+
+    def recorded(a, b, M, reg, method, *rest):  # which form ran
+        methods.append(method)
+        return solve(a, b, M, reg, method, *rest)
+
+    monkeypatch.setattr(baselines, "_sinkhorn", recorded)
     x, y = _points(120, 2, 4), _points(100, 2, 5, shift=1.0)
     M = 0.5 * ot.dist(x.double().numpy(), y.double().numpy())
     assert (M.max() / eps > baselines.KERNEL_SPAN_LIMIT) == (eps == 0.02 or span_limit is not None)
     plan = DiscreteEntropicPlan(x, y, eps=eps, max_iter=50_000, tol=1e-10)
+    assert methods == (["sinkhorn"] if span_limit is None and eps == 0.3 else ["sinkhorn_log"])
     ref = ot.sinkhorn(np.full(120, 1 / 120), np.full(100, 1 / 100), M, reg=eps, method="sinkhorn_log",
                       numItermax=50_000, stopThr=1e-10)
     np.testing.assert_allclose(plan.plan, ref, atol=1e-9)
