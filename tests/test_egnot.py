@@ -114,3 +114,33 @@ def test_image_shaped_targets_and_a_generator_cost_keep_their_shapes():
     z = latent.sample(torch.randn(4, 5), 2)
     assert z.shape == (4, 2, 3)
     assert latent.cost.decode(z.reshape(-1, 3)).shape == (8, 5)
+
+
+@pytest.mark.parametrize("name, shape, spec", [
+    ("mlp", (3,), {"hidden": (8, 8), "quadratic": "full"}),
+    ("conv", (1, 8, 8), {"width": 4}),
+    ("resnet", (1, 8, 8), {"width": 4, "channel_mult": (1, 2)}),
+    ("vanilla", (1, 40, 40), {"width": 2, "scale": 3.0}),
+])
+def test_each_built_in_potential_names_the_parameter_that_adds_a_constant(name, shape, spec):
+    net = otgen.nn.build("potential", {"name": name, **spec}, context={"event_shape": shape},
+                         defaults={"zero_init": False})
+    y = torch.randn(5, *shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = net(y)
+        net.output_bias.add_(0.5)
+        shift = net(y) - before
+    assert torch.allclose(shift, torch.full_like(shift, 0.5 * spec.get("scale", 1.0)), atol=1e-5), shift
+
+
+@pytest.mark.parametrize("energy_reg", [0.0, 0.1])
+def test_the_constant_of_f_is_trained_only_with_energy_reg(energy_reg):
+    """Without energy_reg the loss sees f up to a constant: the output bias gets no gradient and stays
+    at 0 (Adam would rescale its rounding-noise gradient into steps of up to lr); with energy_reg
+    (which pulls f toward 0 on average) it trains."""
+    x, y = torch.randn(64, 2), torch.randn(64, 2) + 2.0
+    model = otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, energy_reg=energy_reg, lr=1e-2, seed=0)
+    model.fit(x, y, n_iters=5, batch_size=16, progress=False)
+    bias = model.potential.output_bias
+    assert (bias in model.optimizer.state) == bool(energy_reg)  # Adam never stepped it
+    assert (bias.abs().item() > 1e-3) == bool(energy_reg)

@@ -206,6 +206,11 @@ class ConvPotential(nn.Module):
             nn.init.zeros_(self.head[-1].weight)
             nn.init.zeros_(self.head[-1].bias)
 
+    @property
+    def output_bias(self) -> nn.Parameter:
+        """The parameter that adds a constant to f (the last Linear's bias)."""
+        return self.head[-1].bias
+
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         check_batch("y", y, self.event_shape)
         return self.head(self.convs(y).flatten(1)).squeeze(1)

@@ -132,6 +132,11 @@ class ScalarMLP(nn.Module):
             self.quad = nn.Parameter(root * (torch.eye(dim) if quadratic == "full" else torch.ones(dim)))
             self.lin = nn.Parameter(torch.zeros(dim))
 
+    @property
+    def output_bias(self) -> nn.Parameter:
+        """The parameter that adds a constant to f (the last Linear's bias)."""
+        return self.mlp.net[-1].bias
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # model files of otgen <= 0.1 stored the UOTM / S-JKO potential as ``ScalarNet`` (``net.`` = this MLP)
         for key in [k for k in state_dict if k.startswith(prefix + "net.")]:

@@ -382,6 +382,11 @@ class ResNetCritic(nn.Module):
         if zero_init:
             _zero(self.linear)
 
+    @property
+    def output_bias(self) -> nn.Parameter:
+        """The parameter that adds a constant to v (the last Linear's bias)."""
+        return self.linear.bias
+
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         check_batch("y", y, self.event_shape)
         h = self.final(self.blocks(self.stem(y)))
@@ -441,6 +446,11 @@ class VanillaEnergyNet(nn.Module):
         self.net = nn.Sequential(*layers)
         if zero_init:
             _zero(self.net[-1])
+
+    @property
+    def output_bias(self) -> nn.Parameter:
+        """The parameter that adds a constant to f (the last conv's bias, times ``scale``)."""
+        return self.net[-1].bias
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         check_batch("y", y, self.event_shape)

@@ -79,7 +79,9 @@ class EgNOTSolver(Solver):
         lr_schedule: "constant" or "cosine" (from lr down to 0 over the ``n_iters`` of ``fit``).
         ema: decay of an exponential moving average of the potential's weights, used by
             ``sample``/``transport`` (None: sample with the trained weights themselves).
-        energy_reg: alpha of the penalty alpha·mean(f(y)² + f(ỹ)²) (0: off, as in the paper).
+        energy_reg: alpha of the penalty alpha·mean(f(y)² + f(ỹ)²) (0: off, as in the paper). At 0 the
+            loss fixes f only up to a constant, and the potential's ``output_bias`` (the built-in
+            networks name the parameter that adds a constant to f) is not trained.
         sampler: how pi(·|x) is sampled, for the training negatives and for ``sample``/``transport``
             (docs/egnot.md has the measurements that chose the default):
             "smc" (default): weighted particles with MALA moves whose step adapts to the acceptance
@@ -199,6 +201,14 @@ class EgNOTSolver(Solver):
         else:
             groups = [{"params": [p for p in self.potential.parameters() if p.requires_grad], "lr": lr}]
         groups = [g for g in groups if g["params"]]
+        constant = getattr(self.potential, "output_bias", None)
+        if not energy_reg and isinstance(constant, nn.Parameter):
+            # The loss and the plan see f only up to a constant, so the gradient of a parameter that adds
+            # one is 0 but for float rounding (which differs with the number of processes), and Adam
+            # rescales that rounding into steps of up to lr. Built-in potentials name it output_bias; it
+            # keeps its place in the optimiser's groups (model files keep their layout) but gets no
+            # gradient, so Adam skips it.
+            constant.requires_grad_(False)
         # a potential without trainable parameters (a fixed, known f) can still be sampled from
         self.ema = self.add_ema("ema", self.potential, ema)
         self.optimizer = self.add_optimizer(
