@@ -144,3 +144,58 @@ def test_the_constant_of_f_is_trained_only_with_energy_reg(energy_reg):
     bias = model.potential.output_bias
     assert (bias in model.optimizer.state) == bool(energy_reg)  # Adam never stepped it
     assert (bias.abs().item() > 1e-3) == bool(energy_reg)
+
+
+def _quadratic_mlp_potential(pair):
+    """The exact potential of a Gaussian pair as the default "mlp" potential: its MLP part at 0 (zero
+    init) and its quadratic term ½‖y‖² − ½yᵀMMᵀy + bᵀy with MMᵀ = eps·S⁻¹ (ExactPotential's Q = I − MMᵀ)."""
+    exact = ExactPotential(pair)
+    net = otgen.nn.build("potential", {"name": "mlp", "hidden": (8,), "quadratic": "full"},
+                         context={"event_shape": (pair.dim,), "curvature": 1.0})
+    with torch.no_grad():
+        net.quad.copy_(torch.linalg.cholesky(torch.eye(pair.dim) - exact.Q))
+        net.lin.copy_(exact.lin)
+    return net
+
+
+@pytest.mark.parametrize("eps", [0.1, 1.0])
+def test_the_quadratic_base_of_a_quadratic_potential_is_the_plan_itself(eps):
+    """smc_base="quadratic": the kernel times the potential's quadratic term. For a Gaussian pair's
+    exact potential that is the closed-form plan, so the base draws alone (0 moves) score at the floor
+    of exact draws, where the kernel's base draws are far off."""
+    pair = GaussianEOTPair(dim=4, eps=eps, seed=0, mean_scale=1.0)
+    floor_gen = torch.Generator().manual_seed(2)
+    floor = metrics.cbw2_uvp(lambda x, k: pair.conditional_sample(x, k, generator=floor_gen), pair,
+                             n_conditions=50, n_per_condition=200, seed=0)
+    scores = {}
+    for base in ("quadratic", "kernel"):
+        model = otgen.EgNOT(dim=4, eps=eps, potential=_quadratic_mlp_potential(pair), smc_base=base, seed=0)
+        scores[base] = metrics.cbw2_uvp(lambda x, k: model.sample(x, k, n_steps=0), pair, n_conditions=50,
+                                        n_per_condition=200, seed=0)
+    assert scores["quadratic"] < 1.5 * floor + 0.02, (scores, floor)
+    assert scores["kernel"] > 10 * scores["quadratic"], (scores, floor)
+
+
+def test_the_quadratic_base_has_its_stated_moments_and_log_density():
+    """QuadraticBase(P, h) is N(P⁻¹h, P⁻¹): sample moments, and log q0's gradient is its gradient."""
+    from otgen.sampling import QuadraticBase
+
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    P = A @ A.T + 0.5 * torch.eye(3, dtype=torch.float64)
+    lam, vecs = torch.linalg.eigh(P)
+    h = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    rows = h.repeat_interleave(100_000, 0)
+    for vecs_or_axes, precision in ((vecs, P), (None, torch.diag(lam))):
+        mean = torch.linalg.solve(precision, h.T).T
+        base = QuadraticBase(lam, rows, vecs_or_axes)
+        y = base.sample((200_000, 3), torch.Generator().manual_seed(1), torch.float64).view(2, 100_000, 3)
+        assert torch.allclose(y.mean(1), mean, atol=0.02)
+        for k in range(2):
+            assert torch.allclose(torch.cov(y[k].T), torch.linalg.inv(precision), atol=0.03)
+        z = torch.randn(2, 3, generator=g, dtype=torch.float64).requires_grad_(True)
+        value, grad = QuadraticBase(lam, h, vecs_or_axes).log_prob_and_grad(z)
+        expected = -0.5 * ((z - mean) @ precision * (z - mean)).sum(1)  # up to a constant
+        assert torch.allclose(value - value[0], expected - expected[0])
+        (auto,) = torch.autograd.grad(expected.sum(), z)
+        assert torch.allclose(grad, auto)
