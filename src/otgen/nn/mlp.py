@@ -132,15 +132,6 @@ class ScalarMLP(nn.Module):
             self.quad = nn.Parameter(root * (torch.eye(dim) if quadratic == "full" else torch.ones(dim)))
             self.lin = nn.Parameter(torch.zeros(dim))
 
-    @torch.no_grad()
-    def quadratic_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, b) of the quadratic term ½ c‖y‖² − ½ yᵀBy + bᵀy on the flattened y: B = M Mᵀ (d, d)
-        ("full") or m² (d,) ("diag"), b (d,). ValueError without a quadratic term."""
-        if self.quadratic == "none":
-            raise ValueError("this potential has no quadratic term (quadratic='none')")
-        B = self.quad @ self.quad.T if self.quadratic == "full" else self.quad.pow(2)
-        return B, self.lin.detach().clone()
-
     @property
     def output_bias(self) -> nn.Parameter:
         """The parameter that adds a constant to f (the last Linear's bias)."""

@@ -5,8 +5,8 @@ from .chains import FreshStart, PersistentChains, ReplayBuffer, noise_init, sour
 from .langevin import LangevinSampler, LangevinStats
 from .mala import MoveStats, mala_moves
 from .particles import ParticleStats, PersistentParticles
-from .smc import GaussianBase, QuadraticBase, SMCStats, TemperedSMC
+from .smc import GaussianBase, SMCStats, TemperedSMC
 
 __all__ = ["LangevinSampler", "LangevinStats", "FreshStart", "ReplayBuffer", "PersistentChains",
-           "noise_init", "source_init", "TemperedSMC", "SMCStats", "GaussianBase", "QuadraticBase",
-           "PersistentParticles", "ParticleStats", "mala_moves", "MoveStats"]
+           "noise_init", "source_init", "TemperedSMC", "SMCStats", "GaussianBase", "PersistentParticles",
+           "ParticleStats", "mala_moves", "MoveStats"]

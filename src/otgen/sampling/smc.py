@@ -67,39 +67,6 @@ class GaussianBase:
         return -0.5 * d.reshape(d.shape[0], -1).pow(2).sum(1) / var, -d / var
 
 
-class QuadraticBase:
-    """q0(y) ∝ exp(−½ yᵀPy + hᵀy) row by row, i.e. N(P⁻¹h, P⁻¹): one precision P for every row, given
-    by its eigendecomposition (``eigvals`` (d,) > 0, ``eigvecs`` (d, d) orthonormal columns; None: the
-    coordinate axes, a diagonal P), and one ``shift`` h per row, (n, *event_shape). ``std``: the
-    smallest standard deviation, 1/sqrt(max eigval), from which SMC takes its first MALA step."""
-
-    def __init__(self, eigvals: torch.Tensor, shift: torch.Tensor, eigvecs: torch.Tensor | None = None):
-        if not bool((eigvals > 0).all()):
-            raise ValueError("QuadraticBase needs a positive definite precision (every eigenvalue > 0)")
-        self.eigvals, self.eigvecs = eigvals, eigvecs
-        self.std = float(eigvals.max().rsqrt())
-        h = shift.reshape(shift.shape[0], -1)
-        self.mean = self._apply(h, eigvals.reciprocal())  # P⁻¹h
-
-    def _apply(self, v: torch.Tensor, spectrum: torch.Tensor) -> torch.Tensor:
-        """v ↦ V·diag(spectrum)·Vᵀ v for the rows v (n, d)."""
-        if self.eigvecs is None:
-            return v * spectrum
-        return ((v @ self.eigvecs) * spectrum) @ self.eigvecs.T
-
-    def sample(self, shape: tuple[int, ...], generator=None, dtype=None, device=None) -> torch.Tensor:
-        xi = shard.randn(shape, generator=generator, dtype=dtype, device=device).reshape(shape[0], -1)
-        scaled = xi * self.eigvals.rsqrt()
-        y = scaled if self.eigvecs is None else scaled @ self.eigvecs.T
-        return (self.mean + y).reshape(shape)
-
-    def log_prob_and_grad(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """log q0(y) up to a constant, (n,), and its gradient, shaped like y."""
-        d = y.reshape(y.shape[0], -1) - self.mean
-        pd = self._apply(d, self.eigvals)
-        return -0.5 * (d * pd).sum(1), (-pd).reshape(y.shape)
-
-
 @dataclass
 class SMCStats:
     """What one run did: levels until beta = 1 (mean over groups), resampling events per group, the
@@ -197,12 +164,12 @@ class TemperedSMC:
         self.target_accept = float(target_accept)
 
     @staticmethod
-    def initial_step(base: GaussianBase | QuadraticBase, event_numel: int) -> float:
+    def initial_step(base: GaussianBase, event_numel: int) -> float:
         """MALA's step for the base Gaussian itself: std²·min(1, 1.65²·d^(−1/3)) (Roberts & Rosenthal)."""
         return base.std**2 * min(1.0, 1.65**2 * event_numel ** (-1 / 3))
 
     @torch.no_grad()
-    def run(self, log_density: LogDensity, base: GaussianBase | QuadraticBase, groups: int, particles: int,
+    def run(self, log_density: LogDensity, base: GaussianBase, groups: int, particles: int,
             event_shape: tuple[int, ...], generator: torch.Generator | None = None, n_steps: int | None = None,
             dtype=torch.float32, device=None) -> tuple[torch.Tensor, SMCStats]:
         """Equally weighted draws (groups, particles, *event_shape) from the groups' targets.

@@ -27,7 +27,7 @@ from ..nn import build
 from ..nn.mlp import QUADRATIC
 from ..nn.registry import Network, as_spec
 from ..sampling import (FreshStart, GaussianBase, LangevinSampler, PersistentChains, PersistentParticles,
-                        QuadraticBase, ReplayBuffer, TemperedSMC, noise_init, source_init)
+                        ReplayBuffer, TemperedSMC, noise_init, source_init)
 from ..schema import Anything, Betas, Choice, Flag, Number, Numbers, Schema, Shape, Text
 from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, GRAD_CLIP, SEED, Solver, frozen
 
@@ -36,9 +36,6 @@ CHAIN_INITS = ("auto", "noise", "source")
 SAMPLERS = ("smc", "langevin")
 PERSISTENT = (PersistentChains, PersistentParticles)  # the chain stores built in prepare() from the source pool
 LR_SCHEDULES = ("constant", "cosine")
-SMC_BASES = ("kernel", "quadratic")
-# "quadratic": the base's precision is floored at this share of the kernel's (never > sqrt(1/share) wider)
-QUADRATIC_BASE_FLOOR = 0.1
 
 POSITIVE = Number(low=0, low_open=True)
 # iterations between redraws of the visited particles by a fresh tempered SMC (docs/egnot.md)
@@ -56,7 +53,6 @@ SCHEMA = Schema("EgNOT", {
     "chains": Choice(CHAINS), "buffer_size": Number(integer=True, low=1), "reinit_prob": Number(low=0, high=1),
     "chain_init": Choice(CHAIN_INITS), "init_scale": POSITIVE, "sample_steps": Number(integer=True, low=0, nullable=True),
     "refresh_every": Number(integer=True, low=0, nullable=True), "refresh_steps": Number(integer=True, low=1),
-    "smc_base": Choice(SMC_BASES),
     "seed": SEED, "device": DEVICE,
 })
 
@@ -121,11 +117,6 @@ class EgNOTSolver(Solver):
             (default 20 for "smc" with "persistent" chains, else 0 = never). Reweighting only moves
             mass between a point's existing particles and MALA moves are local, so without it a
             point whose particles all sit in one mode keeps that mode's weight while f sharpens.
-        smc_base: the base q0 of "smc" for the quadratic cost: "kernel" (default) N(x, eps/curvature·I);
-            "quadratic": the kernel times exp of the potential's quadratic term over eps, an exact
-            Gaussian (``QUADRATIC_BASE_FLOOR`` bounds how much wider than the kernel it may be), so
-            the tempering brings in only the MLP part of f. Needs a potential with a quadratic term
-            (``quadratic`` not "none"; ``quadratic_terms``) and chain_init "auto" or "source".
         seed: seeds the initial weights and every random draw of the solver.
         device: "cpu" (default), "cuda", "cuda:N" or "auto".
     """
@@ -147,7 +138,7 @@ class EgNOTSolver(Solver):
                  score_clip: float | None = None, step_decay: float = 1.0, chains: str = "persistent",
                  buffer_size: int = 4096, reinit_prob: float = 0.05, chain_init: str = "auto",
                  init_scale: float = 1.0, sample_steps: int | None = None, refresh_every: int | None = None,
-                 refresh_steps: int = 60, smc_base: str = "kernel", seed: int = 0,
+                 refresh_steps: int = 60, seed: int = 0,
                  device: str | None = "cpu"):
         args = SCHEMA.arguments(locals())
         event_shape = dim_or_event_shape(dim, event_shape)
@@ -205,16 +196,6 @@ class EgNOTSolver(Solver):
             net = build("potential", spec, context={"event_shape": event_shape, "curvature": curvature or 1.0},
                         defaults={"hidden": hidden, "activation": activation, "zero_init": True})
         self.potential = self.add_network("potential", net)
-        if smc_base == "quadratic":
-            if not smc or kernel is None or chain_init == "noise":
-                raise ValueError(f"smc_base='quadratic' is a base of sampler='smc' built on the cost's kernel "
-                                 f"(sqeuclidean, chain_init 'auto' or 'source'); got sampler={sampler!r}, cost "
-                                 f"{self.cost.name!r}, chain_init={chain_init!r}: use smc_base='kernel'")
-            quadratic_term = getattr(self.potential, "quadratic", "none") != "none"
-            if not (quadratic_term and hasattr(self.potential, "quadratic_terms")):
-                raise ValueError("smc_base='quadratic' needs a potential with a quadratic term (the 'mlp' potential "
-                                 "with quadratic 'auto', 'full' or 'diag'); this one has none: use smc_base='kernel'")
-        self.smc_base = smc_base
         if hasattr(self.potential, "parameter_groups"):
             groups = self.potential.parameter_groups(lr)
         else:
@@ -293,34 +274,18 @@ class EgNOTSolver(Solver):
         with frozen(self.potential, eval_mode=True):
             return self.langevin.run(self.log_density(x), y0, self.generator, n_steps)
 
-    def _base(self, x_rows: torch.Tensor, potential: nn.Module | None = None) -> GaussianBase | QuadraticBase:
+    def _base(self, x_rows: torch.Tensor) -> GaussianBase:
         """The Gaussian q0 of "smc" for chains conditioned on ``x_rows``: the cost's kernel
-        N(x, sigma²·I), the kernel times the quadratic term of ``potential`` (default: the trained f)
-        with ``smc_base="quadratic"``, or the noise start N(0, init_scale²·I)."""
-        if self._kernel_std is None:
-            return GaussianBase(self._init_scale)
-        if self.smc_base == "kernel":
+        N(x, sigma²·I), or the noise start N(0, init_scale²·I)."""
+        if self._kernel_std is not None:
             return GaussianBase(self._kernel_std, x_rows)
-        return self._quadratic_base(x_rows, self.potential if potential is None else potential)
-
-    def _quadratic_base(self, x_rows: torch.Tensor, potential: nn.Module) -> QuadraticBase:
-        # f = mlp + ½c‖y‖² − ½yᵀBy + bᵀy and c(x, y) = ½k‖x − y‖²: the Gaussian part of (f − c)/eps is
-        # −½yᵀPy + hᵀy with P = (B + (k − c)·I)/eps and h = (k·x + b)/eps.
-        k, eps = self.cost.curvature, self.eps
-        B, b = potential.quadratic_terms()
-        floor = QUADRATIC_BASE_FLOOR * k
-        shift = (k * x_rows.reshape(x_rows.shape[0], -1) + b) / eps
-        if B.dim() == 1:
-            return QuadraticBase((B + (k - potential.ceiling)).clamp_min(floor) / eps, shift)
-        B = B.double() + (k - potential.ceiling) * torch.eye(B.shape[0], dtype=torch.float64, device=B.device)
-        lam, vecs = torch.linalg.eigh(B)
-        return QuadraticBase((lam.clamp_min(floor) / eps).to(x_rows.dtype), shift, vecs.to(x_rows.dtype))
+        return GaussianBase(self._init_scale)
 
     def _smc_draws(self, x: torch.Tensor, particles: int, n_steps: int, generator, potential: nn.Module):
         """Tempered SMC: equally weighted draws (len(x), particles, *event_shape) and the stats."""
         xr = x.repeat_interleave(particles, dim=0)
         with frozen(potential, eval_mode=True):
-            return self.smc.run(self.log_density(xr, potential), self._base(xr, potential), x.shape[0], particles,
+            return self.smc.run(self.log_density(xr, potential), self._base(xr), x.shape[0], particles,
                                 self.event_shape, generator, n_steps, dtype=x.dtype, device=x.device)
 
     def _refresh_draws(self, x: torch.Tensor) -> torch.Tensor:
