@@ -9,8 +9,10 @@ Reads saved runs of the mixture grid (nothing is trained here):
 * ``benchmarks/results/bench_eot_mixture_smc_6000_norefresh.json``: the same with ``--iters 6000``,
   stopped after D = 2 and 16 (it showed that without the refresh longer training loses the mode
   weights at D = 16, eps = 1; docs/egnot.md);
+* ``benchmarks/results/bench_eot_mixture_smc_onegroup.json``: with the particles refreshed every 20
+  iterations (2026-12-02), when ``sample`` still drew each condition's 500 draws in one SMC group;
 * ``benchmarks/results/bench_eot_mixture.json``: BENCHMARKS.md's table, today's defaults
-  (``sampler="smc"`` with the particles refreshed every 20 iterations; 2026-12-02).
+  (the same training; ``sample`` draws in independent groups of 20; 2026-12-03).
 
     .venv/bin/python benchmarks/compare_samplers.py      # prints a Markdown table
 
@@ -27,8 +29,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = (("langevin", "bench_eot_mixture_langevin.json"),
         ("smc no refresh", "bench_eot_mixture_smc_3000_norefresh.json"),
         ("smc no refresh", "bench_eot_mixture_smc_6000_norefresh.json"),
+        ("smc one group", "bench_eot_mixture_smc_onegroup.json"),
         ("smc", "bench_eot_mixture.json"))
-CURRENT = 3  # the run of BENCHMARKS.md's table: its cells are the rows, its baselines the columns
+CURRENT = len(RUNS) - 1  # the run of BENCHMARKS.md's table: its cells are the rows, its baselines the columns
 
 
 def load(name: str) -> tuple[dict, dict, int]:

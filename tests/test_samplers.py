@@ -262,3 +262,41 @@ def test_a_model_saved_before_refresh_existed_loads_without_it(tmp_path):
     old = otgen.load(tmp_path / "old.pt")
     assert old.sampler == "smc" and old.refresh_every == 0  # trains on as it was trained
     assert otgen.load(tmp_path / "m.pt").refresh_every == 20
+
+
+def test_sample_draws_in_independent_groups_of_sample_group_particles(monkeypatch):
+    model = otgen.EgNOT(dim=2, eps=1.0, sample_group=20, seed=0)
+    calls = []
+    original = model._smc_draws
+
+    def recording(x, particles, n_steps, generator, potential):
+        calls.append((len(x), particles))
+        return original(x, particles, n_steps, generator, potential)
+
+    monkeypatch.setattr(model, "_smc_draws", recording)
+    x = torch.zeros(3, 2)
+    assert model.sample(x, 50, n_steps=6).shape == (3, 50, 2)  # ceil(50 / 20) = 3 groups of 20 per x
+    assert model.sample(x, 12, n_steps=6).shape == (3, 12, 2)  # fewer than sample_group: one group of 12
+    assert model.transport(x, n_steps=6).shape == (3, 2)       # at least `particles` (4) per group
+    assert calls == [(9, 20), (3, 12), (3, 4)]
+
+
+def test_independent_groups_beat_one_large_group_where_the_kernel_is_much_wider_than_the_modes():
+    """D = 16, eps = 10, the exact potential: one SMC group of 200 particles per condition shares one
+    resampling ancestry and puts wrong weights on the modes; the default groups of 20 (same cost)
+    come much closer to exact draws scored the same way (20 conditions x 200 draws; medians of 3
+    seeds. Seeds 0-3 measured one by one: excess ratio 0.31-0.46, weight-TV gap 0.03-0.06)."""
+    pair = MixtureEOTPair(dim=16, eps=10.0, n_components=4, seed=0)
+    ratios, tv_gaps = [], []
+    for seed in range(3):
+        gen = torch.Generator().manual_seed(5 + seed)
+        floor = metrics.conditional_scores(lambda x, k: pair.conditional_sample(x, k, generator=gen), pair,
+                                           n_conditions=20, n_per_condition=200, seed=seed)
+        s = {}
+        for group in (None, 200):
+            model = otgen.EgNOT(dim=16, eps=10.0, potential=pair.optimal_potential(), sample_group=group, seed=seed)
+            s[group] = metrics.conditional_scores(model, pair, n_conditions=20, n_per_condition=200, seed=seed)
+        ratios.append((s[None]["cbw2_uvp"] - floor["cbw2_uvp"]) / (s[200]["cbw2_uvp"] - floor["cbw2_uvp"]))
+        tv_gaps.append(s[200]["weight_tv"] - s[None]["weight_tv"])
+    assert float(np.median(ratios)) < 0.6, ratios  # the grouped draws' excess over the floor
+    assert float(np.median(tv_gaps)) > 0.02, tv_gaps
