@@ -26,21 +26,11 @@ import otgen
 from otgen import metrics
 from otgen.groundtruth import MixtureEOTPair
 
+from langevin_exact_mixture import cell_arg
+
 CELLS = [(2, 0.1), (2, 1.0), (16, 0.1), (16, 1.0), (16, 10.0), (16, 100.0), (64, 1.0), (64, 10.0)]
 GROUPS = [4, 8, 20, 50, 300]
 N_CONDITIONS, N_PER_CONDITION, STEPS = 50, 300, 300
-
-
-def cell_arg(text: str) -> tuple[int, float]:
-    """``D:EPS`` -> (D, eps), for --cells."""
-    try:
-        dim, eps = text.split(":")
-        cell = int(dim), float(eps)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a cell is D:EPS, e.g. 16:10; got {text!r}") from None
-    if cell[0] < 1 or not cell[1] > 0:
-        raise argparse.ArgumentTypeError(f"a cell needs D >= 1 and eps > 0; got {text!r}")
-    return cell
 
 
 def main() -> None:
