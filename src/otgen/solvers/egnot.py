@@ -122,9 +122,9 @@ class EgNOTSolver(Solver):
             point whose particles all sit in one mode keeps that mode's weight while f sharpens.
         sample_group: most particles in one tempered-SMC group of ``sample`` (default 20; "smc"
             only): ``sample(x, n)`` draws its n particles per x in ceil(n / size) independent groups of
-            size = max(``particles``, min(n, sample_group)). One large group shares one resampling
-            ancestry, so when the kernel is much wider than the plan's modes (large eps) its
-            particles land in the same modes; groups of 20 lose little against one group at small
+            size = max(``particles``, min(n, sample_group)). Where the kernel is much wider than the
+            plan's modes (large eps) one large group weighs the modes wrongly (most likely through
+            its shared resampling ancestry); groups of 20 lose little against one group at small
             eps and are much better at large eps (docs/egnot.md, ``benchmarks/smc_groups.py``).
         seed: seeds the initial weights and every random draw of the solver.
         device: "cpu" (default), "cuda", "cuda:N" or "auto".
@@ -334,10 +334,10 @@ class EgNOTSolver(Solver):
     def _grouped_smc_draws(self, x: torch.Tensor, n_per_x: int, n_steps: int, gen, potential: nn.Module):
         """n_per_x draws per x, (len(x), n_per_x, *event_shape), from independent SMC groups.
 
-        One large group shares its resampling ancestry: when the tempering is hard (a kernel much
-        wider than the plan's modes, eps >= 10 in the mixture pairs) its particles descend from few
-        ancestors and all land in the same modes. Independent groups of about 20 keep most of a
-        large group's accuracy at eps <= 1 and are far better at eps >= 10 (docs/egnot.md)."""
+        Measured on the mixture pairs' exact potential (docs/egnot.md): where the kernel is much
+        wider than the plan's modes (eps >= 10 there) one large group weighs the modes wrongly,
+        most likely because its particles share one resampling ancestry; independent groups of
+        about 20 keep most of a large group's accuracy at eps <= 1 and are far better at eps >= 10."""
         size = max(self.particles, min(n_per_x, self.sample_group))
         n_groups = -(-n_per_x // size)
         y, _ = self._smc_draws(x.repeat_interleave(n_groups, dim=0), size, n_steps, gen, potential)
