@@ -2,9 +2,9 @@
 
 ``sample(x, n)`` draws its n particles per x in independent groups of
 max(``particles``, min(n, ``sample_group``)) particles. One large group gets the weights of separated
-modes right when the tempering is easy, but it shares one resampling ancestry: when the kernel
-N(x, eps·I) is much wider than the plan's modes (large eps) its particles descend from few ancestors
-and land in the same modes. Small groups are independent but each carries the O(1/N) bias of
+modes right when the tempering is easy, but when the kernel N(x, eps·I) is much wider than the
+plan's modes (large eps) it weighs them wrongly, most likely because its particles share one
+resampling ancestry (docs/egnot.md: two other causes were ruled out). Small groups are independent but each carries the O(1/N) bias of
 self-normalised weights. This script scores each group size on the mixture pairs' exact potential
 f* (``MixtureEOTPair.optimal_potential``), so every error is the sampler's; every size costs the same
 (300 MALA moves per particle, 50 conditions x 300 draws).

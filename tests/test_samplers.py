@@ -282,8 +282,8 @@ def test_sample_draws_in_independent_groups_of_sample_group_particles(monkeypatc
 
 
 def test_independent_groups_beat_one_large_group_where_the_kernel_is_much_wider_than_the_modes():
-    """D = 16, eps = 10, the exact potential: one SMC group of 200 particles per condition shares one
-    resampling ancestry and puts wrong weights on the modes; the default groups of 20 (same cost)
+    """D = 16, eps = 10, the exact potential: one SMC group of 200 particles per condition puts wrong
+    weights on the modes (most likely through its shared resampling ancestry); the default groups of 20 (same cost)
     come much closer to exact draws scored the same way (20 conditions x 200 draws; medians of 3
     seeds. Seeds 0-3 measured one by one: excess ratio 0.31-0.46, weight-TV gap 0.03-0.06)."""
     pair = MixtureEOTPair(dim=16, eps=10.0, n_components=4, seed=0)
