@@ -19,7 +19,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from otgen import distributions as D
-from otgen.distributions import Empirical, ImageSet, cifar10, digits, image_folder, make, mnist_idx, npy_images
+from otgen.distributions import Empirical, ImageDataset, ImageSet, cifar10, digits, image_folder, make, mnist_idx, npy_images
 
 
 def gen(seed: int) -> torch.Generator:
@@ -201,7 +201,7 @@ def folder(tmp_path):
 
 def test_image_folder_values_resize_and_channels(folder):
     s = image_folder(folder, size=4)
-    assert isinstance(s, ImageSet) and s.images.shape == (3, 3, 4, 4) and s.labels is None
+    assert isinstance(s, ImageDataset) and s.images.shape == (3, 3, 4, 4) and s.labels is None
     white, black, red = s.images
     assert torch.all(white == 1.0) and torch.all(black == -1.0)  # grey repeated to RGB
     assert torch.allclose(red, torch.tensor([1.0, -1.0, -1.0]).view(3, 1, 1).expand(3, 4, 4), atol=0.05)
@@ -229,7 +229,7 @@ def test_image_folder_centre_crop(tmp_path):
 
 def test_image_folder_mixed_sizes_need_size(folder):
     with pytest.raises(ValueError, match="size=") as info:
-        image_folder(folder)
+        image_folder(folder).images  # files are read lazily: a size mismatch stops the first read of it
     assert "b_black.png" in str(info.value)
 
 
@@ -275,8 +275,8 @@ def test_image_folder_errors(tmp_path):
     bad.mkdir()
     data = _png_bytes(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)))
     (bad / "cut.png").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="cut.png.*expected a complete"):
-        image_folder(bad)
+    with pytest.raises(ValueError, match="cut.png.*expected a complete"):  # read lazily: the only image
+        image_folder(bad).images
     (bad / "cut.png").write_bytes(b"this is not a png file at all")
     with pytest.raises(ValueError, match="cut.png"):
         image_folder(bad)
@@ -387,12 +387,12 @@ def test_make_npy_dispatches_on_ndim(tmp_path):
     np.save(tmp_path / "img.npy", _u8((4, 2, 2, 3)))
     np.save(tmp_path / "pts.npy", np.ones((4, 3)))
     img = make("npy", path=tmp_path / "img.npy")
-    assert isinstance(img, ImageSet) and img(7, generator=gen(0)).shape == (7, 3, 2, 2)
+    assert isinstance(img, ImageDataset) and img(7, generator=gen(0)).shape == (7, 3, 2, 2)
     pts = make("npy", path=tmp_path / "pts.npy")
     assert type(pts) is Empirical and pts.event_shape == (3,)
     with pytest.raises(ValueError, match="layout"):
         make("npy", path=tmp_path / "pts.npy", layout="nchw")
-    assert isinstance(make("npy", samples=np.zeros((3, 4, 4), np.float32)), ImageSet)
+    assert isinstance(make("npy", samples=np.zeros((3, 4, 4), np.float32)), ImageDataset)
     assert type(make("empirical", path=tmp_path / "img.npy")) is Empirical  # empirical: points, as before
     with pytest.raises(ValueError, match="value_range.*empirical"):
         make("npy", samples=np.full((3, 4, 4), 7.0))
@@ -593,7 +593,7 @@ def files(tmp_path):
 def test_make_each_image_name(files, name):
     assert name in D.names()
     s = make(name, **files[name])
-    assert isinstance(s, ImageSet)
+    assert isinstance(s, ImageSet if name == "digits" else ImageDataset)
     x = s(9, generator=gen(0))
     assert x.shape == (9, *s.event_shape) and x.min() >= -1 and x.max() <= 1
     assert torch.equal(x, s(9, generator=gen(0)))

@@ -28,7 +28,8 @@ from .schema import Choice, Number, Schema, did_you_mean
 TRAIN = Schema("the train section", {
     "n_iters": Number(integer=True, low=1), "batch_size": Number(integer=True, low=1),
     "seed": Number(integer=True, low=0), "log_every": Number(integer=True, low=1),
-    "checkpoint_every": Number(integer=True, low=1), "precision": Choice(("fp32", "bf16"))})
+    "checkpoint_every": Number(integer=True, low=1), "precision": Choice(("fp32", "bf16")),
+    "num_workers": Number(integer=True, low=0)})
 EVAL = Schema("the eval section", {
     "n_conditions": Number(integer=True, low=1), "n_per_condition": Number(integer=True, low=1),
     "n_samples": Number(integer=True, low=1), "n_draws": Number(integer=True, low=1),

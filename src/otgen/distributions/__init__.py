@@ -2,11 +2,13 @@
 
 Build one by class (``SwissRoll(noise=0.5)``) or by config name (``make("swiss_roll", noise=0.5)``;
 ``names()`` lists the names). Images (``ImageSet``: ``(n, C, H, W)`` in [-1, 1]) come from
-``digits`` (bundled, no download) or the readers of a user's files (``image_folder``,
-``npy_images``, ``mnist_idx``, ``cifar10``).
+``digits`` (bundled, no download; in memory), or stream from a user's files (``image_folder``,
+``npy_images``, ``mnist_idx``, ``cifar10`` return an ``ImageDataset``: pixels stay as stored and are
+read per batch).
 """
 
 from .base import Sampler
+from .datasets import ArrayImages, FolderImages, ImageDataset, SkippedImageWarning
 from .empirical import Empirical
 from .gaussian import Gaussian, GaussianMixture, StandardNormal
 from .images import ImageSet, digits
@@ -28,6 +30,10 @@ __all__ = [
     "Spiral",
     "Empirical",
     "ImageSet",
+    "ImageDataset",
+    "FolderImages",
+    "ArrayImages",
+    "SkippedImageWarning",
     "digits",
     "image_folder",
     "npy_images",

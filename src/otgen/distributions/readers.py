@@ -1,16 +1,18 @@
 """Readers of a user's image files: a folder of images, ``.npy``/``.npz`` arrays, MNIST IDX files
 and CIFAR-10 python batches. Nothing is downloaded; every reader reads local files only.
 
-Every reader returns an ``ImageSet`` (see ``images.py``): images ``(N, C, H, W)`` float32 in
-[-1, 1] (−1 black, +1 full intensity), with labels ``(N,)`` where the format has them. Common
-keyword arguments:
+Every reader returns a streaming data set (``datasets.py``: ``FolderImages`` or ``ArrayImages``): the
+images stay as stored (files decoded per item, a ``.npy`` memory-mapped, other arrays in their stored
+dtype) and come out ``(n, C, H, W)`` float32 in [-1, 1] (−1 black, +1 full intensity) per batch, with
+labels ``(N,)`` where the format has them. Common keyword arguments:
 
 - ``size``: ``None`` (keep the stored size) or an int >= 1: centre-crop to a square, then resize to
   ``size × size`` (PIL bicubic for image files; antialiased bilinear for arrays);
 - ``channels``: ``None`` (as stored), 1 (convert RGB to grey with the ITU-R 601 luma weights
   0.299, 0.587, 0.114, as PIL's ``convert("L")``) or 3 (grey repeated to RGB);
 - ``classes``: where labels exist, the labels to keep (an int or a list of ints);
-- ``limit``: at most this many images (the first ones, after the ``classes`` filter).
+- ``limit``: at most this many images (the first ones, after the ``classes`` filter);
+- ``flip``: random horizontal flips while training (augmentation; see ``train/loader.py``).
 
 ``load_array`` is the single place that reads ``.npy``/``.npz`` files (``allow_pickle=False``).
 """
@@ -26,10 +28,9 @@ import zlib
 from typing import Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from .images import ImageSet, check_classes
+from .datasets import ArrayImages, FolderImages, is_grey, open_header
+from .images import check_classes
 
 __all__ = ["load_array", "image_folder", "npy_images", "npy_labels", "images_from_array", "mnist_idx", "cifar10",
            "IMAGE_EXTENSIONS", "CIFAR10_CLASSES"]
@@ -40,7 +41,6 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 #: CIFAR-10's class names, indexed by label.
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
-_LUMA = (0.299, 0.587, 0.114)
 
 
 # --------------------------------------------------------------------------- npy / npz
@@ -61,8 +61,11 @@ def _real_array(arr: np.ndarray, source: str) -> np.ndarray:
     return arr
 
 
-def load_array(path, key: str | None = None) -> np.ndarray:
+def load_array(path, key: str | None = None, mmap: bool = False) -> np.ndarray:
     """Read an array from a ``.npy`` file, or the array ``key`` (default: the first) of a ``.npz``.
+
+    ``mmap=True`` memory-maps a ``.npy`` file (read-only ``np.memmap``: rows are read from disk when
+    used); a ``.npz`` archive is always read into memory, in its stored dtype.
 
     Pickled object arrays are refused (``allow_pickle=False``), and so are arrays of strings, complex
     numbers or records. ``FileNotFoundError`` for a missing file; ``ValueError`` naming the file for
@@ -87,8 +90,14 @@ def load_array(path, key: str | None = None) -> np.ndarray:
     if not (head.startswith(b"\x93NUMPY") or head.startswith(b"PK")):
         raise ValueError(f"{path!r} is not a {ext} file (it starts with neither the NumPy header nor a zip one: "
                          f"{len(head)} bytes {head!r}); write it with numpy.save / numpy.savez")
+    loaded = None
+    if mmap and ext == ".npy":
+        try:
+            loaded = np.load(path, allow_pickle=False, mmap_mode="r")
+        except Exception:  # not mappable (e.g. an object array): the plain read below names the problem
+            loaded = None
     try:
-        loaded = np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False) if loaded is None else loaded
     except Exception as e:  # whatever a corrupt, truncated or pickled file raises: name the file
         raise ValueError(f"cannot read {path!r} as a {ext} array ({type(e).__name__}: {e})") from None
     if ext == ".npy":
@@ -167,46 +176,6 @@ def _select(n: int, labels: np.ndarray | None, classes: list[int] | None, limit:
     return idx
 
 
-def _convert_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
-    """(N, C, H, W) with C in {1, 3} -> ``channels`` channels (None: unchanged)."""
-    c = x.shape[1]
-    if channels is None or channels == c:
-        return x
-    if channels == 3:
-        return x.expand(-1, 3, -1, -1).contiguous()
-    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
-
-
-def _resize(x: torch.Tensor, size: int | None) -> torch.Tensor:
-    """(N, C, H, W) -> (N, C, size, size): centre-crop to a square, then antialiased bilinear resize."""
-    if size is None:
-        return x
-    h, w = x.shape[-2:]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    x = x[..., top : top + side, left : left + side]
-    if side == size:
-        return x.contiguous()
-    lo, hi = float(x.min()), float(x.max())
-    y = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return y.clamp_(lo, hi)
-
-
-def _to_image_set(unit: torch.Tensor, labels, size, channels, class_names=None) -> ImageSet:
-    """(N, C, H, W) float in [0, 1] -> ImageSet in [-1, 1], after channel conversion and resize."""
-    x = _resize(_convert_channels(unit.to(torch.float32), channels), size)
-    x = (x * 2.0 - 1.0).clamp_(-1.0, 1.0).contiguous()
-    lab = None if labels is None else torch.from_numpy(np.asarray(labels, dtype=np.int64).copy())
-    return ImageSet(x, lab, class_names=class_names)
-
-
-def _uint8_to_set(arr: np.ndarray, labels, size, channels, class_names=None) -> ImageSet:
-    """uint8 (N, C, H, W) in 0..255 -> ImageSet."""
-    unit = torch.from_numpy(np.ascontiguousarray(arr)).to(torch.float32) / 255.0
-    return _to_image_set(unit, labels, size, channels, class_names)
-
-
 # --------------------------------------------------------------------------- arrays
 
 
@@ -262,6 +231,27 @@ def _check_value_range(value_range, dtype) -> tuple[float, float]:
     return lo, hi
 
 
+def _scan_values(arr: np.ndarray, lo: float, hi: float, source: str, chunk_bytes: int = 1 << 26) -> None:
+    """Check, a chunk of rows at a time (memory of one chunk, also for a memory-mapped file), that the
+    array is finite and inside ``[lo, hi]``; ValueError naming ``source`` otherwise."""
+    if arr.dtype == np.uint8 and lo <= 0 and hi >= 255:
+        return  # every uint8 value lies in the range
+    per_row = max(1, arr[:1].nbytes)
+    step = max(1, chunk_bytes // per_row)
+    mn, mx = np.inf, -np.inf
+    for i in range(0, arr.shape[0], step):
+        part = np.asarray(arr[i:i + step])
+        if part.dtype.kind == "f" and not np.isfinite(part).all():
+            raise ValueError(f"{source} has non-finite values (nan or inf)")
+        mn, mx = min(mn, float(part.min())), max(mx, float(part.max()))
+    tol = 1e-6 * (hi - lo)
+    if mn < lo - tol or mx > hi + tol:
+        raise ValueError(
+            f"{source} has values in [{mn:.6g}, {mx:.6g}], outside value_range=({lo:g}, {hi:g}); "
+            "pass the range the data uses, e.g. value_range=(0, 255), (-1, 1) or (0, 1)"
+        )
+
+
 def images_from_array(
     arr,
     layout: str | None = None,
@@ -272,16 +262,21 @@ def images_from_array(
     classes=None,
     limit: int | None = None,
     source: str = "the array",
-) -> ImageSet:
-    """An ``ImageSet`` from an array ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)``, C in {1, 3, 4}.
+    flip: bool = False,
+) -> ArrayImages:
+    """The images of an array ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)``, C in {1, 3, 4}, as a
+    streaming data set (``ArrayImages``: the rows stay in the array, a memory-mapped one included, and
+    are converted per batch).
 
     ``layout``: None (auto-detect, see ``_detect_layout``), ``"nchw"``, ``"nhwc"`` or ``"nhw"``. A 4th
     channel is taken as alpha and dropped. ``value_range``: the range the data uses, mapped
     linearly to [-1, 1]; default ``(0, 255)`` for uint8 and ``(0, 1)`` for every other dtype (use
-    ``(-1, 1)`` or ``(0, 255)`` to declare others). Values outside it raise ``ValueError``.
-    ``labels``: optional integer array ``(N,)``. ``source`` names the data in error messages.
+    ``(-1, 1)`` or ``(0, 255)`` to declare others). Values outside it raise ``ValueError`` (checked a
+    chunk of rows at a time). ``labels``: optional integer array ``(N,)``. ``source`` names the data in
+    error messages. ``flip``: random horizontal flips while training.
     """
-    arr = np.asarray(arr)
+    if not isinstance(arr, np.ndarray):
+        arr = np.asarray(arr)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
         raise ValueError(f"{source} must be a real numeric array, got dtype {arr.dtype}")
     layout = _detect_layout(tuple(arr.shape), layout, source)
@@ -295,23 +290,9 @@ def images_from_array(
         if labels.shape != (arr.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(f"labels must be integers of shape ({arr.shape[0]},) (one per image), got {labels.dtype} {labels.shape}")
     idx = _select(arr.shape[0], labels, classes, limit, source)
-    sub = arr[idx] if idx.size != arr.shape[0] else arr
-    x = sub[:, None] if layout == "nhw" else (np.moveaxis(sub, -1, 1) if layout == "nhwc" else sub)
-    if x.shape[1] == 4:
-        x = x[:, :3]
-    work = np.float32 if arr.dtype.itemsize <= 2 or arr.dtype == np.float32 else np.float64
-    x = np.asarray(x, dtype=work)
-    if not np.isfinite(x).all():
-        raise ValueError(f"{source} has non-finite values (nan or inf)")
-    mn, mx = float(x.min()), float(x.max())
-    tol = 1e-6 * (hi - lo)
-    if mn < lo - tol or mx > hi + tol:
-        raise ValueError(
-            f"{source} has values in [{mn:.6g}, {mx:.6g}], outside value_range=({lo:g}, {hi:g}); "
-            "pass the range the data uses, e.g. value_range=(0, 255), (-1, 1) or (0, 1)"
-        )
-    unit = torch.from_numpy(((x - lo) / (hi - lo)).astype(np.float32)).clamp_(0.0, 1.0)
-    return _to_image_set(unit, None if labels is None else labels[idx], size, channels)
+    _scan_values(arr, lo, hi, source)
+    return ArrayImages(arr, layout, (lo, hi), idx, channels, size, None if labels is None else labels[idx],
+                       flip=flip, source=source)
 
 
 def npy_labels(path, labels_key: str) -> np.ndarray:
@@ -332,16 +313,19 @@ def npy_images(
     labels_key: str | None = None,
     classes=None,
     limit: int | None = None,
-) -> ImageSet:
-    """Images from a ``.npy`` file or the array ``key`` of a ``.npz`` (see ``images_from_array``).
+    flip: bool = False,
+) -> ArrayImages:
+    """Images from a ``.npy`` file (memory-mapped) or the array ``key`` of a ``.npz`` (read into memory
+    in its stored dtype), as a streaming data set (see ``images_from_array``).
 
     ``labels_key``: for a ``.npz``, the array holding the labels ``(N,)`` (integers), if any.
     Arrays are read by ``load_array`` (``allow_pickle=False``).
     """
     path = os.fspath(path)
     labels = None if labels_key is None else npy_labels(path, labels_key)
-    arr = load_array(path, key)
-    return images_from_array(arr, layout, value_range, labels, size, channels, classes, limit, source=repr(path))
+    arr = load_array(path, key, mmap=True)
+    return images_from_array(arr, layout, value_range, labels, size, channels, classes, limit, source=repr(path),
+                             flip=flip)
 
 
 # --------------------------------------------------------------------------- a folder of images
@@ -355,64 +339,10 @@ def _list_images(root: str, recursive: bool) -> list[str]:
             subdirs[:] = sorted(s for s in subdirs if not s.startswith("."))
             found += [os.path.join(d, f) for f in files]
     else:
-        found = [os.path.join(root, f) for f in os.listdir(root) if os.path.isfile(os.path.join(root, f))]
+        with os.scandir(root) as entries:
+            found = [e.path for e in entries if e.is_file()]
     keep = [p for p in found if p.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(p).startswith(".")]
     return sorted(keep, key=lambda p: os.path.relpath(p, root))
-
-
-_GREY_8BIT = ("1", "L", "LA", "La")
-_GREY_16BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-
-
-def _open_image(path: str):
-    """The decoded PIL image of ``path``; ``ValueError`` naming the file if it cannot be read fully."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im.load()  # decode now: a truncated or corrupt file fails here
-            return im.copy()
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error, Image.DecompressionBombError) as e:
-        raise ValueError(
-            f"cannot read image file {path!r} ({type(e).__name__}: {e}); expected a complete PNG, JPEG or BMP image"
-        ) from None
-
-
-def _is_grey(im) -> bool:
-    if im.mode == "P":  # palette: grey only if every palette entry is grey
-        pal = np.asarray(im.convert("RGB")).reshape(-1, 3)
-        return bool((pal == pal[:, :1]).all())
-    return im.mode in _GREY_8BIT + _GREY_16BIT or im.mode == "F"
-
-
-def _image_to_unit(im, path: str, channels: int, size: int | None) -> np.ndarray:
-    """A PIL image -> float32 ``(channels, H, W)`` in [0, 1]; crop + bicubic resize in PIL if ``size``."""
-    from PIL import Image
-
-    if channels == 3 and not _is_grey(im):
-        im, scale = im.convert("RGB"), 255.0
-    elif im.mode in _GREY_16BIT:
-        a = np.asarray(im, dtype=np.float64)
-        if a.min() < 0 or a.max() > 65535:
-            raise ValueError(f"image file {path!r} (mode {im.mode}) has values outside 0..65535; expected 8- or 16-bit pixels")
-        im, scale = Image.fromarray((a / 65535.0).astype(np.float32), mode="F"), 1.0
-    elif im.mode == "F":
-        raise ValueError(f"image file {path!r} has floating-point pixels (mode F); expected 8- or 16-bit pixels")
-    else:
-        im, scale = im.convert("RGB").convert("L") if im.mode not in _GREY_8BIT else im.convert("L"), 255.0
-    if size is not None:
-        w, h = im.size
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        im = im.crop((left, top, left + side, top + side))  # crop first: pixels outside never leak in
-        if side != size:
-            im = im.resize((size, size), Image.Resampling.BICUBIC)
-    a = np.asarray(im, dtype=np.float32) / scale
-    a = np.clip(a, 0.0, 1.0)
-    a = a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)
-    if a.shape[0] != channels:  # grey -> RGB
-        a = np.repeat(a, channels, axis=0)
-    return a
 
 
 def _folder_labels(root: str, files: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -452,12 +382,14 @@ def image_folder(
     labels_from_subfolders: bool = False,
     classes=None,
     limit: int | None = None,
-) -> ImageSet:
-    """All PNG / JPEG / BMP files of the folder ``path`` (sorted by relative path) as an ``ImageSet``.
+    flip: bool = False,
+) -> FolderImages:
+    """All PNG / JPEG / BMP files of the folder ``path`` (sorted by relative path) as a streaming data
+    set: the files are listed now and decoded per item when read (``FolderImages``).
 
     Args:
         path: a folder. ``recursive=True`` also reads its subfolders. Names starting with '.' are
-            skipped. Alpha is dropped; 16-bit grey PNGs are scaled by 1/65535, 8-bit by 1/255.
+            skipped. Alpha is dropped; 16-bit grey PNGs are scaled to 8 bits (round(v·255/65535)).
         size: None (every image must then have the same height and width) or an int >= 1:
             centre-crop each image to a square, then resize it to ``size × size`` with PIL bicubic.
         channels: None (the first image's: 1 if it is grey, else 3; the others are converted to it),
@@ -467,11 +399,13 @@ def image_folder(
             ``class_names``). Subfolder names are not labels otherwise.
         classes: with ``labels_from_subfolders``, the subfolder names (or label indices) to keep.
         limit: at most this many images (the first ones in sorted order, after ``classes``).
+        flip: random horizontal flips while training.
 
-    Returns an ``ImageSet`` ``(N, C, size, size)`` in [-1, 1] (white +1, black −1).
+    Returns a ``FolderImages`` of images ``(C, size, size)`` in [-1, 1] (white +1, black −1).
 
-    Raises ``FileNotFoundError`` for a missing folder, ``ValueError`` naming the file or folder for
-    a folder without images or an unreadable or truncated image file.
+    Raises ``FileNotFoundError`` for a missing folder, ``ValueError`` naming the file or folder for a
+    folder without images or an unreadable first file. A later file that cannot be read is skipped
+    when it is read (announced once, naming it); one of another size (``size=None``) stops the run.
     """
     root = os.fspath(path)
     if not os.path.exists(root):
@@ -494,19 +428,9 @@ def image_folder(
         classes = _folder_classes(classes, names, root)
     idx = _select(len(files), labels, _check_int_classes(classes), limit, f"image folder {root!r}")
     files = [files[i] for i in idx]
-    first = _open_image(files[0])
-    target = channels or (1 if _is_grey(first) else 3)
-    arrays = [_image_to_unit(first, files[0], target, size)]
-    for p in files[1:]:
-        a = _image_to_unit(_open_image(p), p, target, size)
-        if a.shape != arrays[0].shape:
-            raise ValueError(
-                f"image file {p!r} is {a.shape[2]}x{a.shape[1]} pixels but {files[0]!r} is "
-                f"{arrays[0].shape[2]}x{arrays[0].shape[1]}; pass size= to resize all images to one size"
-            )
-        arrays.append(a)
-    unit = torch.from_numpy(np.stack(arrays))
-    return _to_image_set(unit, None if labels is None else labels[idx], None, None, class_names=names)
+    target = channels or (1 if is_grey(open_header(files[0])) else 3)
+    return FolderImages(files, target, size, None if labels is None else labels[idx], names, flip=flip,
+                        source=f"image folder {root!r}")
 
 
 # --------------------------------------------------------------------------- MNIST IDX
@@ -529,28 +453,38 @@ def _read_bytes(path: str) -> bytes:
 
 
 def _parse_idx(path: str, magic: int) -> np.ndarray:
-    """The uint8 array of an IDX file with the given ``magic`` (0x00000803 images, 0x00000801 labels)."""
-    data = _read_bytes(path)
+    """The uint8 array of an IDX file with the given ``magic`` (0x00000803 images, 0x00000801 labels):
+    memory-mapped for a plain file, decompressed into memory for a ``.gz`` one."""
+    gz = path.lower().endswith(".gz")
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
+    if gz:
+        data = _read_bytes(path)
+        head, length = data[:header], len(data)
+    else:
+        with open(path, "rb") as f:
+            head = f.read(header)
+        length = os.path.getsize(path)
     what = "images (N, rows, cols)" if magic == _IDX_IMAGES_MAGIC else "labels (N,)"
-    if len(data) < 4:
-        raise ValueError(f"IDX file {path!r} is truncated: {len(data)} bytes, expected a header of {header} bytes")
-    (found,) = struct.unpack(">I", data[:4])
+    if len(head) < 4:
+        raise ValueError(f"IDX file {path!r} is truncated: {length} bytes, expected a header of {header} bytes")
+    (found,) = struct.unpack(">I", head[:4])
     if found != magic:
         raise ValueError(
             f"IDX file {path!r} has magic number 0x{found:08x}, expected 0x{magic:08x} (unsigned-byte {what})"
         )
-    if len(data) < header:
-        raise ValueError(f"IDX file {path!r} is truncated: {len(data)} bytes, expected a header of {header} bytes")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
+    if len(head) < header:
+        raise ValueError(f"IDX file {path!r} is truncated: {length} bytes, expected a header of {header} bytes")
+    dims = struct.unpack(f">{ndim}I", head[4:header])
     expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(data) != expected:
-        state = "truncated" if len(data) < expected else "longer than its header says"
+    if length != expected:
+        state = "truncated" if length < expected else "longer than its header says"
         raise ValueError(
-            f"IDX file {path!r} is {state}: {len(data)} bytes, expected {expected} for {what} of shape {dims}"
+            f"IDX file {path!r} is {state}: {length} bytes, expected {expected} for {what} of shape {dims}"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    if gz:
+        return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    return np.memmap(path, dtype=np.uint8, mode="r", offset=header, shape=tuple(dims))
 
 
 def _idx_labels_path(images_path: str) -> str | None:
@@ -586,8 +520,10 @@ def mnist_idx(
     channels: int | None = None,
     classes=None,
     limit: int | None = None,
-) -> ImageSet:
-    """MNIST-format IDX files (plain or ``.gz``; also Fashion-MNIST, KMNIST, ...) as an ``ImageSet``.
+    flip: bool = False,
+) -> ArrayImages:
+    """MNIST-format IDX files (plain or ``.gz``; also Fashion-MNIST, KMNIST, ...) as a streaming data
+    set (a plain file memory-mapped, a ``.gz`` one decompressed into memory as uint8).
 
     ``path``: an IDX image file (magic 0x00000803, shape (N, rows, cols), unsigned bytes), its
     labels read from the matching file beside it if present (``train-images-idx3-ubyte`` ->
@@ -617,7 +553,8 @@ def mnist_idx(
                 f"(one per image of {images_path!r})"
             )
     idx = _select(images.shape[0], labels, classes, limit, f"IDX file {images_path!r}")
-    return _uint8_to_set(images[idx][:, None], None if labels is None else labels[idx], size, channels)
+    return ArrayImages(images, "nhw", (0.0, 255.0), idx, channels, size, None if labels is None else labels[idx],
+                       flip=flip, source=f"IDX file {images_path!r}")
 
 
 # --------------------------------------------------------------------------- CIFAR-10
@@ -733,8 +670,10 @@ def cifar10(
     channels: int | None = None,
     classes=None,
     limit: int | None = None,
-) -> ImageSet:
-    """CIFAR-10 "python version" batches as an ``ImageSet`` ``(N, 3, 32, 32)`` in [-1, 1].
+    flip: bool = False,
+) -> ArrayImages:
+    """CIFAR-10 "python version" batches as a streaming data set of ``(3, 32, 32)`` images in [-1, 1]
+    (the batches are pickled, so they are read into memory: uint8, 150 MB for the 50 000 train images).
 
     ``path``: the folder ``cifar-10-batches-py`` (or a folder holding it), or a single batch file.
     For a folder, ``split`` is ``"train"`` (``data_batch_1`` .. ``data_batch_5``, 50 000 images),
@@ -758,4 +697,5 @@ def cifar10(
     data = np.concatenate([d for d, _ in parts]) if len(parts) > 1 else parts[0][0]
     labels = np.concatenate([lab for _, lab in parts]) if len(parts) > 1 else parts[0][1]
     idx = _select(data.shape[0], labels, classes, limit, f"CIFAR-10 {p!r}")
-    return _uint8_to_set(data[idx], labels[idx], size, channels, class_names=CIFAR10_CLASSES)
+    return ArrayImages(data, "nchw", (0.0, 255.0), idx, channels, size, labels[idx], CIFAR10_CLASSES, flip=flip,
+                       source=f"CIFAR-10 {p!r}")

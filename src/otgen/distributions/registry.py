@@ -16,15 +16,22 @@ Names (case-insensitive; ``-`` and ``_`` are interchangeable):
 ``empirical``               ``path=`` to a ``.npy`` / ``.npz`` file (``key=`` picks the ``.npz`` array,
                             default the first), or ``samples=`` an array: resamples its rows
 ``npy``                     as ``empirical`` for a point array; a 3-D/4-D array is images (``npy_images``:
-                            ``layout, value_range, size, channels, labels_key, classes, limit``)
+                            ``layout, value_range, size, channels, labels_key, classes, limit, flip``)
 ``digits``                  scikit-learn's 8×8 digits as images (``classes, size, colored, split, seed``)
 ``digits_with_outliers``    the same with a fraction of outlier images added (``outlier_fraction`` 0.03,
                             ``outlier_kind`` "inverted" | "noise", ``outlier_seed``): UOTM's outlier test
 ``image_folder``            ``path=`` a folder of PNG/JPEG/BMP (``size, channels, recursive,
-                            labels_from_subfolders, classes, limit``)
-``mnist_idx``               ``path=`` an IDX image file or a folder (``split, size, channels, classes, limit``)
+                            labels_from_subfolders, classes, limit, flip``)
+``mnist_idx``               ``path=`` an IDX image file or a folder (``split, size, channels, classes, limit, flip``)
 ``cifar10``                 ``path=`` ``cifar-10-batches-py`` or a batch file (``split, size, channels,
-                            classes, limit``)
+                            classes, limit, flip``)
+=========================== =====================================================================
+
+The four readers of a user's images return streaming data sets (``datasets.py``): pixels stay as
+stored and are read per batch by the training loop's ``DataLoader``; ``flip: true`` adds random
+horizontal flips while training.
+
+=========================== =====================================================================
 ``outliers_1d``             99 % N(1, 0.1²) + 1 % N(−1, 0.1²) (``outlier_fraction, inlier_mean, ...``)
 ``mixture_p_1d``, ``mixture_q_1d``  UOTM's 1-D map toy: ½N(±1, 0.5²) and ⅔N(2, 0.5²) + ⅓N(−1, 0.5²)
 =========================== =====================================================================
@@ -116,21 +123,24 @@ def _npy(
     labels_key: str | None = None,
     classes=None,
     limit: int | None = None,
+    flip: bool | None = None,
 ) -> Sampler:
     """``.npy``/``.npz`` data by its number of dimensions: 3-D/4-D arrays are images (``npy_images``:
-    ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` -> ``ImageSet`` in [-1, 1]), any other array
-    is a point cloud (``Empirical`` over its rows, as with ``empirical``)."""
+    ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` -> a streaming ``ArrayImages`` in [-1, 1]; a
+    ``.npy`` is memory-mapped), any other array is a point cloud (``Empirical`` over its rows, as with
+    ``empirical``)."""
     image_args = {"layout": layout, "value_range": value_range, "size": size, "channels": channels,
-                  "classes": classes, "limit": limit}
+                  "classes": classes, "limit": limit, "flip": flip}
     if (path is None) == (samples is None):
         raise ValueError("npy needs exactly one of path= (a .npy/.npz file) or samples= (an array)")
     if samples is not None and (key is not None or labels_key is not None):
         raise ValueError("key and labels_key apply only with path=, not with samples=")
-    arr = load_array(path, key) if path is not None else np.asarray(samples)
+    arr = load_array(path, key, mmap=True) if path is not None else np.asarray(samples)
     if arr.ndim in (3, 4):
         labels = None if labels_key is None else npy_labels(path, labels_key)
         source = "samples" if path is None else repr(os.fspath(path))
         try:
+            image_args["flip"] = False if flip is None else flip
             return images_from_array(arr, labels=labels, source=source, **image_args)
         except ValueError as e:
             raise ValueError(f"{e} (npy reads 3-D/4-D arrays as images; for other arrays use the name 'empirical')") from None

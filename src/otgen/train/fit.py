@@ -14,17 +14,18 @@ class Trainable:
 
     def fit(self, *data: Any, n_iters: int, batch_size: int = 256, seed: int | None = None, out: Any = None,
             resume: bool = False, progress: bool = True, log_every: int = 50, checkpoint_every: int = 500,
-            callbacks: Any = (), precision: str = "fp32"):
+            callbacks: Any = (), precision: str = "fp32", num_workers: int | None = None):
         """Train on ``data``, one entry per side of ``data_sides`` (``source, target`` for the transport
         solvers): Tensors of samples, Samplers or callables ``n -> Tensor``. ``n_iters`` counts as the
         solver says (``describe_steps``: S-JKO counts per phase) and ends the run at that count in all;
         returns ``self``, with the TrainResult in ``self.history``. ``seed`` (default: the model's
         seed) seeds the data draws; ``out`` a run directory (checkpoints, metrics.jsonl, model.pt) that
         ``resume=True`` continues; ``callbacks``: ``cb(step, model, metrics) -> dict | None``;
-        ``precision``: "fp32" or "bf16" (autocast). Under ``torchrun`` every process calls ``fit`` alike
+        ``precision``: "fp32" or "bf16" (autocast); ``num_workers``: data-loading processes for a
+        streaming image data set (None: one fewer than the cores, at most 8). Under ``torchrun`` every process calls ``fit`` alike
         and ``batch_size`` is the global batch (``otgen.train.loop.train``)."""
         seed = self.config.get("seed", 0) if seed is None else seed
         self.history = train(self, data, self.run_steps(n_iters), batch_size, seed=seed, out=out, resume=resume,
                              progress=progress, log_every=log_every, checkpoint_every=checkpoint_every,
-                             callbacks=callbacks, precision=precision)
+                             callbacks=callbacks, precision=precision, num_workers=num_workers)
         return self

@@ -21,8 +21,10 @@ import torch
 from .. import shard
 from ..checks import check_number, derived_seed
 from . import checkpoint as ckpt
+from ..distributions.datasets import ImageDataset
 from .data import BatchStream, check_finite
 from .distributed import context
+from .loader import DatasetStream
 from .logging import MetricsLog, progress_bar
 
 Callback = Callable[[int, Any, dict], "dict | None"]
@@ -51,7 +53,7 @@ PRECISIONS = ("fp32", "bf16")
 def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, seed: int = 0,
           out: str | Path | None = None, resume: bool = False, progress: bool = True, log_every: int = 50,
           checkpoint_every: int = 500, callbacks: Iterable[Callback] = (), precision: str = "fp32",
-          dist: Any = None) -> TrainResult:
+          num_workers: int | None = None, dist: Any = None) -> TrainResult:
     """Train ``solver`` until it has taken ``n_iters`` steps in all (counting resumed ones and those of
     an earlier ``fit`` of the same model object).
 
@@ -71,6 +73,11 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
         callbacks: ``cb(step, solver, metrics) -> dict | None`` after each step; returned dicts are logged.
         precision: "fp32", or "bf16": each step under ``torch.autocast`` with bfloat16 (for the
             convolutional networks on a GPU; weights, optimiser state and chains stay float32).
+        num_workers: data-loading worker processes of each process for a streaming image data set
+            (``distributions.ImageDataset``: a folder, ``.npy``, MNIST, CIFAR-10); None: one fewer than
+            the cores per process, at most 8 (``loader.default_workers``); 0: read in this process.
+            Such data is read in epochs of a seeded order (``train/loader.py``); Tensors and samplers
+            are drawn from uniformly with replacement, as before.
         dist: the process context (default: ``distributed.context``: torchrun's processes, or one).
 
     In a process group (``torchrun``, or a group the caller initialised) each of the K processes
@@ -91,6 +98,8 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
             raise ValueError(f"callbacks must be callables cb(step, solver, metrics), got {type(cb).__name__}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if num_workers is not None:
+        check_number("num_workers", num_workers, low=0, integer=True)
     sides = tuple(solver.data_sides)
     if len(data) != len(sides):
         raise ValueError(f"{type(solver).__name__} trains on {len(sides)} data set(s) ({', '.join(sides)}), "
@@ -106,9 +115,12 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
         raise ValueError(f"batch_size {batch_size} is the global batch of the {dist.world_size} processes and "
                          f"must be a multiple of {dist.world_size}")
 
-    # one data stream for the whole batch, the same in every process (which keeps its own rows)
+    # one data stream for the whole batch, the same in every process (which keeps its own rows); a
+    # streaming image data set is read in its own seeded order, each process reading only its rows
     data_gen = torch.Generator().manual_seed(derived_seed(seed, 3, 0))
-    streams = [BatchStream(d, side, data_gen, dist.shard) for d, side in zip(data, sides)]
+    streams = [DatasetStream(d, side, derived_seed(seed, 3, 1 + k), dist.shard, num_workers, solver.device)
+               if isinstance(d, ImageDataset) else BatchStream(d, side, data_gen, dist.shard)
+               for k, (d, side) in enumerate(zip(data, sides))]
     probes = [stream.whole(min(batch_size, 2)) for stream in streams]
     for probe, side in zip(probes, sides):
         check_finite(probe, side, " in the first batch")
@@ -150,6 +162,9 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
     completed, in_step = start, False
     bar = progress_bar(n_iters, start, progress and dist.is_main, desc=type(solver).__name__)
     try:
+        for stream in streams:
+            if isinstance(stream, DatasetStream):  # a resumed run reads on from where step `start` left off
+                stream.start(batch_size, start)
         with StopRequest() as stop:
             for step in range(start + 1, n_iters + 1):
                 # the whole batch is checked (NaN/Inf in a sampler's draw), in every process alike
@@ -194,6 +209,9 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
         raise
     finally:
         bar.close()
+        for stream in streams:
+            if isinstance(stream, DatasetStream):
+                stream.close()
     save(n_iters)
     if out is not None and dist.is_main and start < n_iters:
         solver.save(out / "model.pt")
