@@ -34,6 +34,7 @@ import torch
 from . import bench_maps, metrics
 from .baselines import DiscreteEntropicPlan, trivial_samplers
 from .checks import check_number
+from .evaluate.pairs import evaluate_pair, exact_sample_floor, score_sampler
 from .groundtruth import GaussianEOTPair, MixtureEOTPair
 from .models import get_solver
 from .train import TrainingDiverged
@@ -124,15 +125,6 @@ SINKHORN_TOL = 1e-3  # L1 marginal error above which the Sinkhorn baseline is re
 # ----------------------------------------------------------------------------- one cell
 
 
-def _score(sampler: Callable, pair, budget: EvalBudget, seed: int) -> dict[str, float]:
-    """All metrics for one conditional sampler ``f(x, n_per_x) -> (n, n_per_x, D)``."""
-    scores = metrics.conditional_scores(sampler, pair, n_conditions=budget.n_conditions,
-                                        n_per_condition=budget.n_per_condition, seed=seed)
-    x = pair.source(budget.n_marginal, generator=torch.Generator().manual_seed(seed + 17))
-    scores["bw2_uvp"] = metrics.bw2_uvp(sampler(x, 1)[:, 0], pair.target_mean, pair.target_cov)
-    return scores
-
-
 def run_cell(cell: Cell, solver: str | None = "egnot", budget: EvalBudget = FULL_BUDGET, seed: int = 0) -> dict:
     """Train ``solver`` (None: baselines only) on the cell's pair and score it beside the baselines.
 
@@ -174,7 +166,8 @@ def run_cell(cell: Cell, solver: str | None = "egnot", budget: EvalBudget = FULL
         scores: dict[str, Any] = {}
         if sampler is not None:
             try:
-                scores = _score(sampler, pair, budget, seed)
+                scores = score_sampler(sampler, pair, budget.n_conditions, budget.n_per_condition,
+                                       budget.n_marginal, seed)
             except (ValueError, RuntimeError) as e:  # non-finite draws from a sampler that blew up, memory
                 errors[name] = f"scoring failed: {e}"
         if name == "sinkhorn":
@@ -418,35 +411,8 @@ def replace_section(text: str, name: str, body: str) -> str:
     return text.rstrip() + "\n\n" + block + "\n"
 
 
-# ----------------------------------------------------------------------------- single-score helpers
-
-
-def evaluate_pair(model: Any, pair: Any, n_conditions: int = 100, n_per_condition: int = 500,
-                  n_samples: int = 10_000, seed: int = 0) -> dict[str, float]:
-    """cBW2-UVP of the learned conditional plans and BW2-UVP of the learned target marginal.
-
-    The marginal is scored on ``model.transport(x)`` for ``n_samples`` fresh source points against
-    the pair's target moments; the conditional plans on ``n_conditions`` × ``n_per_condition``
-    draws against the exact conditional moments. Both in %, with the seconds spent sampling.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    t0 = time.perf_counter()
-    cbw = metrics.cbw2_uvp(model, pair, n_conditions=n_conditions, n_per_condition=n_per_condition, seed=seed)
-    x = pair.source(n_samples, generator=gen)
-    y = model.transport(x)
-    bw = metrics.bw2_uvp(y, pair.target_mean, pair.target_cov)
-    return {"cbw2_uvp": float(cbw), "bw2_uvp": float(bw), "eval_seconds": time.perf_counter() - t0}
-
-
-def exact_sample_floor(pair: Any, n_conditions: int = 100, n_per_condition: int = 500, n_samples: int = 10_000,
-                       seed: int = 0) -> dict[str, float]:
-    """The same scores for exact samples of the pair: the finite-sample floor of each metric."""
-    gen = torch.Generator().manual_seed(seed + 1)
-    cbw = metrics.cbw2_uvp(lambda x, k: pair.conditional_sample(x, k, generator=gen), pair,
-                           n_conditions=n_conditions, n_per_condition=n_per_condition, seed=seed)
-    y = pair.target(n_samples, generator=gen)
-    bw = metrics.bw2_uvp(y, pair.target_mean, pair.target_cov)
-    return {"cbw2_uvp": float(cbw), "bw2_uvp": float(bw)}
+# ----------------------------------------------------------------------------- the demo's baseline
+# (the scores of a pair: otgen.evaluate.pairs, re-exported here for the benchmark scripts)
 
 
 def pot_entropic_cost(x: torch.Tensor, y: torch.Tensor, eps: float) -> float:

@@ -5,7 +5,10 @@
            # or a ground-truth pair, whose exact plan scores the run at the end:
            # {pair: {name: gaussian_eot, dim: 16, eps: 0.1, seed: 0}}  (or mixture_eot, + n_components)
     train: {n_iters: 2000, batch_size: 256, seed: 0, log_every: 50, checkpoint_every: 500, precision: fp32}
-    eval:  {n_conditions: 100, n_per_condition: 500, n_samples: 10000}
+    train: ... num_workers: 3   # data-loading processes for streamed image data (default: cores − 1, at most 8)
+    eval:  {n_conditions: 100, n_per_condition: 500, n_samples: 10000}   # pairs
+           # image runs: n_samples, seed, batch_size: 1000, features: auto | digits | inception,
+           #             ref: STATS.npz (mu, sigma), n_reference: 50000 (reference images at most)
 
 Every key is checked before anything runs: unknown keys and values of the wrong type or out of range
 raise one ``ConfigError`` that names each of them, one line per problem. ``apply_overrides``
@@ -23,7 +26,7 @@ import yaml
 
 from . import distributions, groundtruth
 from .models import get_solver, solver_names
-from .schema import Choice, Number, Schema, did_you_mean
+from .schema import Choice, Number, Schema, Text, did_you_mean
 
 TRAIN = Schema("the train section", {
     "n_iters": Number(integer=True, low=1), "batch_size": Number(integer=True, low=1),
@@ -33,9 +36,12 @@ TRAIN = Schema("the train section", {
 EVAL = Schema("the eval section", {
     "n_conditions": Number(integer=True, low=1), "n_per_condition": Number(integer=True, low=1),
     "n_samples": Number(integer=True, low=1), "n_draws": Number(integer=True, low=1),
-    "seed": Number(integer=True, low=0)})
+    "seed": Number(integer=True, low=0), "batch_size": Number(integer=True, low=1),
+    "features": Choice(("auto", "digits", "inception")), "ref": Text(nullable=True),
+    "n_reference": Number(integer=True, low=2)})
 DEFAULTS = {"train": {"seed": 0, "log_every": 50, "checkpoint_every": 500, "precision": "fp32"},
-            "eval": {"n_conditions": 100, "n_per_condition": 500, "n_samples": 10000, "n_draws": 4, "seed": 0}}
+            "eval": {"n_conditions": 100, "n_per_condition": 500, "n_samples": 10000, "n_draws": 4, "seed": 0,
+                     "batch_size": 1000, "features": "auto", "n_reference": 50000}}
 SECTIONS = ("model", "data", "train", "eval")
 PAIRS = {"gaussian_eot": groundtruth.GaussianEOTPair, "mixture_eot": groundtruth.MixtureEOTPair}
 TWO_SIDED = ("source", "target")  # the sides a ground-truth pair provides

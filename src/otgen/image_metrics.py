@@ -43,7 +43,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import metrics
 
 __all__ = ["DigitClassifier", "ImageEvaluator", "digits_evaluator", "frechet_distance", "to_classifier_input",
            "stroke_hue", "hue_error", "outlier_share", "WEIGHTS", "COVERAGE_THRESHOLD"]
@@ -124,17 +123,18 @@ def to_classifier_input(images: torch.Tensor) -> torch.Tensor:
 
 def frechet_distance(features_x, features_y) -> float:
     """Fréchet distance between Gaussian fits of two feature sets (n, k) and (m, k), n, m >= 2:
-    ‖m_x − m_y‖² + Tr(S_x + S_y − 2 (S_x^½ S_y S_x^½)^½) = W2² of the two Gaussians (float64)."""
-    fx, fy = (_as_float_tensor(name, f).cpu().double().numpy()
-              for name, f in (("features_x", features_x), ("features_y", features_y)))
+    ‖m_x − m_y‖² + Tr(S_x + S_y − 2 (S_x^½ S_y S_x^½)^½) = W2² of the two Gaussians (float64;
+    ``otgen.evaluate.scores.fd_from_features``, the one FD of every image score)."""
+    from .evaluate.scores import fd_from_features
+
+    fx, fy = (_as_float_tensor(name, f).cpu().double() for name, f in (("features_x", features_x),
+                                                                    ("features_y", features_y)))
     if fx.ndim != 2 or fy.ndim != 2 or fx.shape[1] != fy.shape[1] or min(len(fx), len(fy)) < 2:
-        raise ValueError(f"features must be (n, k) and (m, k) with n, m >= 2, got {fx.shape} and {fy.shape}")
+        raise ValueError(f"features must be (n, k) and (m, k) with n, m >= 2, got {tuple(fx.shape)} and {tuple(fy.shape)}")
     for name, f in (("features_x", fx), ("features_y", fy)):
-        if not np.isfinite(f).all():
+        if not bool(torch.isfinite(f).all()):
             raise ValueError(f"{name} has non-finite values (nan or inf)")
-    # metrics.bw2 carries the ½ of the ½‖·‖² cost: W2² = 2·BW2²
-    return 2.0 * metrics.bw2(fx.mean(0), np.cov(fx.T).reshape(fx.shape[1], -1),
-                             fy.mean(0), np.cov(fy.T).reshape(fy.shape[1], -1))
+    return fd_from_features(fx, fy)
 
 
 class ImageEvaluator:

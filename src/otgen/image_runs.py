@@ -1,13 +1,19 @@
-"""What a run on images writes and measures: image grids, samples, and the digits scores.
+"""What a run on images writes and measures: image grids, samples, and its scores (``eval.json``).
 
 A face (beside ``cli`` and ``bench``): it asks any solver through the core's hooks (``own_source``,
-``run_arrays``, ``transport``) and scores with ``image_metrics``; no solver-specific branch.
+``run_arrays``, ``transport``) and scores with ``otgen.evaluate``; no solver-specific branch.
 
+* ``image_scores(model, data_spec, data, n, features, ref)`` — every image run's scores, for
+  ``otgen train``'s ``eval.json`` and ``otgen eval``: FD, KID and precision/recall of ``n`` outputs,
+  generated in batches, in the ``features`` space (``"digits"``, ``"inception"`` or a module) against
+  the held-out split of the data (digits, CIFAR-10 and MNIST trained on "train"), the target data
+  itself (a folder, an array), or a statistics file ``ref`` (``mu``, ``sigma``).
 * ``write_image_run(model, data, out, seed)`` — ``out/plots/*.png`` (``viz.plot_image_run``: samples,
   data, reconstructions, source | outputs) and ``out/samples/samples.npz`` (``x``, ``y``, ``y_hat``,
   [``y_rec``], all in the data's [−1, 1] scale).
-* ``digits_scores(model, data_spec, n, seed)`` — for runs on ``digits`` data: digits-FD of ``n``
-  model samples against the held-out test split of the same digits (same classes, size, colour),
+* ``digits_scores(model, data_spec, n, seed)`` — for runs on ``digits`` data: ``image_scores`` in
+  the digit classifier's features and, beside them, digits-FD of ``n`` model samples against the
+  held-out test split of the same digits (same classes, size, colour),
   the floor (test split vs train split), class histogram, coverage, confidence and, for a model that
   reconstructs (a WAE), the held-out reconstruction error E‖x − G(E(x))‖². For
   ``digits_with_outliers`` data also the outlier share of the samples and of the data themselves
@@ -27,16 +33,21 @@ Every output is ``model.present``-ed first: for EgNOT in a generator's latent sp
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
 from . import io
+from .distributions import make as make_distribution
 from .distributions.base import draw
 from .distributions.images import digits
+from .evaluate.images import compare, feature_network, image_batches, reference_stats
+from .evaluate.scores import FeatureStats
 from .image_metrics import digits_evaluator, hue_error, outlier_share
+from .train.logging import progress_bar
 
 IMAGE_SAMPLES = 100  # images drawn for the plots and samples.npz of an image run
 DRAW_SOURCES, DRAWS_PER_SOURCE = 10, 6  # the "source | draws" grid of image-to-image runs
@@ -104,21 +115,85 @@ def digits_splits(spec: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return digits(split="train", **kw).images, digits(split="test", **kw).images
 
 
+def generated_batches(model, data, n: int, batch_size: int, seed: int = 0) -> Iterator[torch.Tensor]:
+    """``n`` model outputs as the user sees them (``present``), on the CPU, ``batch_size`` at a time:
+    source points drawn block by block from ``Generator().manual_seed(seed)``, the model's draws from
+    one ``Generator(device).manual_seed(seed + 1)`` (for n <= batch_size: the draws of one call)."""
+    gen = torch.Generator().manual_seed(seed)
+    sample_gen = torch.Generator(device=model.device).manual_seed(seed + 1)
+    for lo in range(0, n, batch_size):
+        x = draw_sources(model, data, min(batch_size, n - lo), gen)
+        with torch.no_grad():
+            yield model.present(model.transport(x.to(model.device), generator=sample_gen)).cpu()
+
+
+#: readers whose data come in a train and a test split: a run on "train" is scored against "test"
+HELD_OUT_SPLITS = {"cifar10": "test", "mnist_idx": "test"}
+
+
+def reference_images(spec: dict, target: Any) -> tuple[Any, str, dict]:
+    """(the images a run on the data ``spec`` is scored against, their description, the spec that
+    names them): the held-out test split where the data have one (digits, CIFAR-10, MNIST trained on
+    "train"), else the target data themselves."""
+    name = str(spec.get("name", "")).lower()
+    if is_digits(spec):
+        test = digits_splits(spec)[1]
+        return test, f"digits test split ({len(test)} images)", {**spec, "name": "digits", "split": "test"}
+    if name in HELD_OUT_SPLITS and spec.get("split", "train") == "train":
+        held = {**spec, "split": HELD_OUT_SPLITS[name], "flip": False}
+        args = {k: v for k, v in held.items() if k != "name"}
+        images = make_distribution(name, **args)
+        return images, f"{name} {held['split']} split of {spec.get('path')} ({len(images)} images)", held
+    return target, f"the target data ({len(target) if hasattr(target, '__len__') else '?'} images)", spec
+
+
 @torch.no_grad()
-def digits_scores(model, spec: dict, data, n: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Scores of a run on the digits ``spec`` (see the module docstring)."""
+def image_scores(model, spec: dict | None, data, n: int = 1000, features: Any = "digits", ref: str | None = None,
+                 seed: int = 0, batch_size: int = 1000, n_reference: int = 50_000, cache: Path | None = None,
+                 progress: bool = False, samples: torch.Tensor | None = None) -> dict[str, Any]:
+    """FD, KID and precision/recall (``evaluate.images``) of ``n`` model outputs in ``features`` space
+    against the run's reference images (``reference_images``: at most ``n_reference``) or the
+    statistics file ``ref``; generated ``batch_size`` at a time (``generated_batches``), or given as
+    ``samples``. ``cache``: the ``.npz`` where the reference statistics are kept between calls
+    (recomputed if the data spec or features change)."""
+    net = feature_network(features, model.device)
+    if ref is not None:
+        reference = reference_stats(net, path=ref)
+    else:
+        images, source, ref_spec = reference_images(spec or {}, data[-1])
+        key = json.dumps({"data": ref_spec, "features": net.name, "n_reference": n_reference}, sort_keys=True,
+                         default=str)
+        reference = reference_stats(net, images, cache=cache, key=key, source=source, limit=n_reference)
+    stats = FeatureStats(keep_features=True)
+    bar = progress_bar(n, 0, progress, desc="eval")
+    batches = generated_batches(model, data, n, batch_size, seed) if samples is None else image_batches(samples, batch_size)
+    for batch in batches:
+        stats.update(net(batch).cpu())
+        bar.update(len(batch))
+    bar.close()
+    return {"features": net.name, **compare(stats, reference, seed=seed), "reference": reference.source, "seed": seed}
+
+
+@torch.no_grad()
+def digits_scores(model, spec: dict, data, n: int = 1000, seed: int = 0, batch_size: int = 1000,
+                  cache: Path | None = None) -> dict[str, Any]:
+    """Scores of a run on the digits ``spec`` (see the module docstring): ``image_scores`` in the digit
+    classifier's features, with the digits-specific ones beside them."""
+    samples = torch.cat(list(generated_batches(model, data, n, batch_size, seed)))  # small: n digits
+    scores = image_scores(model, spec, data, n, "digits", seed=seed, batch_size=batch_size, cache=cache,
+                          samples=samples)
     evaluator = digits_evaluator()
     train, test = digits_splits(spec)
-    gen = torch.Generator().manual_seed(seed)
-    x = draw_sources(model, data, n, gen)
-    samples = model.present(model.transport(x.to(model.device),
-                                             generator=torch.Generator(device=model.device).manual_seed(seed + 1)))
-    scores: dict[str, Any] = {"n_samples": n, "reference": f"digits test split ({len(test)} images)"}
-    scores.update({f"samples_{k}": v for k, v in evaluator.sample_scores(samples.cpu(), test).items()})
+    scores.update({"n_samples": n, "samples_fd": scores["fd"]})
+    classes = evaluator.class_scores(samples)
+    scores.update(samples_coverage=classes["coverage"], samples_confidence=classes["confidence"],
+                  samples_histogram=[round(float(h), 4) for h in classes["histogram"]])
     scores["fd_floor_test_vs_train"] = evaluator.frechet_distance(test, train)
+    gen = torch.Generator().manual_seed(seed)
+    draw_sources(model, data, n, gen)  # the data draws below follow the source draws, as they always have
     reference = outlier_reference(spec, train, seed)
     if reference is not None:  # the share of generated images that look like the added outliers
-        scores["samples_outlier_share"] = outlier_share(samples.cpu(), train, reference)
+        scores["samples_outlier_share"] = outlier_share(samples, train, reference)
         scores["data_outlier_share"] = outlier_share(draw(data[-1], n, gen), train, reference)
     if model.reconstructs:  # a model with an encoder and a decoder (a WAE)
         rec = model.reconstruct(test.to(model.device)).cpu()
@@ -163,3 +238,96 @@ def translation_scores(model, source_spec: dict, target_spec: dict, n_draws: int
             "sample_sizes": {"model": len(x) * n_draws, "identity": len(x), "random_target": len(x) * n_draws},
             "sources": f"digits test split of the source ({len(x)} images)",
             "reference": f"digits test split of the target ({len(target_test)} images)", **rows}
+
+
+# --------------------------------------------------------------------------- one eval.json for every image run
+
+
+def generator_data(model_cfg: dict) -> dict | None:
+    """For a model whose cost runs through the generator of another run (``{name: generator, run: DIR}``),
+    the data spec that generator was trained on (the images its outputs G(z) should look like); else None."""
+    from .config import load_yaml
+    from .models import is_generator_spec
+
+    cost = model_cfg.get("cost")
+    if not is_generator_spec(cost) or not (Path(cost["run"]) / "config.yaml").is_file():
+        return None
+    data = load_yaml(Path(cost["run"]) / "config.yaml").get("data", {})
+    return list(data.values())[-1] if data and "pair" not in data else None
+
+
+def is_image_data(spec: Any, sampler: Any) -> bool:
+    """Whether a data side holds images: the digits, or a sampler whose samples are (C, H, W)."""
+    return is_digits(spec) or len(getattr(sampler, "event_shape", ())) == 3
+
+
+def translation_line(scores: dict) -> str:
+    def row(name: str) -> str:
+        r = scores[name]
+        hue = f", hue error {r['hue_error']:.3f}" if "hue_error" in r else ""
+        return (f"{name}: target-class accuracy {r['accuracy']:.1%}, E|x - y|^2 {r['content']:.1f}{hue}, "
+                f"digits-FD {r['fd']:.1f}")
+    return (f"translation of {scores['n_sources']} held-out sources x {scores['n_draws']} draws into classes "
+            f"{scores['target_classes']}:\n  " + "\n  ".join(row(k) for k in ("model", "identity", "random_target")))
+
+
+def scores_line(scores: dict) -> str:
+    """One line of ``image_scores`` / ``digits_scores`` for the terminal."""
+    name = "digits-FD (otgen classifier features)" if scores["features"] == "digits" else f"FD ({scores['features']})"
+    line = f"{name} of {scores['n']} samples vs {scores['reference']}: {scores['fd']:.2f}"
+    if scores.get("kid") is not None:
+        line += (f"; KID {scores['kid']:.4g} ± {scores['kid_stderr']:.2g}; precision {scores['precision']:.3f}, "
+                 f"recall {scores['recall']:.3f}")
+    if "fd_floor_test_vs_train" in scores:
+        line += (f"\n  (floor, test vs train digits: {scores['fd_floor_test_vs_train']:.2f}); classes covered "
+                 f"{scores['samples_coverage']}/10")
+    if "heldout_reconstruction" in scores:
+        line += f"; held-out reconstruction error {scores['heldout_reconstruction']:.2f}"
+    return line
+
+
+def default_features() -> str:
+    """"inception" where its weights file is on this machine, else "digits"."""
+    from .evaluate.inception import find_weights
+
+    return "inception" if find_weights() is not None else "digits"
+
+
+def score_image_run(model, cfg: dict, data, out: Path | None = None, n: int | None = None, features: Any = None,
+                    ref: str | None = None, seed: int | None = None, batch_size: int | None = None,
+                    progress: bool = False) -> tuple[dict, str] | None:
+    """The scores of a run on images and their terminal lines, or None for a run that is not on images:
+    what ``otgen train`` writes to ``eval.json`` at the end and ``otgen eval`` computes again (the same
+    seed gives the same numbers). A digits A -> B translation run gets ``translation_scores``; a run
+    whose target is the digits gets ``digits_scores`` in the digit classifier's features (unless
+    ``features`` or ``ref`` asks for others); any other image run ``image_scores`` in ``features``
+    (``eval.features``; "auto": inception where its weights are found, else digits). ``out``: the run
+    directory, where reference statistics are cached (``eval_reference_<features>.npz``)."""
+    if "pair" in cfg["data"]:
+        return None
+    ev = cfg["eval"]
+    n = ev["n_samples"] if n is None else n
+    seed = ev["seed"] if seed is None else seed
+    batch_size = ev.get("batch_size", 1000) if batch_size is None else batch_size
+    features = features or ev.get("features", "auto")
+    ref = ref if ref is not None else ev.get("ref")
+    sides = model.data_sides
+    first, last = cfg["data"].get(sides[0]), cfg["data"].get(sides[-1])
+    target = last if is_image_data(last, data[-1]) else generator_data(cfg["model"])
+    if target is None:
+        return None
+    plain = features in ("auto", "digits") and ref is None
+    if plain and is_digits(target) and is_digits(first) and len(sides) == 2:  # digits A -> B
+        scores = translation_scores(model, first, target, n_draws=ev["n_draws"], seed=seed)
+        return scores, translation_line(scores)
+    cache_name = None
+    if plain and is_digits(target):
+        cache = out / "eval_reference_digits.npz" if out is not None else None
+        scores = digits_scores(model, target, data, n=n, seed=seed, batch_size=batch_size, cache=cache)
+        return scores, scores_line(scores)
+    features = default_features() if features == "auto" else features
+    if out is not None and isinstance(features, str):
+        cache_name = out / f"eval_reference_{features}.npz"
+    scores = image_scores(model, target, data, n, features, ref, seed, batch_size, ev.get("n_reference", 50_000),
+                          cache_name, progress)
+    return scores, scores_line(scores)

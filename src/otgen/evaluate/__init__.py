@@ -1,0 +1,1 @@
+"""Scores of images and samples: feature networks and the distances built on them."""
