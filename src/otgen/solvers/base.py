@@ -23,7 +23,8 @@ The loop (``otgen.train``) calls, with one positional argument per entry of ``da
 
 and the faces ask ``run_steps(n_iters)`` (the steps of a run of ``n_iters`` as the user counts them),
 ``describe_steps(n_iters)``, ``run_arrays(x, generator)`` (what a run writes to ``samples/`` and plots),
-``transport(x, generator=)`` and ``sample(x, n_per_x, generator=)``. A solver never parses configs,
+``transport(x, generator=, batch_size=)`` and ``sample(x, n_per_x, generator=, batch_size=)`` (``batch_size``:
+at most that many inputs per network call, through ``map_batches``). A solver never parses configs,
 prints, or writes files other than through ``save``.
 """
 
@@ -96,6 +97,37 @@ def as_count(name: str, value: Any, low: int = 1) -> int:
         value = int(value)
     check_number(name, value, low=low, integer=True)
     return int(value)
+
+
+def check_batch_size(value: Any) -> int | None:
+    """``batch_size`` of ``transport`` / ``sample``: None (every input in one network call) or an int
+    >= 1 (numpy ints too); a ValueError naming ``batch_size`` otherwise."""
+    return None if value is None else as_count("batch_size", value, low=1)
+
+
+def map_batches(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int | None) -> torch.Tensor:
+    """``fn`` over the rows of ``x`` (n, ...) in consecutive batches of at most ``batch_size`` rows, in
+    order: the outputs (each (rows of its batch, *out_shape)) joined into one (n, *out_shape) Tensor.
+
+    ``batch_size`` None, or >= n: one call, ``fn(x)`` itself (bit for bit the unbatched result).
+    Otherwise the first batch's output fixes the dtype, device and ``out_shape`` of one output Tensor,
+    allocated once; every batch is written into its rows, so no list of batches is joined at the end.
+    ``fn`` draws its random numbers batch after batch from the caller's generator: the same numbers as
+    one call wherever the draws of consecutive batches concatenate to the one-shot draw (see the
+    solvers' docstrings). ``batch_size``: None or an int >= 1 (ValueError naming ``batch_size``)."""
+    batch_size = check_batch_size(batch_size)
+    n = x.shape[0]
+    if batch_size is None or batch_size >= n:
+        return fn(x)
+    out = None
+    for start in range(0, n, batch_size):
+        rows = fn(x[start:start + batch_size])
+        if rows.shape[0] != min(batch_size, n - start):
+            raise RuntimeError(f"a batch of {min(batch_size, n - start)} inputs gave {rows.shape[0]} outputs")
+        if out is None:
+            out = torch.empty((n, *rows.shape[1:]), dtype=rows.dtype, device=rows.device)
+        out[start:start + rows.shape[0]] = rows
+    return out
 
 
 def cosine_factor(done: int, length: int) -> float:
@@ -290,21 +322,28 @@ class Solver:
         return f"{n_iters} iterations"
 
     # -- using the model ----------------------------------------------------------------------------
-    def transport(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def transport(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                  batch_size: int | None = None) -> torch.Tensor:
         """One output per input: (n, *source_shape) -> (n, *event_shape); random draws from ``generator``
-        (default: the model's own sampling stream, never the training one)."""
+        (default: the model's own sampling stream, never the training one). ``batch_size``: at most
+        that many inputs per network call (``map_batches``), None (default) for all at once."""
         raise NotImplementedError
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, n_per_x: int = 1, generator: torch.Generator | None = None,
-               **options: Any) -> torch.Tensor:
+               batch_size: int | None = None, **options: Any) -> torch.Tensor:
         """``n_per_x`` draws per x: (n, *source_shape) -> (n, n_per_x, *event_shape); by default
         ``transport`` of x repeated (fresh noise for each draw). ``options`` go to ``transport``.
         ``x``: as ``transport`` takes it (a Tensor, an array or a list; cast to float32; at least one
-        sample, finite); ``n_per_x``: an int >= 1 (ValueError otherwise)."""
+        sample, finite); ``n_per_x``: an int >= 1 (ValueError otherwise).
+        ``batch_size``: at most that many x (so ``batch_size·n_per_x`` network inputs) per network
+        call, None (default) for all at once; the draws are those of ``transport`` with that batch
+        size on the repeated x (the same numbers as unbatched where ``transport``'s docstring says so)."""
         n_per_x = self._count("n_per_x", n_per_x, low=1)
+        batch_size = check_batch_size(batch_size)
         x = self._as_input("x", x, self.expected_shapes()[0])
-        y = self.transport(x.repeat_interleave(n_per_x, dim=0), generator=generator, **options)
+        y = self.transport(x.repeat_interleave(n_per_x, dim=0), generator=generator,
+                           batch_size=None if batch_size is None else batch_size * n_per_x, **options)
         return y.reshape(x.shape[0], n_per_x, *y.shape[1:])
 
     def run_arrays(self, x: torch.Tensor, generator: torch.Generator,

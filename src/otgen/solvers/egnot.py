@@ -29,7 +29,7 @@ from ..nn.registry import Network, as_spec
 from ..sampling import (FreshStart, GaussianBase, LangevinSampler, PersistentChains, PersistentParticles,
                         ReplayBuffer, TemperedSMC, noise_init, source_init)
 from ..schema import Anything, Betas, Choice, Flag, Number, Numbers, Schema, Shape, Text
-from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, GRAD_CLIP, SEED, Solver, frozen
+from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, GRAD_CLIP, SEED, Solver, check_batch_size, frozen, map_batches
 
 CHAINS = ("replay", "fresh", "persistent")
 CHAIN_INITS = ("auto", "noise", "source")
@@ -308,7 +308,7 @@ class EgNOTSolver(Solver):
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, n_per_x: int = 1, n_steps: int | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, batch_size: int | None = None) -> torch.Tensor:
         """Draws from pi(·|x): (len(x), n_per_x, *event_shape). Fresh chains, ``n_steps`` sampler
         steps per draw (default ``sample_steps``). "smc" runs independent tempered-SMC groups of
         max(``particles``, min(n_per_x, ``sample_group``)) particles per x, as many as n_per_x draws
@@ -317,12 +317,22 @@ class EgNOTSolver(Solver):
         own sampling generator.
         ``x``: a Tensor, array or list of shape (n, *source_shape), n >= 1, cast to float32 on the
         model's device; NaN/Inf, an empty x or a non-numeric one raise ValueError/TypeError naming x.
-        ``n_per_x`` (>= 1) and ``n_steps`` (>= 0) are ints (ValueError otherwise)."""
+        ``n_per_x`` (>= 1) and ``n_steps`` (>= 0) are ints (ValueError otherwise).
+        ``batch_size``: at most that many x (``batch_size·n_per_x`` chains) per sampler run, one run
+        after the other (None, the default: all x in one run); an int >= 1 or None (ValueError naming
+        ``batch_size`` otherwise). Each run draws its own starting points and noise for all its steps,
+        so batched draws are other draws from the same distribution, not one run's numbers (only a
+        ``batch_size`` >= len(x) gives them)."""
         x = self._as_source(x, "x")
         n_per_x = self._count("n_per_x", n_per_x, low=1)
         n_steps = self._count("n_steps", self.sample_steps if n_steps is None else n_steps, low=0)
+        batch_size = check_batch_size(batch_size)
         gen = self._sampling_generator(generator)
         potential = self.ema.shadow if self.ema is not None else self.potential
+        return map_batches(lambda rows: self._draws(rows, n_per_x, n_steps, gen, potential), x, batch_size)
+
+    def _draws(self, x: torch.Tensor, n_per_x: int, n_steps: int, gen, potential: nn.Module) -> torch.Tensor:
+        """One sampler run: n_per_x draws per x, (len(x), n_per_x, *event_shape)."""
         if self.sampler == "smc":
             return self._grouped_smc_draws(x, n_per_x, n_steps, gen, potential)
         xr = x.repeat_interleave(n_per_x, dim=0)
@@ -348,9 +358,9 @@ class EgNOTSolver(Solver):
         return y
 
     def transport(self, x: torch.Tensor, n_steps: int | None = None,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """One draw from pi(·|x) per x: (len(x), *event_shape)."""
-        return self.sample(x, 1, n_steps, generator=generator)[:, 0]
+                  generator: torch.Generator | None = None, batch_size: int | None = None) -> torch.Tensor:
+        """One draw from pi(·|x) per x: (len(x), *event_shape) (``batch_size``: as ``sample`` takes it)."""
+        return self.sample(x, 1, n_steps, generator=generator, batch_size=batch_size)[:, 0]
 
     def present(self, y: torch.Tensor) -> torch.Tensor:
         """Draws as images: G(z) for a generator cost (latents (n[, k], *event_shape) decoded to

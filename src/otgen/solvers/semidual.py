@@ -13,7 +13,7 @@ from .. import shard
 from ..nn import build
 from ..nn.registry import Network
 from ..schema import Betas, Number, Numbers, Text
-from .base import GRAD_CLIP
+from .base import GRAD_CLIP, frozen, map_batches
 
 #: the schema fields the two solvers share (their networks and Adam settings)
 NETWORK_FIELDS = {
@@ -70,3 +70,22 @@ def draw_noise(net: nn.Module, n: int, generator: torch.Generator, device: torch
     if not shape or not math.prod(shape):
         return None
     return shard.randn((n, *shape), generator=generator, device=device)
+
+
+def push(net: nn.Module, x: torch.Tensor, generator: torch.Generator, device: torch.device,
+         batch_size: int | None) -> torch.Tensor:
+    """T(x, z) = ``net(x, z)`` in eval mode, gradients off, for x (n, *source_shape) in consecutive
+    batches of at most ``batch_size`` rows (``map_batches``; None: one call); z ~ N(0, I) of shape
+    (rows, *net.noise_shape) drawn on ``device`` for each batch in turn from ``generator``.
+    Returns (n, *event_shape).
+
+    The random numbers: with a CPU generator, the z of successive batches are one call's z whenever
+    each batch but the last draws a multiple of 16 numbers and the last at least 16 (torch's CPU
+    generator fills normals in blocks of 16, and fewer than 16 one by one), i.e. ``batch_size·noise
+    numbers per row`` divisible by 16 — for every batch size when the noise numbers per row are a
+    multiple of 16 (the image configs' noise_dim 16; the default, one noise number per pixel, on
+    16×16 or 32×32 images). Then the outputs equal one call's up to the network's float rounding on
+    another batch shape. Otherwise (e.g. noise_dim 2 with odd batches) the z differ from one call's
+    but have the same distribution. (Not checked for CUDA generators.)"""
+    with frozen(net, eval_mode=True):  # inference: BatchNorm's running statistics, no dropout
+        return map_batches(lambda rows: net(rows, draw_noise(net, rows.shape[0], generator, device)), x, batch_size)

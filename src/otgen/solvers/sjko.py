@@ -35,8 +35,8 @@ from ..checks import check_number, dim_or_event_shape
 from ..conjugates import make_conjugate
 from ..costs import Cost, GeneratorCost, SquaredEuclidean, make_cost
 from ..schema import Anything, Choice, Number, Schema, Text
-from .base import DEVICE, DIM, EVENT_SHAPE, SEED, Solver, cosine_factor, frozen
-from .semidual import NETWORK_FIELDS, adam, build_map_networks, draw_noise, per_sample, r1_penalty
+from .base import DEVICE, DIM, EVENT_SHAPE, SEED, Solver, check_batch_size, cosine_factor, frozen
+from .semidual import NETWORK_FIELDS, adam, build_map_networks, draw_noise, per_sample, push, r1_penalty
 
 LR_SCHEDULES = ("constant", "cosine", "phase_cosine")
 
@@ -185,31 +185,39 @@ class SJKOSolver(Solver):
 
     @torch.no_grad()
     def transport(self, x: torch.Tensor, phase: int | None = None,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None, batch_size: int | None = None) -> torch.Tensor:
         """T_k(x, z) for phase k (default: the last trained one; the current weights while training).
         T_k pushes mu_0 towards mu_{k+1}. (n, *event_shape) -> (n, *event_shape). ``x``: a Tensor, array
         or list, cast to float32 on the model's device (an empty, non-finite or non-numeric x raises
-        ValueError/TypeError naming x); ``phase``: None or an int in [0, phases trained)."""
+        ValueError/TypeError naming x); ``phase``: None or an int in [0, phases trained).
+        ``batch_size``: at most that many x per network call (None: all at once), z drawn batch by
+        batch (``semidual.push`` says when that gives one call's numbers); ValueError naming
+        ``batch_size`` unless None or an int >= 1."""
         x = self._as_input("x", x, self.event_shape)
+        batch_size = check_batch_size(batch_size)
         gen = self._sampling_generator(generator)
-        net = self.generator_net
-        if phase is not None:
-            phase = self._count("phase", phase, low=0)
-            if not self.phase_states:
-                raise ValueError(f"phase={phase}: no phase is trained yet (fit the model first, or pass phase=None "
-                                 "for the current weights)")
-            if phase >= len(self.phase_states):
-                raise ValueError(f"phase must be < {len(self.phase_states)} (the phases trained so far), got {phase}")
-            net = copy.deepcopy(self.generator_net)
-            net.load_state_dict(self.phase_states[phase])
-        with frozen(net, eval_mode=True):  # inference: BatchNorm's running statistics, no dropout
-            return net(x, self._noise(x.shape[0], gen))
+        return push(self._phase_net(phase), x, gen, self.device, batch_size)
+
+    def _phase_net(self, phase: int | None) -> nn.Module:
+        """T_k of ``phase`` k (a copy holding its weights), or the current generator for None."""
+        if phase is None:
+            return self.generator_net
+        phase = self._count("phase", phase, low=0)
+        if not self.phase_states:
+            raise ValueError(f"phase={phase}: no phase is trained yet (fit the model first, or pass phase=None "
+                             "for the current weights)")
+        if phase >= len(self.phase_states):
+            raise ValueError(f"phase must be < {len(self.phase_states)} (the phases trained so far), got {phase}")
+        net = copy.deepcopy(self.generator_net)
+        net.load_state_dict(self.phase_states[phase])
+        return net
 
     def sample(self, x: torch.Tensor, n_per_x: int = 1, phase: int | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, batch_size: int | None = None) -> torch.Tensor:
         """``n_per_x`` draws T_k(x, z) per x: (n, *event_shape) -> (n, n_per_x, *event_shape) (``x``,
-        ``n_per_x``: as the base ``sample`` checks them; ``phase``: as ``transport``)."""
-        return super().sample(x, n_per_x, generator=generator, phase=phase)
+        ``n_per_x``, ``batch_size`` (at most that many x per network call): as the base ``sample``
+        checks them; ``phase``: as ``transport``)."""
+        return super().sample(x, n_per_x, generator=generator, batch_size=batch_size, phase=phase)
 
     def run_arrays(self, x: torch.Tensor, generator: torch.Generator,
                    y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

@@ -31,8 +31,8 @@ from ..checks import check_shape, dim_or_event_shape
 from ..conjugates import make_conjugate
 from ..costs import Cost, SquaredEuclidean, make_cost
 from ..schema import Anything, Choice, Number, Schema, Shape, Text
-from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, SEED, Solver, frozen
-from .semidual import NETWORK_FIELDS, adam, build_map_networks, draw_noise, per_sample, r1_penalty
+from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, SEED, Solver, check_batch_size, frozen
+from .semidual import NETWORK_FIELDS, adam, build_map_networks, draw_noise, per_sample, push, r1_penalty
 
 LR_SCHEDULES = ("constant", "cosine")
 COST_REDUCTIONS = SquaredEuclidean.REDUCTIONS
@@ -127,15 +127,18 @@ class UOTMSolver(Solver):
         return draw_noise(self.generator_net, n, generator, self.device)
 
     @torch.no_grad()
-    def transport(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def transport(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                  batch_size: int | None = None) -> torch.Tensor:
         """T(x, z) with fresh z for every call: (n, *source_shape) -> (n, *event_shape). Uses the EMA
         weights if any. ``x``: a Tensor, array or list, cast to float32 on the model's device; an empty,
-        non-finite or non-numeric x raises ValueError/TypeError naming x."""
+        non-finite or non-numeric x raises ValueError/TypeError naming x. ``batch_size``: at most that
+        many x per network call (None: all at once), z drawn batch by batch (``semidual.push`` says
+        when that gives one call's numbers); ValueError naming ``batch_size`` unless None or an int >= 1."""
         x = self._as_input("x", x, self.source_shape)
+        batch_size = check_batch_size(batch_size)
         gen = self._sampling_generator(generator)
         net = self.ema.shadow if self.ema is not None else self.generator_net
-        with frozen(net, eval_mode=True):  # inference: BatchNorm's running statistics, no dropout
-            return net(x, self._noise(x.shape[0], gen))
+        return push(net, x, gen, self.device, batch_size)
 
     # -- training --------------------------------------------------------------------------------
     def expected_shapes(self):

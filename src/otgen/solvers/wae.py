@@ -38,7 +38,7 @@ from ..kernels import WAE_SCALES, imq_mmd2, rbf_mmd2
 from ..nn import build
 from ..nn.registry import Network
 from ..schema import Betas, Choice, Flag, Number, Numbers, Schema, Shape
-from .base import DEVICE, GRAD_CLIP, SEED, Solver, frozen
+from .base import DEVICE, GRAD_CLIP, SEED, Solver, check_batch_size, frozen, map_batches
 
 PENALTIES = ("mmd", "gan")
 KERNELS = ("imq", "rbf")
@@ -260,19 +260,30 @@ class WAESolver(Solver):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """G(z): (n, latent_dim) -> (n, *data_shape). ``z``: a Tensor, array or list, cast to float32 on
         the model's device; an empty, non-finite or non-numeric z raises ValueError/TypeError naming z."""
-        z = self._as_input("z", z, (self.latent_dim,))
-        with self._eval():
-            return self.decoder(z)
-
-    def transport(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The map from the prior to the data: ``decode(x)`` for prior points x (n, latent_dim) (checked
-        as ``decode`` checks z, the errors naming x)."""
-        return self.decode(self._as_input("x", x, (self.latent_dim,)))
+        return self._decode_batches(self._as_input("z", z, (self.latent_dim,)), None)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n generated samples G(z), z ~ P_Z: (n, *data_shape)."""
-        return self.decode(self.prior_sample(n, generator))
+    def _decode_batches(self, z: torch.Tensor, batch_size: int | None) -> torch.Tensor:
+        """G(z) for checked codes z (n, latent_dim), at most ``batch_size`` per decoder call (``map_batches``)."""
+        with self._eval():
+            return map_batches(self.decoder, z, batch_size)
+
+    def transport(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                  batch_size: int | None = None) -> torch.Tensor:
+        """The map from the prior to the data: ``decode(x)`` for prior points x (n, latent_dim) (checked
+        as ``decode`` checks z, the errors naming x), at most ``batch_size`` x per decoder call (None:
+        all at once; deterministic, so every batch size gives the same images up to float rounding)."""
+        x = self._as_input("x", x, (self.latent_dim,))
+        return self._decode_batches(x, check_batch_size(batch_size))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, batch_size: int | None = None) -> torch.Tensor:
+        """n generated samples G(z), z ~ P_Z: (n, *data_shape), at most ``batch_size`` per decoder call
+        (None: all at once; ValueError naming ``batch_size`` unless None or an int >= 1). The z are
+        drawn in one call (n·latent_dim numbers, few beside the images), so every batch size decodes
+        the same z."""
+        batch_size = check_batch_size(batch_size)
+        return self._decode_batches(self.prior_sample(n, generator), batch_size)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
