@@ -1,4 +1,4 @@
-"""The ``otgen`` command line: demo, train, sample, bench."""
+"""The ``otgen`` command line: demo, train, sample, eval, bench."""
 
 from __future__ import annotations
 
@@ -16,13 +16,16 @@ import torch
 
 from . import config as cfgmod
 from . import io, metrics
-from .bench import evaluate_pair, pot_entropic_cost
-from .image_runs import digits_scores, is_digits, translation_scores
+from .bench import pot_entropic_cost
+from .evaluate.pairs import evaluate_pair
+from . import sampling_run
+from .image_runs import score_image_run
 from .models import check_generator_spec, get_solver, is_generator_spec, load, run_weights
 from .runtime import keep_freed_memory
 from .solvers.base import cuda_problem
 from .train import TrainingDiverged
 from .train import checkpoint as ckpt
+from .train.loader import DataLoaderFailed
 from .train.distributed import is_main_process, launched_by_torchrun, shutdown
 
 
@@ -230,7 +233,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = model.fit(*data, n_iters=tr["n_iters"], batch_size=tr["batch_size"], seed=tr["seed"],
                        out=out, resume=args.resume, progress=True, log_every=tr["log_every"],
                        checkpoint_every=tr["checkpoint_every"], callbacks=[config_after_first_step],
-                       precision=tr["precision"]).history
+                       precision=tr["precision"], num_workers=tr.get("num_workers")).history
     if not main:
         return 0
     print(f"trained to step {result.steps} in {result.seconds:.1f} s; last metrics: "
@@ -243,22 +246,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if hasattr(pair, "baselines"):
             line += f" (baselines: {', '.join(f'{k} {v:.2f} %' for k, v in pair.baselines().items())})"
         print(line)
-    last_side = cfg["data"].get(model.data_sides[-1]) if "pair" not in cfg["data"] else None
-    first_side = cfg["data"].get(model.data_sides[0]) if "pair" not in cfg["data"] else None
-    target_images = last_side if is_digits(last_side) else generator_data(cfg["model"])
-    if is_digits(target_images) and is_digits(first_side) and len(model.data_sides) == 2:  # digits A -> B
-        scores = translation_scores(model, first_side, target_images, n_draws=cfg["eval"]["n_draws"],
-                                    seed=cfg["eval"]["seed"])
+    image_run = score_image_run(model, cfg, data, out)  # None for a run that is not on images
+    if image_run is not None:
+        scores, line = image_run
         io.write_text(out / "eval.json", json.dumps(scores, indent=2) + "\n")
-        print(_translation_line(scores))
-    elif is_digits(last_side):
-        scores = digits_scores(model, last_side, data, n=cfg["eval"]["n_samples"], seed=cfg["eval"]["seed"])
-        io.write_text(out / "eval.json", json.dumps(scores, indent=2) + "\n")
-        line = (f"digits-FD (otgen classifier features) of {scores['n_samples']} samples vs the held-out digits: "
-                f"{scores['samples_fd']:.2f} (floor, test vs train digits: {scores['fd_floor_test_vs_train']:.2f}); "
-                f"classes covered {scores['samples_coverage']}/10")
-        if "heldout_reconstruction" in scores:
-            line += f"; held-out reconstruction error {scores['heldout_reconstruction']:.2f}"
         print(line)
     written = write_run_plots(model, data, out, seed=cfg["eval"]["seed"])
     if written:
@@ -274,26 +265,6 @@ def check_checkpoint_fits(model, blob: dict, path: Path, config: str | Path) -> 
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
         reason = f"no entry {e}" if isinstance(e, KeyError) else " ".join(str(e).split())[:300]
         raise ValueError(f"{path} does not fit the {model.name} of {config} ({reason})") from None
-
-
-def _translation_line(scores: dict) -> str:
-    def row(name: str) -> str:
-        r = scores[name]
-        hue = f", hue error {r['hue_error']:.3f}" if "hue_error" in r else ""
-        return (f"{name}: target-class accuracy {r['accuracy']:.1%}, E|x - y|^2 {r['content']:.1f}{hue}, "
-                f"digits-FD {r['fd']:.1f}")
-    return (f"translation of {scores['n_sources']} held-out sources x {scores['n_draws']} draws into classes "
-            f"{scores['target_classes']}:\n  " + "\n  ".join(row(k) for k in ("model", "identity", "random_target")))
-
-
-def generator_data(model_cfg: dict) -> dict | None:
-    """For a model whose cost runs through the generator of another run (``{name: generator, run: DIR}``),
-    the data spec that generator was trained on (the images its outputs G(z) should look like); else None."""
-    cost = model_cfg.get("cost")
-    if not is_generator_spec(cost) or not (Path(cost["run"]) / "config.yaml").is_file():
-        return None
-    data = cfgmod.load_yaml(Path(cost["run"]) / "config.yaml").get("data", {})
-    return list(data.values())[-1] if data and "pair" not in data else None
 
 
 def train_generator_first(cfg: dict, out: Path, threads: int, device: str | None = None) -> None:
@@ -363,10 +334,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise cfgmod.ConfigError(f"--n must be >= 1, got {args.n}")
     if args.n_per_x < 1:
         raise cfgmod.ConfigError(f"--n-per-x must be >= 1, got {args.n_per_x}")
-    out = Path(args.out)
-    if out.suffix != ".npz":
-        raise cfgmod.ConfigError(f"--out must name an .npz file, got {args.out!r}")
-    check_writable(out, "--out", directory=False)
+    if args.batch_size < 1:
+        raise cfgmod.ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    where = sampling_run.layout(args.out, args.format, args.shard_size)
+    check_writable(where.path, "--out", directory=where.folder)
     if args.grid:
         if Path(args.grid).suffix != ".png":
             raise cfgmod.ConfigError(f"--grid must name a .png file, got {args.grid!r}")
@@ -390,31 +361,70 @@ def cmd_sample(args: argparse.Namespace) -> int:
             raise cfgmod.ConfigError(f"--source {args.source}: points of shape {points.shape[1:]} (array {points.shape}); "
                                      f"this {model.name} transports points of shape {shape}: give an array "
                                      f"(n, {', '.join(map(str, shape))})")
-        x = torch.from_numpy(np.ascontiguousarray(points[: args.n]))
-    elif own is not None:
-        x = own(args.n, generator=gen)
+        n, draw_x = min(args.n, len(points)), sampling_run.rows_of(points)
     else:
-        source = cfgmod.build_data(cfgmod.validate(cfgmod.load_yaml(cfg_path))["data"], model.data_sides)[0]
-        x = source(args.n, generator=gen)
+        source = own or cfgmod.build_data(cfgmod.validate(cfgmod.load_yaml(cfg_path))["data"], model.data_sides)[0]
+        n, draw_x = args.n, lambda k: source(k, generator=gen)
     sample_gen = torch.Generator(device=model.device).manual_seed(args.seed + 1)
-    y = (model.sample(x, args.n_per_x, generator=sample_gen) if args.n_per_x > 1
-         else model.transport(x, generator=sample_gen))
-    shown = model.present(y)
-    buf = {"x": x.cpu().numpy(), "y": shown.cpu().numpy()}
-    if shown is not y:  # latent draws decoded (EgNOT in a generator's latent space): keep the latents too
-        buf["z"] = y.cpu().numpy()
-    y = shown
-    io.atomic_write(out, lambda f: np.savez(f, **buf))
-    print(f"wrote {out}: x {tuple(x.shape)}, y {tuple(y.shape)}")
+    done = sampling_run.write_samples(model, draw_x, n, where, sample_gen, n_per_x=args.n_per_x,
+                                      batch_size=args.batch_size, keep=100 if args.grid else 0)
+    files = (str(where.path) if len(done.paths) == 1 and not where.folder
+             else f"{len(done.paths)} files to {where.path} ({done.paths[0].name} ... {done.paths[-1].name})")
+    print(f"wrote {files}: x {done.x_shape}, y {done.y_shape}")
+    x, y = done.head_x, done.head_y
     if args.grid:
         from .viz import plot_image_grid, plot_image_pairs
 
         if y.ndim < 4:
-            raise cfgmod.ConfigError(f"--grid draws images; this run's outputs have shape {tuple(y.shape)}")
+            raise cfgmod.ConfigError(f"--grid draws images; this run's outputs have shape {done.y_shape}")
         m = min(len(x), 100 if x.ndim != 4 else 20)
         grid = (plot_image_pairs(x[:m], y[:m], args.grid, title=model.name) if x.ndim == 4
                 else plot_image_grid(y[:m] if y.ndim == 4 else y[:m].flatten(0, 1), args.grid, title=model.name))
         print(f"grid: {grid}")
+    return 0
+
+
+# -- otgen eval ----------------------------------------------------------------------------------
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``otgen eval``: the scores ``otgen train`` writes to an image run's ``eval.json`` (the same code,
+    ``image_runs.score_image_run``), with another sample size, feature space or reference; every check
+    comes before any sampling."""
+    run = Path(args.run_dir)
+    cfg_path = run / "config.yaml"
+    if not cfg_path.is_file():
+        raise cfgmod.ConfigError(f"{run} is not a run directory (no config.yaml)")
+    for flag, value, low in (("--n", args.n, 2), ("--batch-size", args.batch_size, 1), ("--seed", args.seed, 0)):
+        if value is not None and value < low:
+            raise cfgmod.ConfigError(f"{flag} must be >= {low}, got {value}")
+    if args.ref is not None:
+        from .evaluate.stats import load_stats
+
+        load_stats(args.ref)  # ValueError naming the file if it is not (mu, sigma) statistics
+    if args.features == "inception":
+        from .evaluate.inception import load_inception
+
+        load_inception()  # FileNotFoundError saying how to get the weights, before any sampling
+    if args.json:
+        check_writable(Path(args.json), "--json", directory=False)
+    device = getattr(args, "device", None)
+    if device is not None:
+        check_device(device)
+    weights = run_weights(run)
+    if not weights.is_file():
+        raise cfgmod.ConfigError(f"{run} holds no trained model (no model.pt, no checkpoints/{ckpt.LAST})")
+    model = load(weights, **({"device": device} if device is not None else {}))
+    cfg = cfgmod.validate(cfgmod.load_yaml(cfg_path))
+    *data, _ = cfgmod.build_data(cfg["data"], model.data_sides)
+    result = score_image_run(model, cfg, data, run, n=args.n, features=args.features, ref=args.ref, seed=args.seed,
+                             batch_size=args.batch_size, progress=True)
+    if result is None:
+        raise cfgmod.ConfigError(f"{run} is not a run on images (its target data are not (C, H, W) images); "
+                                 "otgen eval scores image runs (a run on a ground-truth pair is scored by otgen train)")
+    scores, line = result
+    print(line)
+    if args.json:
+        io.write_text(args.json, json.dumps(scores, indent=2) + "\n")
+        print(f"scores: {args.json}")
     return 0
 
 
@@ -496,18 +506,42 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="draw from a trained run's plan into an .npz (arrays x, y; for a WAE x are "
-                                      "prior draws and y the decoded images)")
+                                      "prior draws and y the decoded images), .npz shards or PNG files, in batches")
     s.add_argument("run_dir")
     s.add_argument("--n", type=int, required=True, help="number of source points")
     s.add_argument("--n-per-x", type=int, default=1, help="draws per source point (y then has shape (n, k, ...))")
     s.add_argument("--source", help=".npy file of source points to transport (default: draw from the run's source)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True, help="output .npz file (arrays x, y in the data's scale; images in [-1, 1])")
+    s.add_argument("--out", required=True, help="output .npz file (arrays x, y in the data's scale; images in [-1, 1]), "
+                                                "or a folder for --format (many files, for n too large for one array)")
+    s.add_argument("--batch-size", type=int, default=sampling_run.DEFAULT_BATCH_SIZE,
+                   help=f"source points per network call (default {sampling_run.DEFAULT_BATCH_SIZE}); memory grows with "
+                        "it, not with --n")
+    s.add_argument("--format", choices=sampling_run.FORMATS,
+                   help="with --out DIR: npz (default), shards samples_00000.npz, ... holding x, y of --shard-size "
+                        "points each; png, one image per file (000000.png, ...; image outputs only)")
+    s.add_argument("--shard-size", type=int, help=f"with --out DIR: source points per shard, drawn at once "
+                                                  f"(default {sampling_run.DEFAULT_SHARD_SIZE})")
     s.add_argument("--grid", metavar="PNG", help="also draw the outputs (images) as a grid in this PNG; "
                                                  "image sources are drawn beside their outputs")
     s.add_argument("--device", help="device to load the model on: cpu, cuda, cuda:N or auto (default: where it "
                                      "was trained if that is here, else cpu)")
     s.set_defaults(func=cmd_sample)
+    e = sub.add_parser("eval", help="score an image run's samples: FD, KID, precision/recall against its held-out "
+                                    "or target images, or a statistics file")
+    e.add_argument("run_dir")
+    e.add_argument("--n", type=int, help="samples to generate and score (default: the run's eval.n_samples)")
+    e.add_argument("--features", choices=("auto", "digits", "inception"),
+                   help="feature space: digits (otgen's digit classifier), inception (standard FID features; needs "
+                        "the weights file, see docs/images.md) or auto (inception where its weights are found, "
+                        "else digits; the digits' own scores for digits runs). Default: the run's eval.features")
+    e.add_argument("--ref", metavar="STATS.npz", help="score against these statistics (arrays mu, sigma: "
+                                                      "pytorch-fid's format) instead of the run's images; FD only")
+    e.add_argument("--batch-size", type=int, help="samples per network call (default: the run's eval.batch_size)")
+    e.add_argument("--seed", type=int, help="default: the run's eval.seed; the same seed gives the same numbers")
+    e.add_argument("--json", help="also write the scores to this JSON file")
+    e.add_argument("--device", help="device for the model and the feature network: cpu, cuda, cuda:N or auto")
+    e.set_defaults(func=cmd_eval)
     b = sub.add_parser("bench", help="score solvers and baselines against ground truth (one table)")
     b.add_argument("suite", help="eot (Gaussian and mixture pairs), eot-mixture, eot-gaussian (EgNOT); "
                                  "uot-gaussian (UOTM); jko-gaussian (S-JKO)")
@@ -544,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # steadier, faster CPU steps (see otgen.runtime)
     try:
         return args.func(args)
-    except (ValueError, TypeError, TrainingDiverged, OSError) as e:  # OSError: disk full, permissions, ...
+    except (ValueError, TypeError, TrainingDiverged, DataLoaderFailed, OSError) as e:  # OSError: disk full, ...
         print(f"otgen {args.command}: error: {error_text(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

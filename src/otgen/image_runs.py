@@ -147,6 +147,21 @@ def reference_images(spec: dict, target: Any) -> tuple[Any, str, dict]:
     return target, f"the target data ({len(target) if hasattr(target, '__len__') else '?'} images)", spec
 
 
+class _Spread:
+    """``n`` images of a data set spread over all of it (a seeded choice, kept in file order), so that a
+    capped reference is not just the first files of a folder sorted by class."""
+
+    def __init__(self, dataset, n: int, seed: int = 0):
+        pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n]
+        self.dataset, self.indices = dataset, sorted(pick.tolist())
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def batches(self, batch_size: int, limit: int | None = None):
+        return self.dataset.batches(batch_size, limit=limit, indices=self.indices)
+
+
 @torch.no_grad()
 def image_scores(model, spec: dict | None, data, n: int = 1000, features: Any = "digits", ref: str | None = None,
                  seed: int = 0, batch_size: int = 1000, n_reference: int = 50_000, cache: Path | None = None,
@@ -163,6 +178,8 @@ def image_scores(model, spec: dict | None, data, n: int = 1000, features: Any = 
         images, source, ref_spec = reference_images(spec or {}, data[-1])
         key = json.dumps({"data": ref_spec, "features": net.name, "n_reference": n_reference}, sort_keys=True,
                          default=str)
+        if hasattr(images, "batches") and len(images) > n_reference:
+            images, source = _Spread(images, n_reference), f"{n_reference} images spread over {source}"
         reference = reference_stats(net, images, cache=cache, key=key, source=source, limit=n_reference)
     stats = FeatureStats(keep_features=True)
     bar = progress_bar(n, 0, progress, desc="eval")

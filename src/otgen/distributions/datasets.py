@@ -120,15 +120,16 @@ class ImageDataset(Sampler, torch.utils.data.Dataset):
         idx = torch.randint(0, self._n, (n,), generator=generator)
         return self.convert(read_rows(self, idx.tolist())), self.labels[idx]
 
-    def batches(self, batch_size: int = 256, limit: int | None = None,
-                device: torch.device | str | None = None) -> Iterator[torch.Tensor]:
-        """The first ``limit`` images (default: all) in order, ``batch_size`` at a time, converted on
-        ``device``: for evaluation, in memory of one batch."""
+    def batches(self, batch_size: int = 256, limit: int | None = None, device: torch.device | str | None = None,
+                indices: Sequence[int] | None = None) -> Iterator[torch.Tensor]:
+        """The images ``indices`` (default: all, in order), at most ``limit`` of them, ``batch_size`` at a
+        time, converted on ``device``: for evaluation, in memory of one batch."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        stop = self._n if limit is None else min(int(limit), self._n)
-        for lo in range(0, stop, batch_size):
-            raw = read_rows(self, list(range(lo, min(lo + batch_size, stop))))
+        rows = list(range(self._n)) if indices is None else [int(i) for i in indices]
+        rows = rows if limit is None else rows[:int(limit)]
+        for lo in range(0, len(rows), batch_size):
+            raw = read_rows(self, rows[lo:lo + batch_size])
             yield self.convert(raw.to(device) if device is not None else raw)
 
     @property
