@@ -100,21 +100,27 @@ def test_eval_of_a_run_that_is_not_on_images_says_so(tmp_path, capsys):
     assert "not a run on images" in capsys.readouterr().err
 
 
+def _train_tiny_uotm(tmp_path, target: dict, side: int, n_samples: int, workers: int) -> Path:
+    """A 2-step UOTM run (conv networks of width 8) from noise to ``target`` images of side ``side``."""
+    cfg = {"model": {"name": "UOTM", "event_shape": [3, side, side], "generator": {"name": "conv", "width": 8},
+                     "potential": {"name": "conv", "width": 8}},
+           "data": {"source": {"name": "normal", "shape": [3, side, side]}, "target": target},
+           "train": {"n_iters": 2, "batch_size": 4, "num_workers": workers},
+           "eval": {"n_samples": n_samples, "features": "digits"}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "run"
+    assert main(["train", str(path), "--out", str(run), "--threads", "1"]) == 0
+    return run
+
+
 def test_a_run_on_a_folder_is_scored_against_its_images_in_inception_features(tmp_path, monkeypatch):
     folder = tmp_path / "photos"
     folder.mkdir()
     rng = np.random.default_rng(0)
     for i in range(12):
         Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.jpg")
-    cfg = {"model": {"name": "UOTM", "event_shape": [3, 16, 16], "generator": {"name": "conv", "width": 8},
-                     "potential": {"name": "conv", "width": 8}},
-           "data": {"source": {"name": "normal", "shape": [3, 16, 16]},
-                    "target": {"name": "image_folder", "path": str(folder), "flip": True}},
-           "train": {"n_iters": 2, "batch_size": 4, "num_workers": 1}, "eval": {"n_samples": 6, "features": "digits"}}
-    path = tmp_path / "folder.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    run = tmp_path / "run"
-    assert main(["train", str(path), "--out", str(run), "--threads", "1"]) == 0
+    run = _train_tiny_uotm(tmp_path, {"name": "image_folder", "path": str(folder), "flip": True}, 16, 6, workers=1)
     scores = json.loads((run / "eval.json").read_text())
     assert scores["features"] == "digits" and scores["n"] == 6 and scores["n_reference"] == 12
     assert scores["reference"].startswith("the target data (12 images)")
@@ -148,13 +154,6 @@ def test_a_cifar10_run_is_scored_against_the_test_batch(tmp_path):
         with open(folder / name, "wb") as f:
             pickle.dump({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
                          b"labels": [int(v) for v in rng.integers(0, 10, n)]}, f)
-    cfg = {"model": {"name": "UOTM", "event_shape": [3, 32, 32], "generator": {"name": "conv", "width": 8},
-                     "potential": {"name": "conv", "width": 8}},
-           "data": {"source": {"name": "normal", "shape": [3, 32, 32]},
-                    "target": {"name": "cifar10", "path": str(folder), "flip": True}},
-           "train": {"n_iters": 2, "batch_size": 4, "num_workers": 0}, "eval": {"n_samples": 5, "features": "digits"}}
-    path = tmp_path / "cifar.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    assert main(["train", str(path), "--out", str(tmp_path / "run"), "--threads", "1"]) == 0
-    scores = json.loads((tmp_path / "run" / "eval.json").read_text())
+    run = _train_tiny_uotm(tmp_path, {"name": "cifar10", "path": str(folder), "flip": True}, 32, 5, workers=0)
+    scores = json.loads((run / "eval.json").read_text())
     assert scores["n_reference"] == 7 and scores["reference"].startswith("cifar10 test split")

@@ -157,14 +157,20 @@ def test_a_file_that_vanishes_while_training_is_skipped(tmp_path):
     assert 3 not in _ids(x)
 
 
+def _first_batch_raises(data, batch: int, workers: int, error: type, match: str) -> None:
+    s = _stream(data, workers=workers)
+    s.start(batch)
+    try:
+        with pytest.raises(error, match=match):
+            s(batch)
+    finally:
+        s.close()
+
+
 def test_a_file_of_another_size_stops_the_run_naming_it(tmp_path):
     folder = _folder(tmp_path / "f", n=6)
     Image.new("RGB", (5, 5)).save(folder / "0002.png")
-    s = _stream(image_folder(folder), workers=1)
-    s.start(6)
-    with pytest.raises(ValueError, match="0002.png.*5x5.*size="):
-        s(6)
-    s.close()
+    _first_batch_raises(image_folder(folder), 6, 1, ValueError, "0002.png.*5x5.*size=")
 
 
 def test_a_batch_with_no_readable_image_is_an_error_naming_a_file(tmp_path):
@@ -172,11 +178,7 @@ def test_a_batch_with_no_readable_image_is_an_error_naming_a_file(tmp_path):
     data = image_folder(folder)
     for p in folder.iterdir():
         p.write_bytes(b"garbage")
-    s = _stream(data, workers=1)
-    s.start(2)
-    with pytest.raises(ValueError, match="no image of a batch could be read.*png"):
-        s(2)
-    s.close()
+    _first_batch_raises(data, 2, 1, ValueError, "no image of a batch could be read.*png")
 
 
 class _Killer(FolderImages):
@@ -191,11 +193,7 @@ class _Killer(FolderImages):
 def test_a_worker_that_dies_stops_the_run_with_a_clear_error(tmp_path):
     base = image_folder(_folder(tmp_path / "f", n=8))
     data = _Killer(base.files, 3, None, source=base.source)
-    s = _stream(data, workers=1)
-    s.start(4)
-    with pytest.raises(DataLoaderFailed, match="data-loading worker of the target data.*num_workers"):
-        s(4)
-    s.close()
+    _first_batch_raises(data, 4, 1, DataLoaderFailed, "data-loading worker of the target data.*num_workers")
 
 
 def test_training_on_a_folder_streams_and_resumes_exactly(tmp_path):
