@@ -2,12 +2,12 @@
 and 200 000 JPEGs, and the loader's throughput (images/s decoded and delivered) by worker count.
 
     python benchmarks/image_data.py [--sizes 2000 60000 200000] [--throughput] [--root /tmp/otgen_jpegs]
-                                    [--old-src PATH] [--json FILE]
+                                    [--old-src PATH] [--repeats 3] [--json FILE]
 
 The folders are generated once under ``--root`` (64×64 RGB JPEGs of random ellipses and rectangles on a
 random background, quality 90; about 2.5 kB each) and reused. For each size, a fresh process
 (``/usr/bin/time -v``, so the peak resident memory is that process's own) builds UOTM with a small
-conv generator and critic on 3×64×64, then trains 20 steps of batch 64 on the folder with
+conv generator and critic on 3×64×64, then trains 10 steps of batch 64 on the folder with
 ``num_workers=0`` (everything in the one measured process) and prints the seconds from the start of
 the process to the end of step 1. ``--old-src`` runs the same script against another checkout's
 ``src`` (e.g. a worktree of the commit before streaming) to get the earlier figures.
@@ -78,8 +78,17 @@ def make_folder(path: Path, n: int, size: int, seed: int = 0) -> Path:
     return path
 
 
-def train_probe(folder: Path, src: Path, n_iters: int = 20) -> dict:
-    """Peak RSS (MiB) and seconds to the first step of a fresh training process on ``folder``."""
+def train_probe(folder: Path, src: Path, n_iters: int = 10, repeats: int = 1) -> dict:
+    """Peak RSS (MiB) and seconds to the first step of a fresh training process on ``folder``: the
+    medians of ``repeats`` runs, and every run's figures."""
+    runs = [_probe_once(folder, src, n_iters) for _ in range(repeats)]
+    if any("error" in r for r in runs):
+        return next(r for r in runs if "error" in r)
+    med = {k: float(np.median([r[k] for r in runs])) for k in ("peak_rss_mib", "first_step_s", "total_s")}
+    return {**med, "n_iters": n_iters, "runs": runs}
+
+
+def _probe_once(folder: Path, src: Path, n_iters: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
     cmd = ["/usr/bin/time", "-v", sys.executable, "-c", TRAIN_SCRIPT, str(folder), str(n_iters)]
     t0 = time.perf_counter()
@@ -119,6 +128,7 @@ def main() -> int:
     p.add_argument("--root", type=Path, default=Path("/tmp/otgen_jpegs"))
     p.add_argument("--old-src", type=Path, help="also run the probe against this src folder (the earlier code)")
     p.add_argument("--throughput", action="store_true")
+    p.add_argument("--repeats", type=int, default=1, help="training probes per size (medians reported)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     results: dict = {"date": date.today().isoformat(), "probe": {}, "old_probe": {}, "throughput": {}}
@@ -126,10 +136,10 @@ def main() -> int:
         t0 = time.perf_counter()
         folder = make_folder(args.root / f"jpeg64_{n}", n, 64)
         print(f"folder of {n}: {time.perf_counter() - t0:.0f} s to make (or reuse)", flush=True)
-        results["probe"][n] = train_probe(folder, ROOT / "src")
+        results["probe"][n] = train_probe(folder, ROOT / "src", repeats=args.repeats)
         print(f"  streaming: {results['probe'][n]}", flush=True)
         if args.old_src:
-            results["old_probe"][n] = train_probe(folder, args.old_src)
+            results["old_probe"][n] = train_probe(folder, args.old_src, repeats=args.repeats)
             print(f"  earlier code: {results['old_probe'][n]}", flush=True)
     if args.throughput:
         from otgen.distributions import image_folder, npy_images
