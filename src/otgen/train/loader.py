@@ -22,6 +22,7 @@ that dies (killed, out of memory) stops the run with ``DataLoaderFailed`` naming
 from __future__ import annotations
 
 import os
+import signal
 from typing import Iterator
 
 import torch
@@ -108,6 +109,13 @@ class _Items(torch.utils.data.Dataset):
         return read_one(self.dataset, index, flip)
 
 
+def _ignore_interrupts(worker_id: int) -> None:
+    """In each worker: ignore SIGINT. Ctrl-C in a terminal reaches the whole process group; the training
+    process decides when to stop (``loop.StopRequest``: under torchrun one step later, which reads one
+    more batch) and then closes its workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _collate(results):
     """In the worker: the uint8 batch and its problems (never an exception for a bad file)."""
     try:
@@ -152,6 +160,7 @@ class DatasetStream:
         self._loader = DataLoader(_Items(self.dataset), batch_sampler=_RankBatches(self.order, batch_size, self.shard,
                                                                                    step + 1),
                                   num_workers=workers, collate_fn=_collate, pin_memory=pin,
+                                  worker_init_fn=_ignore_interrupts if workers > 0 else None,
                                   persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
         self._iter = iter(self._loader)
 
