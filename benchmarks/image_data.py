@@ -1,7 +1,7 @@
 """Streaming image data: peak memory and time to the first training step for folders of 2 000, 60 000
 and 200 000 JPEGs, and the loader's throughput (images/s decoded and delivered) by worker count.
 
-    python benchmarks/image_data.py [--sizes 2000 60000 200000] [--throughput] [--root /tmp/otgen_jpegs]
+    python benchmarks/image_data.py [--sizes 2000 60000 200000] [--throughput] [--root DIR]
                                     [--old-src PATH] [--repeats 3] [--json FILE]
 
 The folders are generated once under ``--root`` (64×64 RGB JPEGs of random ellipses and rectangles on a
@@ -25,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -125,7 +126,9 @@ def throughput(data, workers: int, batch: int = 256, n_batches: int = 12) -> flo
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="*", default=[2000, 60000, 200000])
-    p.add_argument("--root", type=Path, default=Path("/tmp/otgen_jpegs"))
+    p.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "otgen_jpegs",
+                   help="where the generated folders are kept and reused (default: otgen_jpegs in the system's "
+                        "temporary folder)")
     p.add_argument("--old-src", type=Path, help="also run the probe against this src folder (the earlier code)")
     p.add_argument("--throughput", action="store_true")
     p.add_argument("--repeats", type=int, default=1, help="training probes per size (medians reported)")
