@@ -160,8 +160,7 @@ def reference_stats(net: FeatureNetwork, images: Any = None, *, path: str | os.P
     the statistics of ``images`` — read from ``cache`` if it holds them for the same ``key``, and
     written there otherwise."""
     if path is not None:
-        ref = ReferenceStats.load(path)
-        return ref
+        return ReferenceStats.load(path)
     if cache is not None and Path(cache).is_file():
         try:
             cached = ReferenceStats.load(cache, key)
