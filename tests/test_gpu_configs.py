@@ -68,7 +68,7 @@ def test_semidual_gpu_config_trains_one_step_at_batch_2(name):
     assert x.shape == y.shape == (2, 3, 32, 32)
     before_g, before_v = snapshot(gen), snapshot(critic)
     stats = model.train_step(x, y)  # critic loss with R1 (double backward), then the generator
-    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values()), stats
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in stats.values()), stats
     assert_updated(gen, before_g, "generator")
     assert_updated(critic, before_v, "critic")
     out = model.transport(x)
@@ -90,7 +90,7 @@ def test_egnot_pixel_gpu_config_trains_one_step_at_batch_2():
     assert x.shape == y.shape == (2, 3, 32, 32)
     before = snapshot(f)
     stats = model.train_step(x, y)
-    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values()), stats
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in stats.values()), stats
     assert not torch.equal(f.net[-1].weight, before[-2])  # the zero-initialised last conv moved
     assert all(torch.isfinite(p).all() for p in f.parameters())
 

@@ -26,6 +26,7 @@ from .solvers.base import cuda_problem
 from .train import TrainingDiverged
 from .train import checkpoint as ckpt
 from .train.loader import DataLoaderFailed
+from .train.logging import SUPERSEDED
 from .train.distributed import is_main_process, launched_by_torchrun, shutdown
 
 
@@ -173,27 +174,43 @@ def cmd_train(args: argparse.Namespace) -> int:
     the device, the config (all its problems at once), the data and the model, a generator cost, and
     for ``--resume`` the checkpoint (readable, of this model, at a step the run has not passed).
     ``config.yaml`` is written once the training loop has made its own checks too (after the first
-    step, before any checkpoint)."""
+    step, before any checkpoint). ``--resume auto`` (``args.resume == "auto"``; plain ``--resume`` is
+    True) continues the run in ``--out`` if it holds a checkpoint and starts it there otherwise, with
+    the config of the command line, which must be of the same run as a ``config.yaml`` already there."""
+    resume = getattr(args, "resume", False)
+    auto = resume == "auto"
+    if auto and not args.out:
+        raise cfgmod.ConfigError("--resume auto needs --out DIR: it continues the run in DIR if DIR holds a "
+                                 "checkpoint, and starts it there if not")
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     device = getattr(args, "device", None)
     check_writable(out, "--out", directory=True)
     last = ckpt.checkpoint_path(out)
-    if args.resume and not last.is_file():
+    if auto:
+        # Decided once, from checkpoints/last.pt alone, before this process writes anything; under
+        # torchrun every process decides alike: rank 0 writes last.pt (atomically, by rename) only
+        # after a step whose all-reduce needs every process (each has decided by then), and torchrun
+        # stops every process of a failed attempt before it starts the next. config.yaml, written by
+        # rank 0 after the first step, does not enter the decision.
+        resume = last.is_file()
+    if resume and not last.is_file():
         raise cfgmod.ConfigError(f"--resume: there is no checkpoint in {out} (no checkpoints/{ckpt.LAST}); check "
                                  "the path, or drop --resume to start a fresh run")
-    if not args.resume and last.is_file():
+    if not resume and last.is_file():
         raise cfgmod.ConfigError(f"{out} already holds a run; pass --resume to continue it or --out to choose "
                                  "another directory")
     source = args.config
-    if args.resume and (out / "config.yaml").is_file():
+    if resume and not auto and (out / "config.yaml").is_file():
         fixed = [a for a in args.set or [] if a.split("=", 1)[0].strip().split(".")[0] in ("model", "data")]
         if fixed:
             raise cfgmod.ConfigError(f"a resumed run keeps its model and data; cannot --set {', '.join(fixed)} "
                                      "(start a new run with --out instead)")
         source = out / "config.yaml"
     cfg = cfgmod.validate(set_device(cfgmod.apply_overrides(cfgmod.load_yaml(source), args.set or []), device))
+    if auto and (out / "config.yaml").is_file():
+        check_same_run(cfg, out / "config.yaml", resume)
     threads = _threads(args.threads)
-    existing = ckpt.load_checkpoint(out) if args.resume else None  # ValueError naming the file if unreadable
+    existing = ckpt.load_checkpoint(out) if resume else None  # ValueError naming the file if unreadable
     saved_step = ckpt.saved_step(existing, last) if existing is not None else None
     train_generator_first(cfg, out, threads, device)
     model_cls = get_solver(cfg["model"]["name"])
@@ -223,6 +240,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     main = is_main_process()  # under torchrun, rank 0 alone prints, scores and writes run files
     say = print if main else (lambda *a, **k: None)
+    if auto and existing is None:
+        log = out / "metrics.jsonl"
+        moved = (f" (the records of an earlier start move from {log.name} to {SUPERSEDED})"
+                 if log.is_file() and log.stat().st_size else "")
+        say(f"--resume auto: {out} holds no checkpoint; starting a new run there{moved}")
     if existing is not None:
         say(f"resuming {last} at step {saved_step} of {total}")
         if saved_step == total:  # no step to take: the config (eval settings) is written now
@@ -230,8 +252,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             write_config()
     say(f"otgen train: {model.name} -> {out} ({model.describe_steps(tr['n_iters'])}, {threads} threads"
         + (f", {os.environ['WORLD_SIZE']} processes" if launched_by_torchrun() else "") + ")")
+    if tr["compile"]:  # in place, before the loop restores a checkpoint into the same modules
+        say(compile_summary(model.compile()))
     result = model.fit(*data, n_iters=tr["n_iters"], batch_size=tr["batch_size"], seed=tr["seed"],
-                       out=out, resume=args.resume, progress=True, log_every=tr["log_every"],
+                       out=out, resume=resume, progress=True, log_every=tr["log_every"],
                        checkpoint_every=tr["checkpoint_every"], callbacks=[config_after_first_step],
                        precision=tr["precision"], num_workers=tr.get("num_workers")).history
     if not main:
@@ -255,6 +279,49 @@ def cmd_train(args: argparse.Namespace) -> int:
     if written:
         print("\n".join(f"plot: {p}" for p in written[:-1]) + f"\nsamples: {written[-1]}")
     return 0
+
+
+def check_same_run(cfg: dict, saved: Path, resuming: bool) -> None:
+    """``--resume auto`` in a directory whose ``config.yaml`` (``saved``) an earlier start wrote: the
+    config of the command line (``cfg``, validated) must be of the same run, as a plain ``--resume``
+    keeps it: the same model and data sections (``model.device`` aside; train and eval may change).
+    ConfigError naming the keys that differ otherwise."""
+    before = cfgmod.validate(cfgmod.load_yaml(saved))  # ConfigError naming the file and line if it is damaged
+    differ = [f"{key} = {_shown(a)} there, {_shown(b)} here"
+              for section in ("model", "data")
+              for key, a, b in _differences(before.get(section), cfg.get(section), section)
+              if key != "model.device"]
+    if differ:
+        remedy = ("give the command line that started it" if resuming else
+                  "give the command line that started it, or drop --resume auto to start a new run there")
+        raise cfgmod.ConfigError(f"--resume auto: {saved} is of another run ({'; '.join(differ[:4])}"
+                                 f"{'; ...' if len(differ) > 4 else ''}); a run keeps its model and data: {remedy}, "
+                                 "or choose another --out")
+
+
+def _differences(a, b, key: str) -> list[tuple[str, object, object]]:
+    """(dotted key, value in ``a``, value in ``b``) of every leaf where two nested dicts differ; a key
+    missing on one side has the value ``_MISSING``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b), key=str)
+                for d in _differences(a.get(k, _MISSING), b.get(k, _MISSING), f"{key}.{k}")]
+    return [] if a == b else [(key, a, b)]
+
+
+_MISSING = object()
+
+
+def _shown(value) -> str:
+    return "(not set)" if value is _MISSING else repr(value)
+
+
+def compile_summary(report: dict[str, str | None]) -> str:
+    """One line (two with networks left eager) saying what ``train.compile`` compiled: the report of
+    ``Solver.compile`` (network name -> None where compiled, else the reason it stays eager)."""
+    done = [name for name, why in report.items() if why is None]
+    line = f"train.compile: compiled {', '.join(done) if done else 'no network'} with torch.compile"
+    eager = "; ".join(f"{name}: {why}" for name, why in report.items() if why is not None)
+    return line + (f"\ntrain.compile: left eager: {eager}" if eager else "")
 
 
 def check_checkpoint_fits(model, blob: dict, path: Path, config: str | Path) -> None:
@@ -480,6 +547,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def resume_value(value: str) -> str:
+    """The value of ``--resume VALUE``: "auto" only (a bare ``--resume`` is True)."""
+    if value != "auto":
+        raise argparse.ArgumentTypeError(
+            f"--resume takes no value (continue the run in --out) or auto (continue it if --out holds a checkpoint, "
+            f"else start it there), got {value!r}; the config comes first: otgen train CONFIG --out DIR --resume [auto]")
+    return value
+
+
 DEVICE_HELP = ("device: cpu, cuda, cuda:N or auto (a GPU if there is one); sets model.device (default: the "
                "config's, else cpu)")
 
@@ -500,7 +576,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("config", help="config file, e.g. configs/gauss_egnot.yaml")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.n_iters=20")
     t.add_argument("--out", help="run directory (default runs/<config name>)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--resume", nargs="?", const=True, default=False, type=resume_value, metavar="auto",
+                   help="continue the run in --out from its last checkpoint (which must exist); --resume auto: "
+                        "continue it if --out holds a checkpoint, else start it there (one command for a first "
+                        "start and a restart, e.g. torchrun --max-restarts=N)")
     t.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     t.add_argument("--device", help=DEVICE_HELP)
     t.set_defaults(func=cmd_train)

@@ -6,6 +6,7 @@
            # {pair: {name: gaussian_eot, dim: 16, eps: 0.1, seed: 0}}  (or mixture_eot, + n_components)
     train: {n_iters: 2000, batch_size: 256, seed: 0, log_every: 50, checkpoint_every: 500, precision: fp32}
     train: ... num_workers: 3   # data-loading processes for streamed image data (default: cores − 1, at most 8)
+    train: ... compile: true    # torch.compile the networks (those a solver cannot compile stay eager; default false)
     eval:  {n_conditions: 100, n_per_condition: 500, n_samples: 10000}   # pairs
            # image runs: n_samples, seed, batch_size: 1000, features: auto | digits | inception,
            #             ref: STATS.npz (mu, sigma), n_reference: 50000 (reference images at most)
@@ -26,20 +27,20 @@ import yaml
 
 from . import distributions, groundtruth
 from .models import get_solver, solver_names
-from .schema import Choice, Number, Schema, Text, did_you_mean
+from .schema import Choice, Flag, Number, Schema, Text, did_you_mean
 
 TRAIN = Schema("the train section", {
     "n_iters": Number(integer=True, low=1), "batch_size": Number(integer=True, low=1),
     "seed": Number(integer=True, low=0), "log_every": Number(integer=True, low=1),
     "checkpoint_every": Number(integer=True, low=1), "precision": Choice(("fp32", "bf16")),
-    "num_workers": Number(integer=True, low=0)})
+    "num_workers": Number(integer=True, low=0), "compile": Flag()})
 EVAL = Schema("the eval section", {
     "n_conditions": Number(integer=True, low=1), "n_per_condition": Number(integer=True, low=1),
     "n_samples": Number(integer=True, low=1), "n_draws": Number(integer=True, low=1),
     "seed": Number(integer=True, low=0), "batch_size": Number(integer=True, low=1),
     "features": Choice(("auto", "digits", "inception")), "ref": Text(nullable=True),
     "n_reference": Number(integer=True, low=2)})
-DEFAULTS = {"train": {"seed": 0, "log_every": 50, "checkpoint_every": 500, "precision": "fp32"},
+DEFAULTS = {"train": {"seed": 0, "log_every": 50, "checkpoint_every": 500, "precision": "fp32", "compile": False},
             "eval": {"n_conditions": 100, "n_per_condition": 500, "n_samples": 10000, "n_draws": 4, "seed": 0,
                      "batch_size": 1000, "features": "auto", "n_reference": 50000}}
 SECTIONS = ("model", "data", "train", "eval")

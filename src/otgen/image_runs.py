@@ -74,7 +74,8 @@ def write_image_run(model, data, out: Path, seed: int = 0, n: int = IMAGE_SAMPLE
     arrays = {"x": x.cpu(), "y": y, **{k: v.detach().cpu() for k, v in produced.items()}}
     if "phases" in arrays and len(arrays["phases"]) > MAX_PHASES_SHOWN:  # many JKO steps: a spread of them
         keep = torch.linspace(0, len(arrays["phases"]) - 1, MAX_PHASES_SHOWN).round().long()
-        arrays["phases"], arrays["phase_numbers"] = arrays["phases"][keep], keep + 1
+        numbers = arrays.get("phase_numbers", torch.arange(1, len(arrays["phases"]) + 1))  # S-JKO's keep_phases
+        arrays["phases"], arrays["phase_numbers"] = arrays["phases"][keep], numbers[keep]
     if x.ndim == 4:  # image sources: several draws of T(x, z) / pi(·|x) per source
         draws = model.sample(x[:DRAW_SOURCES].to(model.device), DRAWS_PER_SOURCE,
                              generator=torch.Generator(device=model.device).manual_seed(seed + 2))

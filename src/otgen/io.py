@@ -8,11 +8,15 @@ Reads of ``.pt`` files use ``torch.load(weights_only=True)``: tensors, numbers, 
 dicts only, no pickled code; a truncated, corrupt or foreign file raises a ValueError naming the file
 and what is wrong with it (the checksums of a ``.pt`` archive are verified first, so a flipped byte
 in the weights is caught rather than loaded).
+
+Big files are never copied whole in memory: ``save_torch`` serialises straight into the temporary
+file, and ``load_torch`` checks the checksums on a memory map of the file, from which torch then
+maps the tensors (``mmap=True``), so the file is read from disk once.
 """
 
 from __future__ import annotations
 
-import io
+import mmap as _mmap
 import os
 import pickle
 import re
@@ -80,11 +84,9 @@ def _named(e: OSError, path: Path) -> OSError:
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` ``obj`` to ``path`` atomically. ``obj`` must be loadable with weights_only."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    data = buf.getvalue()
-    return atomic_write(path, lambda f: f.write(data))
+    """``torch.save`` ``obj`` to ``path`` atomically: serialised straight into the temporary file (no
+    copy of the whole file in memory), then fsync and rename. ``obj`` must be loadable with weights_only."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 # what torch.load (and zipfile) raise for a file that is not a complete torch archive
@@ -110,32 +112,32 @@ def _reason(e: BaseException) -> str:
     return text
 
 
-def load_torch(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+def load_torch(path: str | os.PathLike, map_location: Any = "cpu", mmap: bool = False) -> Any:
     """Load a file written by ``save_torch`` with ``weights_only=True`` (no code is unpickled).
 
-    FileNotFoundError if there is no file; ValueError naming the file for an empty, truncated or
-    corrupt one (including a checksum mismatch anywhere in the archive) and for one that holds
-    pickled objects other than tensors and plain data (refused without running anything)."""
+    The file is read from disk once: its archive checksums are verified on a memory map of it, and
+    with ``mmap`` torch maps the tensors from the same pages instead of copying them (copy-on-write:
+    changing a loaded tensor never changes the file). FileNotFoundError if there is no file;
+    ValueError naming the file for an empty, truncated or corrupt one (including a checksum mismatch anywhere in the archive) and for one that
+    holds pickled objects other than tensors and plain data (refused without running anything)."""
     path = Path(path)
     if not path.is_file():
         if path.is_dir():
             raise ValueError(f"{path} is a directory, not a file")
         raise FileNotFoundError(f"no such file: {path}")
     with open(path, "rb") as f:  # an OSError here (permission denied) is the file system's, and names the file
-        if not f.read(1):
+        if os.fstat(f.fileno()).st_size == 0:
             raise _corrupt(path, "the file is empty")
-    if zipfile.is_zipfile(path):  # torch's archives store a CRC-32 of every entry: check them all
-        try:
-            with zipfile.ZipFile(path) as z:
-                bad = z.testzip()
-        except _BAD_FILE as e:
-            raise _corrupt(path, _reason(e)) from None
-        if bad is not None:
-            raise _corrupt(path, f"checksum mismatch in {bad}")
+        with _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_READ) as view:
+            archive = zipfile.is_zipfile(view)
+            if archive:  # torch's archives store a CRC-32 of every entry: check them all
+                bad = _bad_entry(path, view)
+                if bad is not None:
+                    raise _corrupt(path, f"checksum mismatch in {bad}")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*pickle protocol.*")
-        try:
-            return torch.load(path, map_location=map_location, weights_only=True)
+        try:  # torch maps only its zip archives (every file torch >= 1.6 writes)
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap and archive)
         except pickle.UnpicklingError as e:
             if "global" in str(e).lower():  # a class or function to import and call: refused unrun
                 raise ValueError(f"{path} holds objects otgen does not load (it loads only tensors and plain "
@@ -146,6 +148,38 @@ def load_torch(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
         except OSError as e:  # torch's archive reader seeking past the end of a cut file
             reason = f"the archive is cut short or damaged ({e.strerror or e})"
             raise _corrupt(path, _foreign(path) or reason) from None
+
+
+def _bad_entry(path: Path, view: _mmap.mmap) -> str | None:
+    """The name of the first entry of the zip archive ``view`` whose data does not match its CRC-32 (or
+    whose local header is damaged), None if all match. Entries stored uncompressed (all of torch's)
+    are checked in place on the map, without copying; others through ``zipfile``. ValueError naming
+    ``path`` for an archive whose directory cannot be read."""
+    try:
+        with zipfile.ZipFile(view) as z, memoryview(view) as whole:
+            for info in z.infolist():
+                if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+                    try:
+                        with z.open(info) as member:  # zipfile checks the CRC at the end of the entry
+                            while member.read(1 << 20):
+                                pass
+                    except zipfile.BadZipFile:
+                        return info.filename
+                    continue
+                start = info.header_offset
+                head = bytes(whole[start:start + 30])
+                if len(head) < 30 or head[:4] != b"PK\x03\x04":
+                    return info.filename
+                name_len, extra_len = struct.unpack("<HH", head[26:30])
+                begin = start + 30 + name_len + extra_len
+                if begin + info.compress_size > len(whole):
+                    return info.filename
+                with whole[begin:begin + info.compress_size] as data:
+                    if zlib.crc32(data) != info.CRC:
+                        return info.filename
+    except _BAD_FILE as e:
+        raise _corrupt(path, _reason(e)) from None
+    return None
 
 
 def _foreign(path: Path) -> str | None:

@@ -155,6 +155,9 @@ def load(path: str | os.PathLike, **overrides: Any):
     ``{"name": "mlp", ...}``) are rebuilt from the stored config; arguments that could not be stored
     (a ``cost`` function or a network module of your own, marked "custom") must be passed again as
     ``overrides``; ``device=`` moves the model. Files written by otgen 0.1 load as they are.
+    An S-JKO model of a run lists its phases' files (``RUN/phases/``) instead of holding them: they
+    are read when ``transport(x, phase=k)`` needs them, from the ``phases/`` folder of the file's run
+    directory, else from where the run wrote them.
 
     A file that is missing raises FileNotFoundError; one that is empty, truncated, corrupt, holds
     pickled objects other than plain data, or is not an otgen model raises ValueError naming the file
@@ -163,9 +166,10 @@ def load(path: str | os.PathLike, **overrides: Any):
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     name = os.fspath(path)
-    blob = io.load_torch(path)
+    blob = io.load_torch(path, mmap=True)  # tensors mapped from the file, not copied (read once)
+    run = Path(path).parent  # the run directory of RUN/model.pt ...
     if isinstance(blob, dict) and "model" in blob and "loop" in blob:
-        blob = blob["model"]
+        blob, run = blob["model"], run.parent  # ... and of RUN/checkpoints/last.pt
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{name} is not an otgen model file ({FORMAT}): it holds {_describe(blob)}")
     for key, kind in (("solver", str), ("config", dict), ("state", dict)):
@@ -191,6 +195,7 @@ def load(path: str | os.PathLike, **overrides: Any):
     except ValueError as e:
         raise ValueError(f"{name}: the stored config: {e}") from None
     model = from_config(blob["solver"], config, **overrides)
+    model.attach_run_dir(run, writes=None)  # where files the state lists are looked for (S-JKO's phases)
     try:
         model.load_state_dict(blob["state"])
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:

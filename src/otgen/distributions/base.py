@@ -16,10 +16,16 @@ import torch
 
 
 class Sampler:
-    """Base class: subclasses set ``event_shape`` and implement ``sample(n, generator)``."""
+    """Base class: subclasses set ``event_shape`` and implement ``sample(n, generator)``.
+
+    A sampler whose draws are row by row through ``otgen.shard`` (each sample from its own row of
+    ``shard.randn`` & co., nothing shared between rows) sets ``row_keyed = True`` and takes
+    ``device=``: in a training step of K processes each process then draws only its own rows of
+    the global batch (``sample_rows``), on the training device; outside one, its draws are torch's."""
 
     event_shape: tuple[int, ...] = ()
     dtype: torch.dtype = torch.float32
+    row_keyed: bool = False
 
     @property
     def dim(self) -> int:
@@ -41,6 +47,13 @@ class Sampler:
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} "
                             f"{generator!r} (for a seed s, pass generator=torch.Generator().manual_seed(s))")
         return self.sample(int(n), generator)
+
+    def sample_rows(self, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+        """``n`` samples on ``device``: drawn there by a ``row_keyed`` sampler (inside
+        ``shard.using``: this process's rows of the global draw), else drawn and moved."""
+        if self.row_keyed:
+            return self.sample(n, generator, device=device)
+        return self.sample(n, generator).to(device)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(event_shape={self.event_shape})"

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..checks import real_array
+from .. import shard
 from .base import Sampler
 
 
@@ -29,7 +30,10 @@ def _as_matrix(name: str, value, dim: int) -> np.ndarray:
 
 
 class Gaussian(Sampler):
-    """N(mean, cov) in R^D. ``mean``: (D,), ``cov``: (D, D) symmetric positive definite."""
+    """N(mean, cov) in R^D. ``mean``: (D,), ``cov``: (D, D) symmetric positive definite. Row-keyed
+    (``Sampler.row_keyed``): ``sample(n, generator, device=)`` draws on ``device``."""
+
+    row_keyed = True
 
     def __init__(self, mean, cov):
         mean = _as_floats("mean", mean).reshape(-1)
@@ -50,14 +54,17 @@ class Gaussian(Sampler):
             raise ValueError(f"dim must be an int >= 1, got {dim!r}")
         return cls(np.zeros(dim), np.eye(dim))
 
-    def sample(self, n, generator=None):
-        z = torch.randn(n, self.dim, generator=generator)
-        return self._mean_t + z @ self._chol_t.T
+    def sample(self, n, generator=None, device=None):
+        z = shard.randn((n, self.dim), generator=generator, device=device)
+        return self._mean_t.to(z.device) + z @ self._chol_t.to(z.device).T
 
 
 class StandardNormal(Sampler):
     """N(0, I) with samples of any ``shape`` (e.g. (1, 16, 16): image-shaped noise, the source of UOTM
-    and S-JKO image generators): ``(n, *shape)``, drawn as ``torch.randn`` (no matrix product)."""
+    and S-JKO image generators): ``(n, *shape)``, drawn as ``torch.randn`` (no matrix product); row-keyed
+    (``Sampler.row_keyed``): ``sample(n, generator, device=)`` draws on ``device``."""
+
+    row_keyed = True
 
     def __init__(self, shape):
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
@@ -65,8 +72,8 @@ class StandardNormal(Sampler):
             raise ValueError(f"shape must be a non-empty list of ints >= 1, got {list(shape)!r}")
         self.event_shape = tuple(int(s) for s in shape)
 
-    def sample(self, n, generator=None):
-        return torch.randn(n, *self.event_shape, generator=generator)
+    def sample(self, n, generator=None, device=None):
+        return shard.randn((n, *self.event_shape), generator=generator, device=device)
 
 
 class GaussianMixture(Sampler):

@@ -95,11 +95,10 @@ class ReplayBuffer:
         dev = x.device
         replay = shard.rand((n,), generator=generator, device=dev) >= self.reinit_prob
         idx = shard.randint(self.size, n, generator=generator, device=dev)
-        rows = replay.nonzero().squeeze(1)
-        y0 = y0.clone()
-        x = x.clone()
-        y0[rows] = self.y[idx[rows]]
-        x[rows] = self.x[idx[rows]]
+        # every row gathers a stored pair and ``where`` keeps it for the replayed rows (picking those
+        # rows by index would read the mask on the host: a device sync)
+        y0 = torch.where(replay.view(-1, *([1] * (y0.dim() - 1))), self.y[idx], y0)
+        x = torch.where(replay.view(-1, *([1] * (x.dim() - 1))), self.x[idx], x)
         return y0, x, None
 
     def end(self, y, x, handle) -> None:

@@ -9,7 +9,8 @@ y <- y + (eta / (2 eps)) * grad_y (f(y) - c(x, y)) + sqrt(eta) * xi.
 
 Options: a Metropolis correction (MALA: exact stationary law, the acceptance rate is reported),
 per-sample clipping of the drift's norm, and geometric step annealing (eta_k = eta * decay**k).
-Chains are updated in place; there is no Python work per sample.
+Chains are updated in place; there is no Python work per sample, and no tensor value is read on the
+host (the statistics stay 0-d tensors on the chains' device: no device sync per step).
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ LogDensity = Callable[[torch.Tensor, bool], tuple]
 @dataclass
 class LangevinStats:
     """What one run of the sampler did: steps taken, final step size, MALA acceptance rate
-    (1.0 for ULA), and the mean per-sample norm of the last drift."""
+    (the float 1.0 for ULA), and the mean per-sample norm of the last drift. The measured ones are
+    0-d tensors on the chains' device (``float(stats.drift_norm)`` reads one on the host)."""
 
     n_steps: int
     final_step_size: float
-    acceptance_rate: float
-    drift_norm: float
+    acceptance_rate: torch.Tensor | float
+    drift_norm: torch.Tensor
 
 
 class LangevinSampler:
@@ -92,14 +94,20 @@ class LangevinSampler:
             drift = self._drift(grad, eta)
             noise = shard.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
             y.add_(drift).add_(noise, alpha=math.sqrt(eta))
-        drift_norm = float(drift.reshape(y.shape[0], -1).norm(dim=1).mean()) if y.numel() else 0.0
-        return y, LangevinStats(n_steps, eta, 1.0, drift_norm)
+        return y, LangevinStats(n_steps, eta, 1.0, self._mean_norm(drift))
+
+    @staticmethod
+    def _mean_norm(drift: torch.Tensor) -> torch.Tensor:
+        """The mean per-sample norm of ``drift`` (n, ...), a 0-d tensor (0 for no samples)."""
+        if not drift.numel():
+            return torch.zeros((), dtype=drift.dtype, device=drift.device)
+        return drift.reshape(drift.shape[0], -1).norm(dim=1).mean()
 
     def _run_mala(self, log_density, y, generator, n_steps):
         eta = self.step_size
         u, grad = log_density(y, True)
         drift = self._drift(grad, eta)
-        accepted = 0.0
+        accepted = torch.zeros((), dtype=y.dtype, device=y.device)  # summed on the device: no host read per step
         for k in range(n_steps):
             if k and self.decay != 1.0:
                 eta *= self.decay
@@ -118,7 +126,6 @@ class LangevinSampler:
             y = torch.where(mask, proposal, y)
             u = torch.where(accept, u_new, u)
             drift = torch.where(mask, drift_new, drift)
-            accepted += float(accept.double().mean())
-        rate = accepted / n_steps if n_steps else 1.0
-        norm = float(drift.reshape(y.shape[0], -1).norm(dim=1).mean())
-        return y, LangevinStats(n_steps, eta, rate, norm)
+            accepted += accept.to(y.dtype).mean()
+        rate = accepted / n_steps if n_steps else accepted.fill_(1.0)
+        return y, LangevinStats(n_steps, eta, rate, self._mean_norm(drift))

@@ -18,6 +18,9 @@ eps: the step follows the energy rather than a fixed multiple of eps. Proposals 
 log-density or gradient is not finite are rejected.
 
 Proposal: y' = y + (eta/2)·∇l(y) + sqrt(eta)·ξ (the parametrisation of ``langevin.py``).
+
+Nothing here reads a tensor value on the host: the moves, the adaptation and the statistics stay on
+the chains' device (no device sync per move).
 """
 
 from __future__ import annotations
@@ -42,11 +45,12 @@ MIN_STEP, MAX_STEP = 1e-12, 1e6
 
 @dataclass
 class MoveStats:
-    """What some MALA moves did: how many, the mean acceptance probability, the mean step."""
+    """What some MALA moves did: how many, the mean acceptance probability, the mean step (0-d
+    tensors on the chains' device; ``float(stats.step_size)`` reads one on the host)."""
 
     n_moves: int
-    acceptance_rate: float
-    step_size: float
+    acceptance_rate: torch.Tensor
+    step_size: torch.Tensor
 
 
 def _rows(per_group: torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
@@ -67,8 +71,11 @@ def row_mask(rows: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def _adapted(eta, rate, gain, target_accept, mask):
-    """log eta + gain·(rate − target_accept) where ``mask``, clamped to [MIN_STEP, MAX_STEP]."""
+    """log eta + gain·(rate − target_accept) where ``mask`` (a bool, or a bool per group), clamped to
+    [MIN_STEP, MAX_STEP]."""
     new = (eta.log() + gain * (rate - target_accept)).exp().clamp(MIN_STEP, MAX_STEP)
+    if isinstance(mask, bool):  # a Python flag: no tensor made from it (a host-to-device copy per move)
+        return new if mask else eta
     return torch.where(mask, new, eta)
 
 
@@ -95,7 +102,7 @@ def mala_moves(log_density: PathDensity, y: torch.Tensor, state: tuple, eta: tor
     n = y.shape[0] // groups if groups else 0
     value, grad, aux = state
     prob_sum = torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
-    adapt_mask = torch.as_tensor(adapt, device=eta.device)
+    adapt_mask = adapt if isinstance(adapt, bool) else torch.as_tensor(adapt, device=eta.device)
     eta_r = _rows(eta, n, y)
     for _ in range(n_moves):
         noise = shard.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
@@ -120,6 +127,6 @@ def mala_moves(log_density: PathDensity, y: torch.Tensor, state: tuple, eta: tor
     rate = prob_sum.view(groups, n).mean(1) / max(n_moves, 1) if groups else prob_sum
     if n_moves and groups and not every_move:  # this process's own groups: no exchange needed
         eta = _adapted(eta, rate, ADAPT_GAIN, target_accept, adapt_mask)
-    mean_rate = float(rate.mean()) if n_moves and groups else 1.0
-    stats = MoveStats(n_moves, mean_rate, float(eta.mean()) if groups else 0.0)
+    mean_rate = rate.mean() if n_moves and groups else torch.ones((), dtype=y.dtype, device=y.device)
+    stats = MoveStats(n_moves, mean_rate, eta.mean() if groups else torch.zeros((), dtype=y.dtype, device=y.device))
     return y, (value, grad, aux), eta, stats

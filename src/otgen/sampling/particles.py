@@ -49,19 +49,21 @@ Refresh = Callable[[torch.Tensor], torch.Tensor]
 @dataclass
 class ParticleStats:
     """One visit: the mean ESS fraction after reweighting, the share of points resampled, MALA's
-    acceptance rate and mean step."""
+    acceptance rate and mean step: 0-d tensors on the particles' device, never read on the host
+    here (``float(stats.ess_fraction)`` reads one)."""
 
-    ess_fraction: float
-    resampled: float
-    acceptance_rate: float
-    step_size: float
+    ess_fraction: torch.Tensor
+    resampled: torch.Tensor
+    acceptance_rate: torch.Tensor
+    step_size: torch.Tensor
 
 
 def _last_of_each(index: torch.Tensor, size: int) -> torch.Tensor:
-    """Mask of the last occurrence of each value of ``index`` (values in [0, size))."""
+    """For each position p of ``index`` (values in [0, size)), the position of the last occurrence of
+    the value index[p] (p itself where it occurs once)."""
     position = torch.arange(index.shape[0], device=index.device)
     last = torch.full((size,), -1, dtype=position.dtype, device=index.device).scatter_reduce(0, index, position, "amax")
-    return last[index] == position
+    return last[index]
 
 
 class PersistentParticles:
@@ -121,15 +123,15 @@ class PersistentParticles:
 
         y, (u, _, _), eta, moves = mala_moves(path, y, (u, grad, ()), self.eta[idx], n_moves, generator)
         y = y.view(n, N, *self.event_shape)
-        # a point picked twice (a global batch larger than the pool) keeps its last copy, all fields alike
-        keep = _last_of_each(every, self.source.shape[0])
-        where = every[keep]
-        self.y[where] = shard.gather(y)[keep]
-        self.log_w[where] = shard.gather(log_w)[keep]
-        self.u_old[where] = shard.gather(u.view(n, N))[keep]  # from now on weighted for this potential
-        self.eta[where] = shard.gather(eta)[keep]
-        stats = ParticleStats(float(ess.mean()), float(resample.float().mean()), moves.acceptance_rate,
-                              moves.step_size)
+        # a point picked twice (a global batch larger than the pool) keeps its last copy, all fields alike:
+        # every copy writes the last one's values (so the repeated writes agree, and no boolean mask
+        # picks the rows: that would read the mask on the host)
+        last = _last_of_each(every, self.source.shape[0])
+        self.y[every] = shard.gather(y)[last]
+        self.log_w[every] = shard.gather(log_w)[last]
+        self.u_old[every] = shard.gather(u.view(n, N))[last]  # from now on weighted for this potential
+        self.eta[every] = shard.gather(eta)[last]
+        stats = ParticleStats(ess.mean(), resample.to(ess.dtype).mean(), moves.acceptance_rate, moves.step_size)
         return x, y, torch.softmax(log_w, dim=1), stats
 
     @classmethod

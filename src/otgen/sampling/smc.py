@@ -70,14 +70,16 @@ class GaussianBase:
 @dataclass
 class SMCStats:
     """What one run did: levels until beta = 1 (mean over groups), resampling events per group, the
-    mean ESS fraction before each resampling check, the MALA acceptance rate and final mean step."""
+    mean ESS fraction before each resampling check, the MALA acceptance rate and final mean step.
+    All but ``n_steps`` are 0-d tensors on the particles' device, never read on the host here
+    (``float(stats.levels)`` reads one)."""
 
     n_steps: int
-    levels: float
-    resamples: float
-    ess_fraction: float
-    acceptance_rate: float
-    final_step_size: float
+    levels: torch.Tensor
+    resamples: torch.Tensor
+    ess_fraction: torch.Tensor
+    acceptance_rate: torch.Tensor
+    final_step_size: torch.Tensor
 
 
 def finite_or_minus_inf(t: torch.Tensor) -> torch.Tensor:
@@ -180,7 +182,8 @@ class TemperedSMC:
         n = groups * particles
         y = base.sample((n, *event_shape), generator, dtype, device)
         if n == 0:
-            return y.reshape(groups, particles, *event_shape), SMCStats(n_steps, 0.0, 0.0, 1.0, 1.0, 0.0)
+            zero, one = (torch.full((), v, dtype=dtype, device=y.device) for v in (0.0, 1.0))
+            return y.reshape(groups, particles, *event_shape), SMCStats(n_steps, zero, zero, one, one, zero)
 
         def combine(beta_rows, u, lq, grad_u, grad_q):
             b = beta_rows.view(-1, *([1] * (grad_u.dim() - 1)))
@@ -204,27 +207,33 @@ class TemperedSMC:
         adapt_until = int(self.anneal_fraction * n_steps)  # then the steps stay fixed
         levels = torch.zeros(groups, dtype=dtype, device=y.device)
         resamples = torch.zeros_like(levels)
-        ess_seen, accept_seen = [], 0.0
+        # the statistics are summed on the device: nothing is read on the host
+        ess_sum, ess_levels, accept_sum = (torch.zeros((), dtype=dtype, device=y.device) for _ in range(3))
         # The same number of levels and random draws whatever the data, so that the processes of a
-        # distributed run draw in step (otgen.shard); every decision is per group.
+        # distributed run draw in step (otgen.shard); every decision is per group. A level is computed
+        # whether or not a group is still tempering (asking would read ``active`` on the host, a device
+        # sync per level) and masked to what skipping it leaves: with no group active, beta, the
+        # weights and the levels stay as they are (``any_active`` selects the old weights) and no
+        # group resamples; the resampling numbers are drawn either way, as they always were.
         n_levels = max(1, math.ceil(n_steps / self.moves_per_level))
         for level in range(1, n_levels + 1):
             active = beta < 1
-            if bool(active.any()):
-                u, lq = state[2][:2]
-                g = (u - lq).view(groups, particles)
-                min_step = (1.0 - beta) / max(1, max_levels - level + 1)
-                new_beta = torch.where(active, _next_beta(beta, log_w, g, self.cess_target, min_step), beta)
-                d_beta = (new_beta - beta)[:, None]
-                log_w = normalised_log_weights(log_w + torch.where(d_beta > 0, d_beta * finite_or_minus_inf(g), 0.0))
-                beta = new_beta
-                levels += active.to(dtype)
-                ess = ess_fraction(log_w)
-                ess_seen.append(float(ess[active].mean()))
-                # resample when the weights degenerate, and once more on arrival at beta = 1 (equal weights)
-                resample = active & ((ess < self.resample_below) | ((beta >= 1) & (ess < 1 - 1e-6)))
-            else:
-                resample = torch.zeros_like(active)
+            any_active = active.any()
+            u, lq = state[2][:2]
+            g = (u - lq).view(groups, particles)
+            min_step = (1.0 - beta) / max(1, max_levels - level + 1)
+            new_beta = torch.where(active, _next_beta(beta, log_w, g, self.cess_target, min_step), beta)
+            d_beta = (new_beta - beta)[:, None]
+            new_log_w = normalised_log_weights(log_w + torch.where(d_beta > 0, d_beta * finite_or_minus_inf(g), 0.0))
+            log_w = torch.where(any_active, new_log_w, log_w)
+            beta = new_beta
+            levels += active.to(dtype)
+            ess = ess_fraction(log_w)
+            # the mean over the active groups, counted at levels with one
+            ess_sum += torch.where(active, ess, 0.0).sum() / active.sum().clamp_min(1)
+            ess_levels += any_active.to(dtype)
+            # resample when the weights degenerate, and once more on arrival at beta = 1 (equal weights)
+            resample = active & ((ess < self.resample_below) | ((beta >= 1) & (ess < 1 - 1e-6)))
             y, state, log_w = self._resample(y, state, log_w, resample, generator)
             resamples += resample.to(dtype)
             moves = min(self.moves_per_level, n_steps - (level - 1) * self.moves_per_level)
@@ -234,10 +243,10 @@ class TemperedSMC:
                 adapt = (level - 1) * self.moves_per_level < adapt_until
                 y, state, eta, mstats = mala_moves(path(beta_rows), y, state, eta, moves, generator, adapt=adapt,
                                                    target_accept=self.target_accept, every_move=True)
-                accept_seen += mstats.acceptance_rate * moves
-        stats = SMCStats(n_steps, float(levels.mean()), float(resamples.mean()),
-                         sum(ess_seen) / len(ess_seen) if ess_seen else 1.0,
-                         accept_seen / n_steps if n_steps else 1.0, float(eta.mean()))
+                accept_sum += mstats.acceptance_rate * moves
+        ess_mean = torch.where(ess_levels > 0, ess_sum / ess_levels.clamp_min(1), 1.0)
+        stats = SMCStats(n_steps, levels.mean(), resamples.mean(), ess_mean,
+                         accept_sum / n_steps if n_steps else accept_sum.fill_(1.0), eta.mean())
         return y.reshape(groups, particles, *event_shape), stats
 
     @staticmethod

@@ -19,13 +19,16 @@ The loop (``otgen.train``) calls, with one positional argument per entry of ``da
 
     solver.check_data(*sample_shapes)        # before training: ValueError on a mismatch
     solver.prepare(*data, n_iters=n)         # once, before the first step (n: the run's total steps)
-    metrics = solver.train_step(*batches)    # one update -> dict of floats
+    metrics = solver.train_step(*batches)    # one update -> dict of 0-d tensors (or floats)
 
 and the faces ask ``run_steps(n_iters)`` (the steps of a run of ``n_iters`` as the user counts them),
 ``describe_steps(n_iters)``, ``run_arrays(x, generator)`` (what a run writes to ``samples/`` and plots),
 ``transport(x, generator=, batch_size=)`` and ``sample(x, n_per_x, generator=, batch_size=)`` (``batch_size``:
 at most that many inputs per network call, through ``map_batches``). A solver never parses configs,
 prints, or writes files other than through ``save``.
+
+``compile()`` compiles the declared networks in place with ``torch.compile`` (``fit(compile=True)``,
+``train.compile``), leaving eager those a solver names in ``compile_exclusions()`` with the reason.
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import io, shard
+from .. import gradsync, io, shard
 from ..checks import check_number, derived_seed, real_array
 from ..costs import Cost
 from ..nn import EMA
+from ..nn.compiled import COMPILE_MODES, compile_in_place, compile_problem
 from ..schema import Device, Number, Schema, Shape
 
 FORMAT = "otgen-model-1"
@@ -171,6 +175,7 @@ class _Optimizer:
                  ema: tuple[EMA, nn.Module] | None):  # ema: the average and the module it follows
         self.optimizer, self.schedule, self.grad_clip, self.ema = optimizer, schedule, grad_clip, ema
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.reducer: gradsync.Reducer | None = None  # made on the first update of a K-process run
         for group in optimizer.param_groups:
             group.setdefault("base_lr", group["lr"])  # schedules scale from here
 
@@ -264,6 +269,52 @@ class Solver:
         """The declared networks by name (the trained ones, whose weights are saved)."""
         return dict(self._networks)
 
+    # -- compilation (torch.compile) ------------------------------------------------------------------
+    #: what ``compile`` did, by network name: None where compiled, else why the network stays eager
+    #: (None until ``compile`` is called)
+    compile_report: dict[str, str | None] | None = None
+
+    def compile_exclusions(self) -> dict[str, str]:
+        """The declared networks that ``compile`` leaves eager, by name, each with the reason in words
+        (default: none): a solver names here a network that torch.compile cannot run the way the
+        solver uses it, e.g. one differentiated twice (an R1 penalty)."""
+        return {}
+
+    def compile(self, mode: str = "default") -> dict[str, str | None]:
+        """Compile the forward passes of the declared networks with ``torch.compile`` (inductor), in
+        place (``otgen.nn.compiled``): the modules, their parameters and the state_dict keys stay as
+        they are, so optimisers, EMAs, checkpoints, resume and model files see no difference (a model
+        trained compiled saves and loads into an eager one). Copies (an EMA's shadow, S-JKO's frozen
+        maps) run eager; the networks of ``compile_exclusions`` stay eager.
+
+        Returns, and keeps as ``compile_report``, each network's outcome: None where compiled, the
+        reason where left eager (the faces print it; a solver never does). Compiling happens at the
+        first calls of each kind of input (seconds per graph); results equal eager ones up to float
+        rounding (fused kernels). A second call compiles nothing more and returns the same report.
+        ``mode``: one of ``COMPILE_MODES`` ("default", ...), the same as any earlier call's (ValueError
+        naming ``mode`` otherwise); ValueError naming ``compile`` where torch.compile cannot run here
+        (no C++ compiler for the CPU, no Triton for CUDA, an unsupported Python)."""
+        if mode not in COMPILE_MODES:
+            raise ValueError(f"mode must be one of {COMPILE_MODES}, got {mode!r}")
+        if self.compile_report is not None:
+            if mode != self._compile_mode:
+                raise ValueError(f"mode={mode!r}: this {self.name} is compiled with mode {self._compile_mode!r} "
+                                 "already (a network is compiled once)")
+            return dict(self.compile_report)
+        problem = compile_problem(self.device)
+        if problem:
+            raise ValueError(f"compile: {problem} (the networks run eager without it)")
+        excluded = self.compile_exclusions()
+        report: dict[str, str | None] = {}
+        for name, module in self._networks.items():
+            if name in excluded:
+                report[name] = excluded[name]
+                continue
+            compile_in_place(module, mode)
+            report[name] = None
+        self.compile_report, self._compile_mode = report, mode
+        return dict(report)
+
     # -- the one optimisation step ------------------------------------------------------------------
     def update(self, name: str, loss: torch.Tensor) -> None:
         """One step of optimiser ``name`` on ``loss`` at ``self.step``: schedule → zero_grad → backward →
@@ -274,8 +325,14 @@ class Solver:
             for group in opt.optimizer.param_groups:
                 group["lr"] = group["base_lr"] * factor
         opt.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        shard.average_gradients(opt.params)  # a K-process run: the mean over processes (DDP's all-reduce)
+        s = shard.current()
+        if s.distributed and gradsync.OVERLAP:  # the mean over processes, bucketed all-reduces during backward
+            if opt.reducer is None:  # its hooks, once (a one-process run never has them)
+                opt.reducer = gradsync.Reducer(opt.params)
+            opt.reducer.backward(loss, s)
+        else:
+            loss.backward()
+            shard.average_gradients(opt.params)  # one process: nothing; else one flat all-reduce
         if opt.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(opt.params, opt.grad_clip)
         opt.optimizer.step()
@@ -309,7 +366,26 @@ class Solver:
         side) and the run's total step count ``n_iters``."""
         self.total_steps = n_iters
 
-    def train_step(self, *batches: torch.Tensor) -> dict[str, float]:
+    def attach_run_dir(self, run: os.PathLike | None, writes: bool | None) -> None:
+        """The run directory ``run`` (None: none). A solver whose state grows with the run (S-JKO's
+        phases) keeps that part in files of ``run`` instead of in every checkpoint. The loop calls this
+        in every process after a restore and before ``prepare``, with ``writes`` True in the process
+        that writes the run's files (rank 0) and False in the others (they read what rank 0 wrote);
+        ``otgen.load`` calls it with ``writes`` None before it loads a file of ``run``: files are
+        looked for there, and nothing is written. Default: nothing."""
+
+    def checkpoint_saved(self) -> None:
+        """Called in the process that writes, once a checkpoint of the current state is on disk:
+        files of the run that no checkpoint needs any more may go (S-JKO's phases beyond
+        ``keep_phases``). Default: nothing."""
+
+    def train_step(self, *batches: torch.Tensor) -> dict[str, torch.Tensor | float]:
+        """One update on one batch per data side; returns the step's metrics by name: detached 0-d
+        tensors on the solver's device (float32 or float64), or Python floats for what the host
+        knows anyway (S-JKO's phase). A step reads no tensor value on the host (no ``item()``,
+        ``float(t)``, ``if t:``, no loop whose length depends on a value): on a GPU each read would
+        wait for the queue to drain. The loop accumulates the metrics on the device and reads them
+        at log steps."""
         raise NotImplementedError
 
     def run_steps(self, n_iters: int) -> int:

@@ -433,22 +433,23 @@ class EgNOTSolver(Solver):
         weights = torch.full(y_neg.shape[:2], 1.0 / self.particles, dtype=y_neg.dtype, device=y_neg.device)
         return y_neg, weights, {"accept": st.acceptance_rate, "ess": st.ess_fraction, "mala_step": st.final_step_size}
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """One EgNOT update: negatives from the sampler, then one Adam step on
         mean f(ỹ) − mean f(y) (+ energy_reg·mean(f² on both)); weighted particles enter with their
-        self-normalised weights."""
+        self-normalised weights. Returns detached 0-d tensors (the loss, mean f on both sides, the
+        sampler's statistics); nothing is read on the host."""
         x, y = x.to(self.device), y.to(self.device)
         y_neg, weights, sampler_metrics = self._negatives(x)
         f_pos = self.potential(y)
         f_neg = self.potential(y_neg.reshape(-1, *self.event_shape)).view(weights.shape)
-        loss = (weights * f_neg).sum(1).mean() - f_pos.mean()
+        mean_pos, mean_neg = f_pos.mean(), (weights * f_neg).sum(1).mean()
+        loss = mean_neg - mean_pos
         if self.energy_reg:
             loss = loss + self.energy_reg * (f_pos.pow(2).mean() + (weights * f_neg.pow(2)).sum(1).mean())
         if self.optimizer is not None:
             self.update("optimizer", loss)
         self.step += 1
-        return {"loss": loss.item(), "f_pos": f_pos.mean().item(), "f_neg": (weights * f_neg).sum(1).mean().item(),
-                **sampler_metrics}
+        return {"loss": loss.detach(), "f_pos": mean_pos.detach(), "f_neg": mean_neg.detach(), **sampler_metrics}
 
     # -- state ---------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:

@@ -39,6 +39,16 @@ def r1_penalty(v_real: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
+#: why the potential stays eager under ``compile`` when an R1 penalty is on (``Solver.compile_exclusions``)
+R1_EAGER = ("its R1 penalty (r1 > 0) differentiates v(y) twice (torch.autograd.grad with create_graph=True), "
+            "which torch.compile does not support (AOTAutograd has no double backward)")
+
+
+def r1_exclusions(r1: float) -> dict[str, str]:
+    """``{"potential": R1_EAGER}`` when ``r1 > 0``, else nothing: the networks ``compile`` leaves eager."""
+    return {"potential": R1_EAGER} if r1 > 0 else {}
+
+
 def build_map_networks(generator: Any, potential: Any, source_shape: Sequence[int], event_shape: Sequence[int],
                        noise_dim: int, hidden: Sequence[int], activation: str,
                        seed: int) -> tuple[nn.Module, nn.Module]:

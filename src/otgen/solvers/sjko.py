@@ -15,6 +15,14 @@ the identity) is the hardest problem; ``first_phase_iters`` gives it its own len
 restarts in the right phase at the right step. After each phase the generator's weights are kept, so
 ``transport(x, phase=k)`` can use T_k.
 
+Where the phases are kept (``solvers/phase_store.py``): in a run with a directory (``fit(out=...)``,
+``otgen train``) each finished phase is written once to its own file ``RUN/phases/phase_007.pt`` (by
+rank 0), and checkpoints and ``model.pt`` list the files instead of holding the weights, so they stay
+the same size however many phases are trained; in memory only the current generator, the frozen
+T_{k−1} and at most one phase loaded for ``transport`` are held. Without a directory (``fit`` without
+``out``) the phases are held in memory, and ``save`` writes them into the model file. ``keep_phases``
+= N keeps only the newest N phases (files or memory).
+
 The cost is an ``otgen.costs.Cost`` on the sample space: by default ``SquaredEuclidean(scale=1/(2h))``,
 i.e. ‖x − y‖²/(2h) summed over coordinates; a user's cost c(y_new, y_old) (a callable or a Cost
 comparing two samples of the same space) gives a JKO step of another ground cost. A cost between
@@ -25,6 +33,10 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -34,11 +46,27 @@ from .. import shard
 from ..checks import check_number, dim_or_event_shape
 from ..conjugates import make_conjugate
 from ..costs import Cost, GeneratorCost, SquaredEuclidean, make_cost
-from ..schema import Anything, Choice, Number, Schema, Text
+from ..schema import Anything, Choice, Field, Number, Schema, Text
 from .base import DEVICE, DIM, EVENT_SHAPE, SEED, Solver, check_batch_size, cosine_factor, frozen
-from .semidual import NETWORK_FIELDS, adam, build_map_networks, draw_noise, per_sample, push, r1_penalty
+from .phase_store import FOLDER, FilePhases, MemoryPhases
+from .semidual import (NETWORK_FIELDS, adam, build_map_networks, draw_noise, per_sample, push, r1_exclusions,
+                       r1_penalty)
 
 LR_SCHEDULES = ("constant", "cosine", "phase_cosine")
+
+
+@dataclass(frozen=True)
+class KeepPhases(Field):
+    """``keep_phases``: "all", or an int N >= 1 (the newest N phases)."""
+
+    def _check(self, name, value):
+        if isinstance(value, str) and value == "all":
+            return value
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name} must be 'all' or an int >= 1 (how many of the newest phases to keep), "
+                             f"got {value!r}")
+        return int(value)
+
 
 SCHEMA = Schema("SJKO", {
     "dim": DIM, "h": Number(low=0, low_open=True),
@@ -47,7 +75,7 @@ SCHEMA = Schema("SJKO", {
     "alpha": Number(low=0, low_open=True), "alpha_final": Number(low=0, low_open=True, nullable=True),
     "instance_noise": Number(low=0), "noise_dim": Number(integer=True, low=0),
     "first_phase_iters": Number(integer=True, low=1, nullable=True), "lr_schedule": Choice(LR_SCHEDULES),
-    **NETWORK_FIELDS, "seed": SEED, "device": DEVICE,
+    "keep_phases": KeepPhases(), **NETWORK_FIELDS, "seed": SEED, "device": DEVICE,
 })
 
 
@@ -71,6 +99,10 @@ class SJKOSolver(Solver):
         lr_schedule: "constant" (the paper's toys); "cosine" (to 0 over the whole run; the paper's CIFAR
             runs decay over the whole run to a floor of 5e-5); "phase_cosine" (from the base rate to 0
             within every phase: each JKO step is its own problem).
+        keep_phases: "all" (default) or N >= 1: keep only the newest N phases' maps for
+            ``transport(x, phase=k)`` (the last phase is always kept); older phase files are deleted
+            once a checkpoint no longer lists them. Where phases are kept: see the module docstring
+            (files of the run directory when ``fit`` has ``out``, else memory).
         generator, potential, hidden, activation, lr_g, lr_v, betas, grad_clip, r1: as ``otgen.UOTM``.
         seed, device: as every solver.
     """
@@ -84,7 +116,7 @@ class SJKOSolver(Solver):
     def __init__(self, dim: int | None = None, h: float = 1.0, n_phases: int = 10, phi: str = "kl", *,
                  event_shape: Sequence[int] | None = None, cost: Cost | Any = None, alpha: float = 1.0,
                  alpha_final: float | None = None, instance_noise: float = 0.0, noise_dim: int = 0,
-                 first_phase_iters: int | None = None, lr_schedule: str = "constant",
+                 first_phase_iters: int | None = None, lr_schedule: str = "constant", keep_phases: int | str = "all",
                  generator: str | dict | nn.Module | None = None, potential: str | dict | nn.Module | None = None,
                  hidden: Sequence[int] = (128, 128, 128), activation: str = "silu", lr_g: float = 1e-4,
                  lr_v: float = 1e-4, betas: Sequence[float] = (0.5, 0.9), grad_clip: float | None = None,
@@ -115,8 +147,14 @@ class SJKOSolver(Solver):
         self.opt_v = self.add_optimizer("opt_v", adam("potential", self.potential, lr_v, args["betas"]), schedule=schedule,
                                         grad_clip=args["grad_clip"])
         self.iters_per_phase = 0  # phases 1.. (and phase 0 unless first_phase_iters): set by prepare()
-        self.previous: nn.Module | None = None  # frozen T_{k−1}; None in phase 0 (identity)
-        self.phase_states: list[dict[str, torch.Tensor]] = []  # the weights of T_0, T_1, ... once trained
+        self.keep_phases = args["keep_phases"]
+        keep = None if self.keep_phases == "all" else self.keep_phases
+        self._phases: MemoryPhases | FilePhases = MemoryPhases(keep)  # the weights of T_0, T_1, ... once trained
+        self._previous: nn.Module | None = None  # frozen T_{k−1} (None: phase 0's identity, or not loaded yet)
+        self._loaded: tuple[int, nn.Module] | None = None  # the last phase loaded for transport
+        self._run: Path | None = None  # the run directory the phases are written to (attach_run_dir)
+        self._writes = False  # whether this process writes them
+        self._look_in: list[Path] = []  # where phase files are looked for first
         self.config = args
 
     # -- phases ----------------------------------------------------------------------------------
@@ -168,16 +206,71 @@ class SJKOSolver(Solver):
         start, end = self.phase_bounds(self.phase_of(step))
         return cosine_factor(step - start, end - start)
 
-    def _frozen_copy(self) -> nn.Module:
+    def _frozen_copy(self, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
+        """A frozen eval-mode copy of the generator (with the weights ``state``, if given)."""
         net = copy.deepcopy(self.generator_net).eval()
+        if state is not None:
+            net.load_state_dict(state)
         for p in net.parameters():
             p.requires_grad_(False)
         return net
 
     def _end_phase(self) -> None:
-        """Keep T_k's weights and freeze a copy as T_{k−1} of the next phase."""
-        self.phase_states.append({k: v.detach().clone() for k, v in self.generator_net.state_dict().items()})
-        self.previous = self._frozen_copy()
+        """Keep T_k's weights (in the phase store) and freeze a copy as T_{k−1} of the next phase."""
+        if isinstance(self._phases, FilePhases) and self._run is None and not self._phases.writes:
+            self._phases = self._phases.to_memory()  # a fit without a directory: new phases in memory
+        self._phases.add(self.generator_net.state_dict())
+        self._previous = self._frozen_copy()
+
+    @property
+    def previous(self) -> nn.Module | None:
+        """The frozen T_{k−1} of the current phase k: the last finished phase (None before phase 0 ends:
+        the identity); after a load it is read from the phase store when first needed."""
+        if self._previous is None and self._phases.trained:
+            self._previous = self._frozen_copy(self._phases.get(self._phases.trained - 1))
+        return self._previous
+
+    @property
+    def phases_trained(self) -> int:
+        """How many phases have finished (T_0 .. T_{phases_trained − 1})."""
+        return self._phases.trained
+
+    @property
+    def phases_kept(self) -> range:
+        """The phases whose maps ``transport(x, phase=k)`` can use (all trained ones, or the newest
+        ``keep_phases``)."""
+        return range(self._phases.first, self._phases.trained)
+
+    @property
+    def phase_states(self) -> "PhaseStates":
+        """The weights of every trained phase by index, read on demand (a phase that is not kept raises
+        ValueError); ``len`` is the number of phases trained."""
+        return PhaseStates(self)
+
+    # -- where the phases are kept ---------------------------------------------------------------
+    def attach_run_dir(self, run: os.PathLike | None, writes: bool | None) -> None:
+        """Keep the phases in files of ``run``'s ``phases/`` folder from now on: written by this process
+        if ``writes`` (with those it holds in memory so far: a model trained without a directory, a
+        checkpoint of otgen before phase files), else (False) by another process of the same run, rank 0.
+        ``writes`` None (``otgen.load`` of a file in ``run``) or ``run`` None (a ``fit`` without
+        ``out``): nothing is written; phase files are looked for in ``run``'s ``phases/`` first, and new
+        phases are held in memory."""
+        self._loaded = None
+        if run is None or writes is None:
+            self._run, self._writes = None, False
+            self._look_in = [] if run is None else [Path(run) / FOLDER]
+            if isinstance(self._phases, FilePhases):
+                self._phases.stop_writing(self._look_in)
+            return
+        self._run, self._writes = Path(run), bool(writes)
+        self._look_in = [self._run / FOLDER]
+        store = FilePhases(self._phases.keep, self._look_in, self._writes)
+        store.adopt(self._phases)
+        self._phases = store
+
+    def checkpoint_saved(self) -> None:
+        """A checkpoint of this state is on disk: the files of phases it no longer lists are deleted."""
+        self._phases.prune()
 
     # -- the maps --------------------------------------------------------------------------------
     def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
@@ -199,18 +292,33 @@ class SJKOSolver(Solver):
         return push(self._phase_net(phase), x, gen, self.device, batch_size)
 
     def _phase_net(self, phase: int | None) -> nn.Module:
-        """T_k of ``phase`` k (a copy holding its weights), or the current generator for None."""
+        """T_k of ``phase`` k, or the current generator for None. The last phase, right after it ended
+        (a trained model), is the current generator itself; another is loaded into a copy of it from
+        the phase store, and that copy is kept for the next call with the same phase."""
         if phase is None:
             return self.generator_net
         phase = self._count("phase", phase, low=0)
-        if not self.phase_states:
+        self._check_phase(phase)
+        if phase == self._phases.trained - 1 and self.step == self.phase_bounds(phase)[1]:
+            return self.generator_net  # no step since T_k was kept: the same weights
+        if self._loaded is None or self._loaded[0] != phase:
+            self._loaded = None  # one loaded phase at a time
+            net = copy.deepcopy(self.generator_net)
+            net.load_state_dict(self._phases.get(phase))
+            self._loaded = (phase, net)
+        return self._loaded[1]
+
+    def _check_phase(self, phase: int) -> None:
+        """ValueError unless ``phase`` is trained and kept."""
+        trained = self._phases.trained
+        if not trained:
             raise ValueError(f"phase={phase}: no phase is trained yet (fit the model first, or pass phase=None "
                              "for the current weights)")
-        if phase >= len(self.phase_states):
-            raise ValueError(f"phase must be < {len(self.phase_states)} (the phases trained so far), got {phase}")
-        net = copy.deepcopy(self.generator_net)
-        net.load_state_dict(self.phase_states[phase])
-        return net
+        if phase >= trained:
+            raise ValueError(f"phase must be < {trained} (the phases trained so far), got {phase}")
+        if phase < self._phases.first:
+            raise ValueError(f"phase={phase} is not kept: keep_phases={self.keep_phases} keeps the newest phases "
+                             f"only, {self._phases.first} to {trained - 1} (phase must be in that range)")
 
     def sample(self, x: torch.Tensor, n_per_x: int = 1, phase: int | None = None,
                generator: torch.Generator | None = None, batch_size: int | None = None) -> torch.Tensor:
@@ -222,15 +330,25 @@ class SJKOSolver(Solver):
     def run_arrays(self, x: torch.Tensor, generator: torch.Generator,
                    y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``y_hat`` (the last trained map's T(x)) and ``phases`` (K, n, *event_shape): T_k(x) of every
-        trained phase, each with the same x and a generator in the same state."""
+        kept phase, each with the same x and a generator in the same state (one phase's weights loaded
+        at a time); with ``keep_phases`` below the phases trained, also ``phase_numbers`` (K,): the
+        1-based number of each."""
         state = generator.get_state()
         phases = []
-        for k in range(len(self.phase_states)):
+        for k in self.phases_kept:
             generator.set_state(state)
             phases.append(self.transport(x, phase=k, generator=generator))
         if not phases:
             return super().run_arrays(x, generator)
-        return {"y_hat": phases[-1], "phases": torch.stack(phases)}
+        arrays = {"y_hat": phases[-1], "phases": torch.stack(phases)}
+        if self.phases_kept.start:
+            arrays["phase_numbers"] = torch.arange(self.phases_kept.start, self.phases_kept.stop) + 1
+        return arrays
+
+    # -- compilation -----------------------------------------------------------------------------
+    def compile_exclusions(self) -> dict[str, str]:
+        """The potential stays eager under ``compile`` when r1 > 0 (the R1 penalty's double backward)."""
+        return r1_exclusions(self.r1)
 
     # -- training --------------------------------------------------------------------------------
     def expected_shapes(self):
@@ -267,9 +385,10 @@ class SJKOSolver(Solver):
                              f"({self.n_phases - 1})")
         return rest // (self.n_phases - 1)
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor | float]:
         """One potential and one generator update in the current phase on (x, y), both (n, *event_shape);
-        ends the phase on its last step."""
+        ends the phase on its last step. Returns detached 0-d tensors (the losses, the mean cost) and the
+        phase as a float (known on the host); nothing is read on the host."""
         if not self.iters_per_phase:
             raise RuntimeError("call fit (or prepare) before train_step: the phase length is not set")
         x, y = self._as_batch("x", x, self.event_shape), self._as_batch("y", y, self.event_shape)
@@ -302,16 +421,44 @@ class SJKOSolver(Solver):
         self.step += 1
         if self.step == self.phase_bounds(phase)[1]:
             self._end_phase()
-        return {"loss_v": loss_v.item(), "loss_g": loss_g.item(), "cost": cost.mean().item(), "phase": float(phase)}
+        return {"loss_v": loss_v.detach(), "loss_g": loss_g.detach(), "cost": cost.detach().mean(), "phase": float(phase)}
 
     # -- state -----------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
-        return {"phase_states": list(self.phase_states), "iters_per_phase": self.iters_per_phase}
+        """The phase store's state (the list of phase files, or the weights held in memory) and the
+        phase length."""
+        return {**self._phases.state(), "iters_per_phase": self.iters_per_phase}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.phase_states = [dict(s) for s in state["phase_states"]]
+        """Restore the phases: a list of phase files (looked for in the attached run directory first,
+        then where the state says), or weights held in the state (``phase_states``: a model file
+        written without a run directory, or by otgen before phase files). T_{k−1} is read again
+        when first needed."""
+        keep = self._phases.keep
+        if "phase_files" in state:
+            self._phases = FilePhases.from_state(state["phase_files"], keep, self._look_in, self._writes)
+        else:
+            self._phases = MemoryPhases(keep, state["phase_states"], state.get("phases_trained"))
         self.iters_per_phase = int(state["iters_per_phase"])
-        self.previous = None
-        if self.phase_states:  # T_{k−1} of the current phase is the last finished one
-            self.previous = self._frozen_copy()
-            self.previous.load_state_dict(self.phase_states[-1])
+        self._previous = self._loaded = None
+
+
+class PhaseStates:
+    """A read-only sequence view of a model's phase weights: ``len`` = phases trained, ``[k]`` reads
+    phase k's state dict from the store (ValueError for a phase that is not kept)."""
+
+    def __init__(self, solver: SJKOSolver):
+        self._solver = solver
+
+    def __len__(self) -> int:
+        return self._solver.phases_trained
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise TypeError(f"phase index must be an int, got {type(k).__name__}")
+        if k < 0:
+            k += len(self)
+        if not 0 <= k < len(self):
+            raise IndexError(f"phase {k} is not trained ({len(self)} phases)")
+        self._solver._check_phase(k)
+        return self._solver._phases.get(k)

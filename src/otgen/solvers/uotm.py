@@ -32,7 +32,8 @@ from ..conjugates import make_conjugate
 from ..costs import Cost, SquaredEuclidean, make_cost
 from ..schema import Anything, Choice, Number, Schema, Shape, Text
 from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, SEED, Solver, check_batch_size, frozen
-from .semidual import NETWORK_FIELDS, adam, build_map_networks, draw_noise, per_sample, push, r1_penalty
+from .semidual import (NETWORK_FIELDS, adam, build_map_networks, draw_noise, per_sample, push, r1_exclusions,
+                       r1_penalty)
 
 LR_SCHEDULES = ("constant", "cosine")
 COST_REDUCTIONS = SquaredEuclidean.REDUCTIONS
@@ -140,6 +141,11 @@ class UOTMSolver(Solver):
         net = self.ema.shadow if self.ema is not None else self.generator_net
         return push(net, x, gen, self.device, batch_size)
 
+    # -- compilation -----------------------------------------------------------------------------
+    def compile_exclusions(self) -> dict[str, str]:
+        """The potential stays eager under ``compile`` when r1 > 0 (the R1 penalty's double backward)."""
+        return r1_exclusions(self.r1)
+
     # -- training --------------------------------------------------------------------------------
     def expected_shapes(self):
         return self.source_shape, self.event_shape
@@ -152,11 +158,11 @@ class UOTMSolver(Solver):
         v_fake = per_sample("v(T(x, z))", self.potential(y_fake), n)
         c_fake = per_sample("c(x, T(x, z))", self.cost(x, y_fake), n)
         loss = self.phi1(v_fake - c_fake).mean() + self.phi2(-v_real).mean()
-        stats = {"v_real": v_real.mean().item(), "v_fake": v_fake.mean().item()}
+        stats = {"v_real": v_real.detach().mean(), "v_fake": v_fake.detach().mean()}
         if self.r1 > 0:
             penalty = r1_penalty(v_real, y)
             loss = loss + 0.5 * self.r1 * penalty
-            stats["r1"] = penalty.item()
+            stats["r1"] = penalty.detach()
         return loss, stats
 
     def generator_loss(self, x: torch.Tensor, y_fake: torch.Tensor) -> torch.Tensor:
@@ -165,20 +171,21 @@ class UOTMSolver(Solver):
         return (per_sample("c(x, T(x, z))", self.cost(x, y_fake), n)
                 - per_sample("v(T(x, z))", self.potential(y_fake), n)).mean()
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """One potential update on (x, y) ((n, *source_shape), (m, *event_shape)); every
-        ``n_critic``-th step also one generator update on x."""
+        ``n_critic``-th step also one generator update on x. Returns detached 0-d tensors (the losses,
+        mean v on both sides, R1); nothing is read on the host."""
         x, y = self._as_batch("x", x, self.source_shape), self._as_batch("y", y, self.event_shape)
         with torch.no_grad():
             y_fake = self.generator_net(x, self._noise(x.shape[0], self.generator))
         loss_v, stats = self.potential_loss(x, y, y_fake)
         self.update("opt_v", loss_v)
-        out = {"loss_v": loss_v.item(), **stats}
+        out = {"loss_v": loss_v.detach(), **stats}
         if (self.step + 1) % self.n_critic == 0:
             with frozen(self.potential):
                 y_fake = self.generator_net(x, self._noise(x.shape[0], self.generator))
                 loss_g = self.generator_loss(x, y_fake)
                 self.update("opt_g", loss_g)
-            out["loss_g"] = loss_g.item()
+            out["loss_g"] = loss_g.detach()
         self.step += 1
         return out

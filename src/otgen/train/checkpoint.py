@@ -4,10 +4,17 @@
 "data_generator", "torch_rng"[, "cuda_rng"]}}: with the solver's own streams in its state, every
 random stream of the run. It is replaced (never overwritten in place) every ``checkpoint_every``
 steps and at the end, so the file on disk is always the last complete, finite state.
+
+It is written straight into its temporary file (``io.save_torch``: no copy of it in memory) and read
+once per process when a run resumes: ``load_checkpoint`` verifies its checksums on a memory map and
+torch maps the tensors from the same pages (``mmap``); ``otgen train --resume`` checks the
+checkpoint and the loop restores it from that one read. State that grows with the run (S-JKO's
+phases) is not in it but in files of the run directory that it lists (``Solver.attach_run_dir``).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +33,11 @@ def save_checkpoint(out: Path, solver: Any, step: int, data_generator: torch.Gen
     loop = {"step": step, "data_generator": data_generator.get_state(), "torch_rng": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         loop["cuda_rng"] = torch.cuda.get_rng_state_all()
-    return io.save_torch({"model": solver.to_checkpoint(), "loop": loop}, checkpoint_path(out))
+    global _last_read
+    _last_read = None
+    path = io.save_torch({"model": solver.to_checkpoint(), "loop": loop}, checkpoint_path(out))
+    solver.checkpoint_saved()  # what no checkpoint lists any more may go (S-JKO's phases beyond keep_phases)
+    return path
 
 
 def state_tensors(state: Any) -> list[torch.Tensor]:
@@ -53,16 +64,41 @@ def saved_step(checkpoint: Any, path: Path | str = LAST) -> int:
     raise ValueError(f"{path} is not an otgen run checkpoint (model and loop state): it holds {what}")
 
 
+#: the checkpoint read last, handed once to the next ``load_checkpoint`` of the same unchanged file (the
+#: check of ``otgen train --resume`` and the loop's restore share one read); dropped when a run restores
+#: it (the solver's optimiser state may then share its tensors and change them) or writes a checkpoint
+_last_read: tuple[tuple, dict[str, Any]] | None = None
+
+
+def _identity(path: Path) -> tuple:
+    st = path.stat()
+    return os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def load_checkpoint(out: Path) -> dict[str, Any] | None:
-    """The checkpoint in run directory ``out``, or None if there is none."""
+    """The checkpoint in run directory ``out``, or None if there is none: read once, memory-mapped
+    (``io.load_torch``). The next call for the same unchanged file (same inode, size and time) gets
+    the object this one read, unless a run has restored it in between; any later call reads the file
+    again."""
+    global _last_read
     path = checkpoint_path(out)
     if not path.is_file():
         return None
-    return io.load_torch(path)
+    key = _identity(path)
+    if _last_read is not None and _last_read[0] == key:
+        checkpoint, _last_read = _last_read[1], None
+        return checkpoint
+    checkpoint = io.load_torch(path, mmap=True)
+    _last_read = (key, checkpoint)
+    return checkpoint
 
 
 def restore(solver: Any, checkpoint: dict[str, Any], data_generator: torch.Generator | None = None) -> int:
-    """Load ``checkpoint`` into ``solver`` (and the loop's RNGs); returns the step to continue from."""
+    """Load ``checkpoint`` into ``solver`` (and, with ``data_generator``, the loop's RNGs: a run continues
+    from it); returns the step to continue from."""
+    global _last_read
+    if data_generator is not None:
+        _last_read = None  # the run trains on from here: the solver's state may share the checkpoint's tensors
     model = checkpoint["model"]
     if model.get("solver") != solver.name:
         raise ValueError(f"the checkpoint holds a {model.get('solver')} model, not {solver.name}")

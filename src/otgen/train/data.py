@@ -1,8 +1,10 @@
 """Batches for the training loop from what users pass as ``source`` and ``target``.
 
-Accepted: a ``Tensor`` / ndarray of samples (n, *shape) (minibatches drawn uniformly with
-replacement), a built-in ``Sampler`` (called with the loop's generator), or any callable
-``n -> Tensor(n, *shape)``.
+Accepted: a ``Tensor`` / ndarray of samples (n, *shape) or an ``Empirical`` / ``ImageSet`` (minibatches
+drawn uniformly with replacement: each process draws only its own rows' indices, keyed by global
+row, ``otgen.shard``), a built-in ``Sampler`` (called with the loop's generator), or any callable
+``n -> Tensor(n, *shape)`` (called for the whole global batch in every process: a callable cannot be
+asked for rows r·n..(r+1)·n of a batch).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..distributions.base import accepts_generator
+from .. import shard as shards
+from ..distributions.base import Sampler, accepts_generator
+from ..distributions.empirical import Empirical
 from ..shard import Shard
 
 
@@ -25,14 +29,23 @@ def check_finite(batch: torch.Tensor, name: str, where: str = "") -> None:
 
 class BatchStream:
     """``stream(batch_size) -> Tensor (batch_size / K, *shape)``: this process's rows of a global batch
-    of ``batch_size`` drawn from ``data`` (K processes, ``shard``; one: the whole batch). Every
-    process draws the same global batch from the same ``generator`` and keeps its rows (a Tensor's
-    rows are picked by index, only this process's are copied; a sampler is called for the whole batch)."""
+    of ``batch_size`` drawn from ``data`` (K processes, ``shard``; one: the whole batch). A Tensor of
+    samples (or an ``Empirical`` sampler's rows) is indexed: each process draws only its own rows'
+    indices, keyed by global row from ``generator`` (``shard.randint``), on the samples' device, so K
+    processes draw what one draws for the whole batch. So is a ``row_keyed`` built-in sampler (the
+    Gaussian noise of image generators): each process draws its rows, on ``device``. Any other
+    sampler is called for the whole batch in every process alike, which keeps its rows."""
 
-    def __init__(self, data: Any, name: str, generator: torch.Generator, shard: Shard | None = None):
+    def __init__(self, data: Any, name: str, generator: torch.Generator, shard: Shard | None = None,
+                 device: torch.device | str = "cpu"):
         self.name = name
         self.generator = generator
         self.shard = shard or Shard()
+        self.device = torch.device(device)
+        self.row_keyed = isinstance(data, Sampler) and data.row_keyed
+        self.original = data  # what prepare() sees for an Empirical sampler (drawn from by index here)
+        if isinstance(data, Empirical) and type(data).sample is Empirical.sample:
+            data = data.samples
         if isinstance(data, np.ndarray):
             data = torch.as_tensor(data)
         if isinstance(data, torch.Tensor):
@@ -51,8 +64,10 @@ class BatchStream:
 
     @property
     def data(self) -> Any:
-        """What the solver's ``prepare`` is given: the Tensor of samples, or the sampler with its
-        outputs checked as the batches are."""
+        """What the solver's ``prepare`` is given: the Tensor of samples, the ``Empirical`` sampler
+        given, or the sampler with its outputs checked as the batches are."""
+        if isinstance(self.original, Empirical):
+            return self.original
         return self.samples if self.samples is not None else self._checked
 
     def _checked(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -75,8 +90,13 @@ class BatchStream:
         NaN/Inf first (ValueError naming the side, ``where`` added), so every process refuses it alike;
         a Tensor of samples was checked once, when the stream was made."""
         if self.samples is not None:
-            idx = self.shard.mine(torch.randint(self.samples.shape[0], (n,), generator=self.generator))
-            return self.samples[idx.to(self.samples.device)]
+            with shards.using(self.shard):
+                idx = shards.randint(self.samples.shape[0], n // self.shard.world_size, generator=self.generator,
+                                     device=self.samples.device)
+            return self.samples[idx]
+        if self.row_keyed:  # finite by construction: no check (a host read)
+            with shards.using(self.shard):
+                return self.fn.sample_rows(n // self.shard.world_size, self.generator, self.device)
         batch = self.whole(n)
         check_finite(batch, self.name, where)
         return self.shard.mine(batch)

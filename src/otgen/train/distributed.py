@@ -2,8 +2,10 @@
 
 The loop asks its context who writes files and shows progress (``is_main``), for the ``shard``
 the solver's steps draw and gather through (``otgen.shard``), to make every process start from the
-same state (``broadcast_state``, after the solver's ``prepare``), to reduce each step's metrics and stop request (``reduce_step``:
-one all-reduce, so that every process sees the same numbers, stops at the same step and stops
+same state (``broadcast_state``, after the solver's ``prepare``), to agree on a stop request after
+every step (``agree_stop``: a host-side all-reduce of one flag, so every process stops after the same
+step), to reduce the metrics summed on the device at log and checkpoint steps
+(``mean_over_processes``, ``min_over_processes``: every process logs the same numbers and stops
 together on NaN/Inf) and to wait for the others (``barrier``).
 
 ``context(device)`` picks it: the process group the caller initialised; else, in a process started
@@ -11,12 +13,13 @@ by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), a new default group —
 device, gloo for the CPU — initialised from the environment; else one process.
 
 How a K-process run computes (docs/distributed.md): the config's batch is the global batch, split
-in K equal parts; every process draws the global batch's random numbers (data rows, noise) from the
-same seeded streams and keeps its rows; gradients are averaged over the processes in the solver's one
-shared step — what ``DistributedDataParallel``'s reducer does, here in one flat all-reduce per
-update, since the solvers call their networks in ways DDP's wrapper does not support (a potential
-inside Langevin chains and twice per loss, a frozen potential in the generator's loss, R1's double
-backward). Every process so holds the whole state, identical, and rank 0 alone writes it.
+in K equal parts; every process draws only its rows' random numbers (data rows, noise), keyed by
+global row from the same seeded streams (``otgen.shard``), so together they draw what one process
+draws for the whole batch; gradients are averaged over the processes in the solver's one
+shared step — what ``DistributedDataParallel``'s reducer does, bucketed all-reduces overlapping the
+backward pass (``otgen.gradsync``), without DDP's wrapper, since the solvers call their networks in
+ways it does not support (a potential inside Langevin chains and twice per loss, a frozen potential
+in the generator's loss, R1's double backward). Every process so holds the whole state, identical, and rank 0 alone writes it.
 """
 
 from __future__ import annotations
@@ -49,8 +52,14 @@ class SingleProcess:
     def broadcast_state(self, solver: Any) -> None:
         pass
 
-    def reduce_step(self, metrics: dict[str, float], stop: bool) -> tuple[dict[str, float], bool]:
-        return metrics, stop
+    def mean_over_processes(self, values: torch.Tensor) -> torch.Tensor:
+        return values
+
+    def min_over_processes(self, values: torch.Tensor) -> torch.Tensor:
+        return values
+
+    def agree_stop(self, stop: bool) -> bool:
+        return stop
 
     def barrier(self) -> None:
         pass
@@ -66,6 +75,7 @@ class ProcessGroup:
         self.dist, self.group, self.device = dist, group, torch.device(device)
         self.rank = dist.get_rank(group)
         self.world_size = dist.get_world_size(group)
+        self._host: Any = False  # the gloo group of the per-step stop flag (made when first needed)
 
     @property
     def is_main(self) -> bool:
@@ -96,13 +106,33 @@ class ProcessGroup:
         if not self.is_main:
             solver.load_state_dict(state)
 
-    def reduce_step(self, metrics: dict[str, float], stop: bool) -> tuple[dict[str, float], bool]:
-        """The metrics' means over the processes, and whether any process was asked to stop."""
-        values = torch.tensor([*metrics.values(), float(stop)], dtype=torch.float64, device=self.device)
+    def mean_over_processes(self, values: torch.Tensor) -> torch.Tensor:
+        """The mean of ``values`` over the processes (an all-reduce on the reduction device)."""
+        values = values.to(self.device)
         self.dist.all_reduce(values, group=self.group)
-        values = values.tolist()
-        mean = {k: v / self.world_size for k, v in zip(metrics, values)}
-        return mean, values[-1] > 0
+        return values / self.world_size
+
+    def min_over_processes(self, values: torch.Tensor) -> torch.Tensor:
+        """The element-wise minimum of ``values`` over the processes."""
+        values = values.to(self.device)
+        self.dist.all_reduce(values, op=self.dist.ReduceOp.MIN, group=self.group)
+        return values
+
+    def agree_stop(self, stop: bool) -> bool:
+        """Whether any process was asked to stop: an all-reduce of one host flag over a gloo group (the
+        run's own group unless that is NCCL), so the host waits for the other hosts, never for a device."""
+        flag = torch.tensor([1 if stop else 0], dtype=torch.int32)
+        self.dist.all_reduce(flag, op=self.dist.ReduceOp.MAX, group=self._host_group())
+        return bool(flag[0])
+
+    def _host_group(self) -> Any:
+        if self._host is False:
+            if self.dist.get_backend(self.group) == "nccl":
+                ranks = self.dist.get_process_group_ranks(self.group or self.dist.group.WORLD)
+                self._host = self.dist.new_group(ranks=ranks, backend="gloo")
+            else:
+                self._host = self.group
+        return self._host
 
     def barrier(self) -> None:
         if self.device.type == "cuda":
@@ -130,10 +160,32 @@ def context(device: torch.device) -> SingleProcess | ProcessGroup:
         device = torch.device(device)
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", **_attempt_store(dist))
     if dist.is_initialized() and dist.get_world_size() > 1:
         return ProcessGroup(device)
     return SingleProcess()
+
+
+def _attempt_store(dist: Any) -> dict[str, Any]:
+    """``init_process_group``'s store, rank and world size for a process of a torchrun whose agent
+    hosts the store (``TORCHELASTIC_USE_AGENT_STORE``, torch's default): a namespace of this attempt
+    in the agent's store; {} (torch's env:// rendezvous) otherwise.
+
+    The agent keeps that one store across the restarts of ``--max-restarts``, with the keys the
+    processes of the failed attempt wrote: gloo's and NCCL's addresses, under the names the next
+    attempt uses. A restarted process that reads its dead peer's address first waits to connect
+    until the group's timeout (30 min for gloo). Each attempt's group so gets keys of its own, named
+    by torchrun's restart count (the same in every process one agent starts; docs/distributed.md
+    for several machines)."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != str(True):
+        return {}
+    from datetime import timedelta
+
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                          timeout=timedelta(minutes=30))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return {"store": dist.PrefixStore(f"otgen/attempt_{attempt}", store), "rank": int(os.environ["RANK"]),
+            "world_size": int(os.environ["WORLD_SIZE"])}
 
 
 def shutdown() -> None:

@@ -26,6 +26,7 @@ from .data import BatchStream, check_finite
 from .distributed import context
 from .loader import DatasetStream
 from .logging import MetricsLog, progress_bar
+from .metrics import LazyMetrics, MetricSums
 
 Callback = Callable[[int, Any, dict], "dict | None"]
 
@@ -44,14 +45,19 @@ class TrainResult:
 
 
 def _finite_state(state: Any) -> bool:
-    return all(not t.is_floating_point() or bool(torch.isfinite(t).all()) for t in ckpt.state_tensors(state))
+    """Whether every floating-point tensor of ``state`` is finite (one host read per device)."""
+    flags: dict[torch.device, list[torch.Tensor]] = {}
+    for t in ckpt.state_tensors(state):
+        if t.is_floating_point():
+            flags.setdefault(t.device, []).append(torch.isfinite(t).all())
+    return all(bool(torch.stack(f).all()) for f in flags.values())
 
 
 PRECISIONS = ("fp32", "bf16")
 
 
 def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, seed: int = 0,
-          out: str | Path | None = None, resume: bool = False, progress: bool = True, log_every: int = 50,
+          out: str | Path | None = None, resume: bool | str = False, progress: bool = True, log_every: int = 50,
           checkpoint_every: int = 500, callbacks: Iterable[Callback] = (), precision: str = "fp32",
           num_workers: int | None = None, dist: Any = None) -> TrainResult:
     """Train ``solver`` until it has taken ``n_iters`` steps in all (counting resumed ones and those of
@@ -66,11 +72,15 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
             of their number, each process taking an equal part).
         seed: seeds the loop's data draws (the solver has its own seed).
         out: run directory for ``metrics.jsonl``, ``checkpoints/last.pt`` and ``model.pt``; None: no files.
-        resume: continue from ``out``'s checkpoint (which must exist). Without it, a directory that
-            already holds a checkpoint is refused (nothing saved is overwritten).
+        resume: True: continue from ``out``'s checkpoint (which must exist); False: start a run, and a
+            directory that already holds a checkpoint is refused (nothing saved is overwritten); "auto":
+            continue if ``out`` holds a checkpoint, else start (the same call serves a first start and
+            a restart, e.g. under ``torchrun --max-restarts``).
         progress: a progress bar when stderr is a terminal.
         log_every, checkpoint_every: in steps.
-        callbacks: ``cb(step, solver, metrics) -> dict | None`` after each step; returned dicts are logged.
+        callbacks: ``cb(step, solver, metrics) -> dict | None`` after each step; ``metrics`` is a mapping
+            whose values are read from the device only if the callback looks at them (this process's
+            own values); returned dicts are logged.
         precision: "fp32", or "bf16": each step under ``torch.autocast`` with bfloat16 (for the
             convolutional networks on a GPU; weights, optimiser state and chains stay float32).
         num_workers: data-loading worker processes of each process for a streaming image data set
@@ -85,7 +95,9 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
     batch (``otgen.shard``), and only rank 0 writes files. SIGINT/SIGTERM stop every process after
     the same step, with one checkpoint, and raise KeyboardInterrupt. On NaN/Inf the run stops with
     ``TrainingDiverged``; with ``out`` the last good checkpoint is kept and reloaded into the model,
-    without ``out`` the model is left as it diverged.
+    without ``out`` the model is left as it diverged. The metrics stay on the device between log
+    steps (``train/metrics.py``): a NaN/Inf is found at the next log or checkpoint step, named by
+    the step it came from, and no checkpoint is written after it.
     """
     check_number("n_iters", n_iters, low=1, integer=True)
     check_number("batch_size", batch_size, low=1, integer=True)
@@ -108,8 +120,11 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
     if out is not None and out.exists() and not out.is_dir():
         raise ValueError(f"out={str(out)!r} exists and is not a directory (a run directory holds metrics.jsonl, "
                          "checkpoints/ and model.pt)")
+    if not (isinstance(resume, bool) or (isinstance(resume, str) and resume == "auto")):
+        raise ValueError(f"resume must be True (continue the run in out), False (start one there) or \"auto\" "
+                         f"(continue it if out holds a checkpoint, else start it), got {resume!r}")
     if resume and out is None:
-        raise ValueError("resume=True continues the run in a directory: pass out=")
+        raise ValueError(f"resume={resume!r} continues the run in a directory: pass out=")
     dist = dist or context(solver.device)
     if batch_size % dist.world_size:
         raise ValueError(f"batch_size {batch_size} is the global batch of the {dist.world_size} processes and "
@@ -119,7 +134,7 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
     # streaming image data set is read in its own seeded order, each process reading only its rows
     data_gen = torch.Generator().manual_seed(derived_seed(seed, 3, 0))
     streams = [DatasetStream(d, side, derived_seed(seed, 3, 1 + k), dist.shard, num_workers, solver.device)
-               if isinstance(d, ImageDataset) else BatchStream(d, side, data_gen, dist.shard)
+               if isinstance(d, ImageDataset) else BatchStream(d, side, data_gen, dist.shard, solver.device)
                for k, (d, side) in enumerate(zip(data, sides))]
     probes = [stream.whole(min(batch_size, 2)) for stream in streams]
     for probe, side in zip(probes, sides):
@@ -128,6 +143,13 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
 
     start = solver.step  # a model fitted before in memory continues; a checkpoint overrides below
     existing = ckpt.load_checkpoint(out) if out is not None else None
+    if resume == "auto":
+        # Every process decides alike, from checkpoints/last.pt alone: only rank 0 writes it
+        # (atomically, by rename), at the end of a step whose all-reduce needs every process, so not
+        # before every process has decided here; and torchrun stops every process of a failed attempt
+        # before it starts the next. (A decision broadcast from rank 0 would add nothing: each process
+        # reads the checkpoint itself, for its step and random streams.)
+        resume = existing is not None
     if existing is not None and not resume:
         raise ValueError(f"out={str(out)!r} already holds a run (checkpoints/{ckpt.LAST}); "
                          "pass resume=True to continue it, or choose another directory")
@@ -140,6 +162,7 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
             raise ValueError(f"n_iters {n_iters} is below the step {saved_step} of the checkpoint "
                              f"{ckpt.checkpoint_path(out)}; a resumed run continues to n_iters >= {saved_step}")
         start = ckpt.restore(solver, existing, data_gen)
+    solver.attach_run_dir(out, writes=dist.is_main)  # state kept in files of the run (S-JKO's phases)
     solver.prepare(*(stream.data for stream in streams), n_iters=n_iters)
     dist.broadcast_state(solver)  # every process continues from rank 0's state
     log = MetricsLog(out / "metrics.jsonl" if (out is not None and dist.is_main) else None,
@@ -157,51 +180,59 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
                 else contextlib.nullcontext())
 
     t0 = time.perf_counter()
-    sums: dict[str, float] = {}
-    count = 0
+    sums = MetricSums()
     completed, in_step = start, False
     bar = progress_bar(n_iters, start, progress and dist.is_main, desc=type(solver).__name__)
+
+    def check(step: int) -> dict[str, float]:
+        """The means of the steps since the last record (over the processes too): the one host read
+        of the metrics, at log and checkpoint steps; stops on a non-finite step among them."""
+        record, bad_step = sums.read(dist)
+        if bad_step is not None:
+            _diverged(solver, out, bad_step, {k: v for k, v in record.items() if not math.isfinite(v)})
+        return record
+
     try:
         for stream in streams:
             if isinstance(stream, DatasetStream):  # a resumed run reads on from where step `start` left off
                 stream.start(batch_size, start)
         with StopRequest() as stop:
             for step in range(start + 1, n_iters + 1):
-                # the whole batch is checked (NaN/Inf in a sampler's draw), in every process alike
+                # a sampler's whole batch is checked (NaN/Inf in its draw), in every process alike
                 batches = [stream(batch_size, f" in the batch of step {step}") for stream in streams]
                 in_step = True
                 with shard.using(dist.shard), autocast:
                     metrics = solver.train_step(*batches)
                 completed, in_step = step, False
-                metrics, stop_now = dist.reduce_step(metrics, stop.requested)  # the same in every process
-                bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
-                if bad:
-                    _diverged(solver, out, step, bad)
+                sums.add(step, metrics)  # on the device: no host read
+                # the processes agree on a stop request every step: a host-side all-reduce of one flag
+                # (gloo, beside NCCL), no wait on the device; one process: its own flag
+                agreed = dist.agree_stop(stop.requested)
                 interrupted = False  # Ctrl-C (KeyboardInterrupt) inside a callback: this step is logged first
                 for cb in callbacks:
                     try:
-                        extra = cb(step, solver, metrics)
+                        extra = cb(step, solver, LazyMetrics(metrics))
                     except KeyboardInterrupt:
                         interrupted = True
                         break
                     if extra:
-                        metrics = {**metrics, **extra}
+                        sums.add_extra(extra)
                 if interrupted and dist.world_size > 1:  # a request like a signal's: agreed after the next step
                     stop.requested, interrupted = True, False
-                for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                count += 1
-                if step % log_every == 0 or step == n_iters:
-                    record = {k: v / count for k, v in sums.items()}
-                    log.write({"step": step, "time": round(time.perf_counter() - t0, 3), **record})
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(record.items())[:3]}, refresh=False)
-                    sums, count = {}, 0
-                if step % checkpoint_every == 0 and step != n_iters:
+                last = step == n_iters
+                if step % log_every == 0 or last or (step % checkpoint_every == 0 and not last):
+                    record = check(step)
+                    if step % log_every == 0 or last:
+                        log.write({"step": step, "time": round(time.perf_counter() - t0, 3), **record})
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in list(record.items())[:3]}, refresh=False)
+                        sums.reset()
+                if step % checkpoint_every == 0 and not last:
                     save(step)
                 bar.update(1)
                 # Ctrl-C / SIGTERM arrived during this step: stop between steps (all processes after the
-                # same step: as reduced with the metrics; one process sees its callbacks' signals too)
-                if interrupted or stop_now or (dist.world_size == 1 and stop.requested):
+                # same step, as agreed above; one process sees its callbacks' signals too)
+                if interrupted or agreed or (dist.world_size == 1 and stop.requested):
+                    check(step)  # no checkpoint of a diverged state
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         if not in_step:  # between two steps the state is consistent: resume continues from here
