@@ -19,3 +19,12 @@ def ctrl_c_after():
         return callback
 
     return make
+
+
+@pytest.fixture
+def one_thread():
+    """torch at one thread for the test (restored after it): tests that time or count work per step."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

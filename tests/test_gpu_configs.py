@@ -17,12 +17,7 @@ from otgen.nn.unet import ResNetCritic, ResUNetGenerator, VanillaEnergyNet
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def n_params(module: torch.nn.Module) -> int:

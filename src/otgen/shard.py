@@ -102,7 +102,8 @@ def _shr(z: torch.Tensor, k: int) -> torch.Tensor:
 
 def _bits(generator: torch.Generator | None, device: torch.device | str | None, start: int, count: int) -> torch.Tensor:
     """64 random bits (int64) for elements [start, start + count) of a global draw keyed by one draw
-    of ``generator`` (made on the generator's device, moved to ``device``: no host read)."""
+    of ``generator``, computed on ``device``: no device sync (a CPU generator's key for a GPU draw is
+    read on the host, where it was made)."""
     global _drawn
     _drawn += count
     gen_device = generator.device if generator is not None else torch.device("cpu")
@@ -158,7 +159,8 @@ def rand(shape: Sequence[int], generator: torch.Generator | None = None, dtype: 
     dtype = dtype or torch.get_default_dtype()
     _, start, count = _local(shape)
     work = torch.float64 if dtype == torch.float64 else torch.float32
-    width = 53 if work == torch.float64 else 24
+    # as many bits as the dtype's significand holds, so that no uniform rounds up to 1
+    width = {torch.float64: 53, torch.float16: 11, torch.bfloat16: 8}.get(dtype, 24)
     return _uniform(_bits(generator, device, start, count), work, 64 - width, width).to(dtype).reshape(shape)
 
 
