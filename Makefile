@@ -38,6 +38,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ddp_scaling.py
 	$(BIN)/python benchmarks/image_data.py --repeats 3 --throughput --json benchmarks/results/image_data.json
 	$(BIN)/python benchmarks/evaluator_floors.py
+	$(BIN)/python benchmarks/per_process_cost.py --test-configs
+	$(BIN)/python benchmarks/per_process_cost.py
+	$(BIN)/python benchmarks/host_syncs.py
+	$(BIN)/python benchmarks/keyed_draws.py
+	$(BIN)/python benchmarks/grad_overlap.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
