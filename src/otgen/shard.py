@@ -125,11 +125,10 @@ def _uniform(bits: torch.Tensor, dtype: torch.dtype, shift: int, width: int) -> 
     return _shr(bits, shift).bitwise_and_((1 << width) - 1).to(dtype).mul_(2.0 ** -width)
 
 
-def _local(shape: Sequence[int]) -> tuple[Shard, int, int]:
-    """(shard, this process's first element of the global draw, its element count)."""
-    s = current()
+def _local(shape: Sequence[int]) -> tuple[int, int]:
+    """(this process's first element of the global draw, its element count) for local ``shape``."""
     count = math.prod(shape)
-    return s, s.rank * count, count
+    return current().rank * count, count
 
 
 def randn(shape: Sequence[int], generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
@@ -141,7 +140,7 @@ def randn(shape: Sequence[int], generator: torch.Generator | None = None, dtype:
         return torch.randn(shape, generator=generator, dtype=dtype, device=device)
     dtype = dtype or torch.get_default_dtype()
     work = torch.float64 if dtype == torch.float64 else torch.float32
-    _, start, count = _local(shape)
+    start, count = _local(shape)
     bits = _bits(generator, device, start, count)
     width = 32 if work == torch.float64 else 24  # two uniforms from the 64 bits: high and low
     radius = _uniform(bits, work, 64 - width, width)
@@ -157,7 +156,7 @@ def rand(shape: Sequence[int], generator: torch.Generator | None = None, dtype: 
     if not _keyed:
         return torch.rand(shape, generator=generator, dtype=dtype, device=device)
     dtype = dtype or torch.get_default_dtype()
-    _, start, count = _local(shape)
+    start, count = _local(shape)
     work = torch.float64 if dtype == torch.float64 else torch.float32
     # as many bits as the dtype's significand holds, so that no uniform rounds up to 1
     width = {torch.float64: 53, torch.float16: 11, torch.bfloat16: 8}.get(dtype, 24)
@@ -170,7 +169,7 @@ def randint(high: int, n: int, generator: torch.Generator | None = None,
     bias below high/2^63)."""
     if not _keyed:
         return torch.randint(high, (n,), generator=generator, device=device)
-    _, start, count = _local((n,))
+    start, count = _local((n,))
     return _shr(_bits(generator, device, start, count), 1).remainder_(high)
 
 
