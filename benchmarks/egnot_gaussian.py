@@ -31,14 +31,14 @@ from otgen.bench import evaluate_pair, exact_sample_floor, matmul_gflops
 from otgen.groundtruth import GaussianEOTPair
 from otgen.runtime import keep_freed_memory
 
-from mixture_cell_options import egnot_options  # a sibling script: benchmarks/ is on sys.path
+from mixture_cell_options import egnot_options, merged  # a sibling script: benchmarks/ is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "egnot_gaussian.json"
 BEGIN, END = "<!-- egnot-gaussian:begin -->", "<!-- egnot-gaussian:end -->"
 
-# Per-cell settings: model arguments and (n_iters, batch_size), chosen to keep training <= 5 min on
-# 2 threads; see docs/egnot.md for why these values.
+# Per-cell settings: EgNOT options (nested, as EgNOTOptions) and (n_iters, batch_size), chosen to keep
+# training <= 5 min on 2 threads; see docs/egnot.md for why these values.
 # Every cell uses EgNOT's defaults (2x256 SiLU MLP + bounded quadratic term, Adam 3e-4 with cosine
 # decay, the "smc" sampler: 4 weighted particles for each of 4096 pool points, 5 adaptive MALA moves
 # per iteration, the visited particles redrawn by a 60-move tempered SMC every 20 iterations; tempered
@@ -48,7 +48,7 @@ SETTINGS = {cell: ({}, 3000, 256) for cell in [(2, 0.1), (2, 1.0), (16, 0.1), (1
 
 def run_cell(dim: int, eps: float, seed: int = 0, options: dict | None = None) -> dict:
     kwargs, n_iters, batch = SETTINGS[(dim, eps)]
-    kwargs = {**kwargs, **(options or {})}
+    kwargs = merged(kwargs, options or {})
     pair = GaussianEOTPair(dim=dim, eps=eps, seed=seed)
     model = otgen.EgNOT(dim=dim, eps=eps, seed=seed, **kwargs)
     t0 = time.perf_counter()
@@ -86,14 +86,16 @@ def langevin_speed(batch: int = 1024, width: int = 256, dim: int = 2) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = otgen.EgNOT(dim=dim, eps=0.1, hidden=(width,) * 3, quadratic="none", sampler="langevin", seed=0)
-        smc = otgen.EgNOT(dim=dim, eps=0.1, hidden=(width,) * 3, quadratic="none", seed=0)  # the kernel base
+        steps, particles = 10, 4
+        potential = {"name": "mlp", "hidden": [width] * 3, "quadratic": "none"}
+        model = otgen.EgNOT(dim=dim, eps=0.1, potential=potential, sampler={"name": "langevin", "steps": steps},
+                            seed=0)
+        smc = otgen.EgNOT(dim=dim, eps=0.1, potential=potential, seed=0)  # the kernel base
         x, y = torch.randn(batch, dim), torch.randn(batch, dim)
         a, w = torch.randn(batch, width), torch.randn(width, width)
-        steps, particles = 10, 4
         xs = x[: batch // particles]
         t_run, t_smc, t_mm = _best_times(
-            [lambda: model._run_chains(x, y, steps),
+            [lambda: model._run_chains(x, y),  # the sampler's `steps` ULA steps
              lambda: smc._smc_draws(xs, particles, steps, None, smc.potential), lambda: a @ w], [1, 1, 20])
         t_step = t_run / steps
         t_move = t_smc / (steps + 1)  # 10 MALA moves and the first evaluation, tempering and resampling included
@@ -148,7 +150,8 @@ def main(argv=None) -> int:
     p.add_argument("--table-only", action="store_true", help="measure nothing: regenerate --write from --json")
     p.add_argument("--seed", type=int, default=0, help="the pair's and the training's seed (the table: 0)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="an EgNOT constructor option for every cell (read as YAML), e.g. sampler=langevin")
+                   help="an EgNOT option for every cell (read as YAML), e.g. sampler=langevin; a flat one of "
+                        "the first layout (refresh_every=0) or a dotted one (sampler.chains.refresh_every=0)")
     p.add_argument("--json", default=str(RESULTS))
     p.add_argument("--write", help="regenerate the EgNOT section of this Markdown file (e.g. BENCHMARKS.md)")
     args = p.parse_args(argv)

@@ -58,7 +58,7 @@ PEAK = "GPU_CHECK_PEAK "      # every rank's peak memory, MiB
 PLANS = {
     "UOTM": {"warmup": 15, "profile": 10, "steps": 200, "sets": []},
     "SJKO": {"warmup": 15, "profile": 10, "steps": 200,
-             "sets": ["model.n_phases=2", "model.first_phase_iters={warmup}"]},
+             "sets": ["model.n_phases=2", "model.phases.first_iters={warmup}"]},
     "EgNOT": {"warmup": 3, "profile": 2, "steps": 20, "sets": []},
     "WAE": {"warmup": 15, "profile": 10, "steps": 200, "sets": []},
 }

@@ -52,7 +52,8 @@ def sweep() -> None:
     for steps, per_level, cess, share in SWEEP:
         for dim, eps in SWEEP_CELLS:
             pair = MixtureEOTPair(dim=dim, eps=eps, n_components=4, seed=0)
-            model = otgen.EgNOT(dim=dim, eps=eps, potential=pair.optimal_potential(), sample_steps=steps, seed=0)
+            model = otgen.EgNOT(dim=dim, eps=eps, potential=pair.optimal_potential(),
+                                sampler={"name": "smc", "sample_steps": steps}, seed=0)
             model.smc = TemperedSMC(steps, per_level, anneal_fraction=share, cess_target=cess)
             scores = row(metrics.conditional_scores(model, pair, N_CONDITIONS, N_PER_CONDITION))
             print(f"| {steps} | {per_level} | {cess} | {share} | {dim} | {eps:g} | {scores} |", flush=True)
@@ -94,8 +95,8 @@ def main() -> None:
                                            N_CONDITIONS, N_PER_CONDITION)
         print(f"| {dim} | {eps:g} | exact draws (floor) | — | {row(floor)} |", flush=True)
         for sampler, steps in runs:
-            model = otgen.EgNOT(dim=dim, eps=eps, potential=pair.optimal_potential(), sampler=sampler,
-                                sample_steps=steps, seed=0)
+            model = otgen.EgNOT(dim=dim, eps=eps, potential=pair.optimal_potential(),
+                                sampler={"name": sampler, "sample_steps": steps}, seed=0)
             try:
                 scores = row(metrics.conditional_scores(model, pair, N_CONDITIONS, N_PER_CONDITION))
             except ValueError as e:  # non-finite draws: the step is unstable for this curvature

@@ -60,7 +60,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for k in range(model.n_phases):
         t = time.perf_counter()
-        yk = model.transport(x, phase=k, generator=torch.Generator().manual_seed(4))
+        yk = model.transport(x, phase=k, rng=torch.Generator().manual_seed(4))
         ms = 1e3 * (time.perf_counter() - t)
         dist, idx = torch.cdist(yk, centres).min(1)
         near = dist < 4 * std

@@ -51,8 +51,8 @@ def main() -> None:
                                            N_CONDITIONS, N_PER_CONDITION)
         cells = [f"{floor['cbw2_uvp']:.2f} / {floor['weight_tv']:.3f}"]
         for group in args.groups:
-            model = otgen.EgNOT(dim=dim, eps=eps, potential=pair.optimal_potential(), sample_steps=STEPS,
-                                sample_group=group, seed=0)
+            model = otgen.EgNOT(dim=dim, eps=eps, potential=pair.optimal_potential(),
+                                sampler={"name": "smc", "sample_steps": STEPS, "sample_group": group}, seed=0)
             s = metrics.conditional_scores(model, pair, N_CONDITIONS, N_PER_CONDITION)
             cells.append(f"{s['cbw2_uvp']:.2f} / {s['weight_tv']:.3f}")
         print(f"| {dim} | {eps:g} | " + " | ".join(cells) + " |", flush=True)

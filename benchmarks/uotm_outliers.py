@@ -28,14 +28,15 @@ CHECK_EVERY = 250
 
 def scores(model) -> tuple[float, float]:
     x = make("normal", dim=1)(20_000, generator=torch.Generator().manual_seed(1))
-    y = model.transport(x, generator=torch.Generator().manual_seed(2))[:, 0].numpy()  # the same z at every check
+    y = model.transport(x, rng=torch.Generator().manual_seed(2))[:, 0].numpy()  # the same z at every check
     inliers = 1.0 + 0.1 * np.random.default_rng(0).standard_normal(200_000)
     return float((y < 0).mean()), float(wasserstein_distance(y, inliers))
 
 
 def run(phi: str, seed: int, n_iters: int = 8000) -> tuple[float, float, float, tuple[int, float] | None]:
-    model = otgen.UOTM(dim=1, tau=0.05, phi1=phi, phi2=phi, noise_dim=0, n_critic=5, lr_g=2e-4, lr_v=2e-4,
-                       lr_schedule="cosine", seed=seed)
+    optim = {"lr": 2e-4, "schedule": "cosine"}
+    model = otgen.UOTM(dim=1, tau=0.05, phi1=phi, phi2=phi, generator={"name": "mlp", "noise_dim": 0},
+                       optim_g=optim, optim_v=optim, critic={"n_critic": 5}, seed=seed)
     checks: list[tuple[int, float, bool]] = []  # (step, training seconds so far, goal met)
     excluded = [0.0]
     t0 = time.perf_counter()

@@ -51,7 +51,7 @@ def baselines(seed: int = 0) -> dict:
     out = {"floor (test vs train digits)": ev.sample_scores(test_x, train_x)}
     model = dict(spec["model"])
     untrained = from_config(model.pop("name"), model)
-    samples = untrained.sample(N, generator=torch.Generator().manual_seed(seed))
+    samples = untrained.transport(untrained.sample_prior(N, rng=torch.Generator().manual_seed(seed)))
     out["untrained decoder on prior noise"] = ev.sample_scores(samples, test_x)
     flat = train_x.flatten(1).double()
     gauss = torch.distributions.MultivariateNormal(flat.mean(0), torch.cov(flat.T) + 1e-4 * torch.eye(flat.shape[1]))

@@ -4,7 +4,9 @@ import signal
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# `make test` runs one pytest-xdist worker per core (-n auto): each worker computes on one thread, so
+# that the workers do not oversubscribe the cores. A plain `pytest` run (one process) keeps two.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture

@@ -20,9 +20,10 @@ from otgen.distributions import Gaussian
 
 SRC, TGT = Gaussian.standard(2), Gaussian([1.0, 0.0], [[0.5, 0.0], [0.0, 0.5]])
 TINY = {
-    "EgNOT": dict(dim=2, eps=0.5, hidden=[8], langevin_steps=2, sample_steps=2, buffer_size=16),
-    "UOTM": dict(dim=2, tau=0.5, hidden=[8]),
-    "SJKO": dict(dim=2, h=0.5, n_phases=2, hidden=[8]),
+    "EgNOT": dict(dim=2, eps=0.5, potential={"hidden": [8]},
+                  sampler={"steps": 2, "sample_steps": 2, "chains": {"pool_size": 16}}),
+    "UOTM": dict(dim=2, tau=0.5, generator={"hidden": [8]}, potential={"hidden": [8]}),
+    "SJKO": dict(dim=2, h=0.5, n_phases=2, generator={"hidden": [8]}, potential={"hidden": [8]}),
 }
 QUIET = dict(progress=False)
 
@@ -36,7 +37,8 @@ def tiny(name: str, **kw):
 
 
 def tiny_wae(**kw):
-    return otgen.WAE(**{**dict(data_shape=(4,), latent_dim=2, hidden=[8]), **kw})
+    mlp8 = {"name": "mlp", "hidden": [8]}
+    return otgen.WAE(**{**dict(data_shape=(4,), latent_dim=2, encoder=mlp8, decoder=mlp8), **kw})
 
 
 @pytest.fixture(scope="module")
@@ -66,56 +68,74 @@ CONSTRUCTORS = [
     ("egnot-eps-nan", E, dict(dim=2, eps=float("nan")), ValueError, "eps"),
     ("egnot-eps-inf", E, dict(dim=2, eps=float("inf")), ValueError, "eps"),
     ("egnot-eps-str", E, dict(dim=2, eps="0.1"), ValueError, "eps must be of type float"),
-    ("egnot-unknown-key", E, dict(dim=2, eps=0.1, hiden=[8]), TypeError, "hiden"),
-    ("egnot-hidden-int", E, dict(dim=2, eps=0.1, hidden=8), ValueError, "hidden must be a list of int"),
-    ("egnot-hidden-float", E, dict(dim=2, eps=0.1, hidden=[8.5]), ValueError, "hidden must be a list of int"),
-    ("egnot-hidden-zero", E, dict(dim=2, eps=0.1, hidden=[0]), ValueError, "hidden widths must be >= 1"),
-    ("egnot-hidden-negative", E, dict(dim=2, eps=0.1, hidden=[-8]), ValueError, "hidden widths must be >= 1"),
+    ("egnot-unknown-key", E, dict(dim=2, eps=0.1, hiden=[8]), ValueError, r"unknown key hiden for EgNOT \(did you mean .hidden.\? it is now potential.hidden\)"),
+    ("egnot-hidden-int", E, dict(dim=2, eps=0.1, potential={"hidden": 8}), ValueError,
+     r"potential\.hidden must be a list of int"),
+    ("egnot-hidden-float", E, dict(dim=2, eps=0.1, potential={"hidden": [8.5]}), ValueError,
+     r"potential\.hidden must be a list of int"),
+    ("egnot-hidden-zero", E, dict(dim=2, eps=0.1, potential={"hidden": [0]}), ValueError, "hidden widths must be >= 1"),
+    ("egnot-hidden-negative", E, dict(dim=2, eps=0.1, potential={"hidden": [-8]}), ValueError,
+     "hidden widths must be >= 1"),
     ("egnot-cost-unknown", E, dict(dim=2, eps=0.1, cost="euclid"), ValueError, "cost must be one of"),
     ("egnot-cost-int", E, dict(dim=2, eps=0.1, cost=3), ValueError, "cost must be a name"),
-    ("egnot-lr-zero", E, dict(dim=2, eps=0.1, lr=0), ValueError, "lr must be a number > 0"),
-    ("egnot-lr-str", E, dict(dim=2, eps=0.1, lr="1e-3"), ValueError, "lr must be of type float"),
+    ("egnot-lr-zero", E, dict(dim=2, eps=0.1, optim={"lr": 0}), ValueError, r"optim\.lr must be a number > 0"),
+    ("egnot-lr-str", E, dict(dim=2, eps=0.1, optim={"lr": "1e-3"}), ValueError, r"optim\.lr must be of type float"),
     ("egnot-seed-negative", E, dict(dim=2, eps=0.1, seed=-1), ValueError, "seed must be an int >= 0"),
     ("egnot-seed-float", E, dict(dim=2, eps=0.1, seed=1.5), ValueError, "seed must be an int"),
     ("egnot-device-unknown", E, dict(dim=2, eps=0.1, device="gpu"), ValueError, "device must be"),
-    ("egnot-ema-one", E, dict(dim=2, eps=0.1, ema=1.0), ValueError, "ema must be a number > 0 and < 1"),
-    ("egnot-betas-one-value", E, dict(dim=2, eps=0.1, betas=(0.9,)), ValueError, "betas must be two numbers"),
-    ("egnot-grad-clip-zero", E, dict(dim=2, eps=0.1, grad_clip=0), ValueError, "grad_clip must be a number > 0"),
-    ("egnot-schedule-unknown", E, dict(dim=2, eps=0.1, lr_schedule="linear"), ValueError, "lr_schedule must be one of"),
-    ("egnot-activation-unknown", E, dict(dim=2, eps=0.1, activation="relux"), ValueError, "activation must be one of"),
-    ("egnot-sample-steps-negative", E, dict(dim=2, eps=0.1, sample_steps=-1), ValueError, "sample_steps must be an int"),
+    ("egnot-ema-one", E, dict(dim=2, eps=0.1, optim={"ema": 1.0}), ValueError,
+     r"optim\.ema must be a number > 0 and < 1"),
+    ("egnot-betas-one-value", E, dict(dim=2, eps=0.1, optim={"betas": (0.9,)}), ValueError,
+     r"optim\.betas must be two numbers"),
+    ("egnot-grad-clip-zero", E, dict(dim=2, eps=0.1, optim={"grad_clip": 0}), ValueError,
+     r"optim\.grad_clip must be a number > 0"),
+    ("egnot-schedule-unknown", E, dict(dim=2, eps=0.1, optim={"schedule": "linear"}), ValueError,
+     r"optim\.schedule must be one of"),
+    ("egnot-schedule-unsupported", E, dict(dim=2, eps=0.1, optim={"schedule": "steps"}), ValueError,
+     r"optim\.schedule must be one of \('constant', 'cosine'\) for this solver"),
+    ("egnot-activation-unknown", E, dict(dim=2, eps=0.1, potential={"activation": "relux"}), ValueError,
+     "activation must be one of"),
+    ("egnot-sample-steps-negative", E, dict(dim=2, eps=0.1, sampler={"sample_steps": -1}), ValueError,
+     r"sampler\.sample_steps must be an int"),
     ("egnot-sampler-unknown", E, dict(dim=2, eps=0.1, sampler="hmc"), ValueError, "sampler must be one of"),
-    ("egnot-particles-zero", E, dict(dim=2, eps=0.1, particles=0), ValueError, "particles must be an int"),
-    ("egnot-refresh-negative", E, dict(dim=2, eps=0.1, refresh_every=-1), ValueError, "refresh_every must be an int"),
-    ("egnot-refresh-steps-zero", E, dict(dim=2, eps=0.1, refresh_steps=0), ValueError, "refresh_steps must be an int"),
-    ("egnot-refresh-fresh-chains", E, dict(dim=2, eps=0.1, chains="fresh", refresh_every=10), ValueError,
-     "refresh_every=10 redraws the persistent particles of sampler='smc' with chains='persistent'"),
-    ("egnot-refresh-langevin", E, dict(dim=2, eps=0.1, sampler="langevin", refresh_every=10), ValueError,
-     "refresh_every=10 redraws the persistent particles"),
-    ("egnot-smc-replay", E, dict(dim=2, eps=0.1, chains="replay"), ValueError, "chains='replay'.*sampler='langevin'"),
-    ("egnot-smc-step-size", E, dict(dim=2, eps=0.1, step_size=0.01), ValueError, "step_size=0.01: options of sampler='langevin'"),
-    ("egnot-smc-metropolis", E, dict(dim=2, eps=0.1, metropolis=True), ValueError, "metropolis=True: options of"),
-    ("egnot-langevin-particles", E, dict(dim=2, eps=0.1, sampler="langevin", particles=8), ValueError,
-     "particles=8 is an option of sampler='smc'"),
-    ("egnot-sample-group-zero", E, dict(dim=2, eps=0.1, sample_group=0), ValueError, "sample_group must be an int"),
-    ("egnot-langevin-sample-group", E, dict(dim=2, eps=0.1, sampler="langevin", sample_group=8), ValueError,
-     "sample_group=8 is an option of sampler='smc'"),
-    ("egnot-smc-source-init-custom-cost", E, dict(dim=2, eps=0.1, cost="zero", chain_init="source"), ValueError,
-     "chain_init='source' with sampler='smc' needs a cost whose kernel"),
+    ("egnot-particles-zero", E, dict(dim=2, eps=0.1, sampler={"particles": 0}), ValueError,
+     r"sampler\.particles must be an int"),
+    ("egnot-refresh-negative", E, dict(dim=2, eps=0.1, sampler={"chains": {"refresh_every": -1}}), ValueError,
+     r"sampler\.chains\.refresh_every must be an int"),
+    ("egnot-refresh-steps-zero", E, dict(dim=2, eps=0.1, sampler={"chains": {"refresh_steps": 0}}), ValueError,
+     r"sampler\.chains\.refresh_steps must be an int"),
+    ("egnot-refresh-fresh-chains", E, dict(dim=2, eps=0.1, sampler={"chains": {"name": "fresh", "refresh_every": 10}}),
+     ValueError, r"unknown key sampler\.chains\.refresh_every for FreshParticles"),
+    ("egnot-refresh-langevin", E, dict(dim=2, eps=0.1, sampler={"name": "langevin", "chains": {"refresh_every": 10}}),
+     ValueError, r"unknown key sampler\.chains\.refresh_every for ChainPool"),
+    ("egnot-smc-replay", E, dict(dim=2, eps=0.1, sampler={"chains": "replay"}), ValueError,
+     r"sampler\.chains must be one of \['fresh', 'persistent'\], got 'replay'"),
+    ("egnot-smc-step-size", E, dict(dim=2, eps=0.1, sampler={"step_size": 0.01}), ValueError,
+     r"unknown key sampler\.step_size for SMC"),
+    ("egnot-smc-metropolis", E, dict(dim=2, eps=0.1, sampler={"name": "smc", "metropolis": True}), ValueError,
+     r"unknown key sampler\.metropolis for SMC"),
+    ("egnot-langevin-particles", E, dict(dim=2, eps=0.1, sampler={"name": "langevin", "particles": 8}), ValueError,
+     r"unknown key sampler\.particles for Langevin"),
+    ("egnot-sample-group-zero", E, dict(dim=2, eps=0.1, sampler={"sample_group": 0}), ValueError,
+     r"sampler\.sample_group must be an int"),
+    ("egnot-langevin-sample-group", E, dict(dim=2, eps=0.1, sampler={"name": "langevin", "sample_group": 8}),
+     ValueError, r"unknown key sampler\.sample_group for Langevin"),
+    ("egnot-smc-source-init-custom-cost", E, dict(dim=2, eps=0.1, cost="zero", sampler={"init": "source"}), ValueError,
+     r"sampler\.init='source' with sampler 'smc' needs a cost whose kernel"),
     ("egnot-potential-unknown", E, dict(dim=2, eps=0.1, potential="mlpp"), ValueError, r"potential.*did you mean 'mlp'"),
-    ("egnot-potential-no-name", E, dict(dim=2, eps=0.1, potential={"hidden": [8]}), ValueError, "potential.*'name'"),
     ("egnot-potential-unknown-key", E, dict(dim=2, eps=0.1, potential={"name": "mlp", "widths": [8]}), ValueError,
      "unknown key 'widths'"),
     ("egnot-potential-int", E, dict(dim=2, eps=0.1, potential=5), ValueError, "potential must be a network name"),
     ("uotm-tau-zero", U, dict(dim=2, tau=0), ValueError, "tau must be a number > 0"),
-    ("uotm-phi-int", U, dict(dim=2, phi1=1), ValueError, "phi1 must be of type str"),
-    ("uotm-n-critic-zero", U, dict(dim=2, n_critic=0), ValueError, "n_critic must be an int >= 1"),
+    ("uotm-phi-int", U, dict(dim=2, phi1=1), ValueError, "phi1 must be one of"),
+    ("uotm-n-critic-zero", U, dict(dim=2, critic={"n_critic": 0}), ValueError, "critic.n_critic must be an int >= 1"),
     ("uotm-cost-unknown", U, dict(dim=2, cost="l1"), ValueError, "cost must be one of"),
-    ("uotm-r1-negative", U, dict(dim=2, r1=-1), ValueError, "r1 must be a number >= 0"),
+    ("uotm-r1-negative", U, dict(dim=2, critic={"r1": -1}), ValueError, "critic.r1 must be a number >= 0"),
     ("sjko-h-zero", S, dict(dim=2, h=0), ValueError, "h must be a number > 0"),
     ("sjko-n-phases-zero", S, dict(dim=2, n_phases=0), ValueError, "n_phases must be an int >= 1"),
     ("sjko-n-phases-float", S, dict(dim=2, n_phases=2.0), ValueError, "n_phases must be an int"),
-    ("sjko-first-phase-zero", S, dict(dim=2, first_phase_iters=0), ValueError, "first_phase_iters must be an int"),
+    ("sjko-first-phase-zero", S, dict(dim=2, phases={"first_iters": 0}), ValueError,
+     "phases.first_iters must be an int"),
     ("wae-no-shape", otgen.WAE, dict(latent_dim=2), TypeError, "data_shape"),
     ("wae-latent-zero", otgen.WAE, dict(data_shape=(1, 8, 8), latent_dim=0), ValueError, "latent_dim must be an int >= 1"),
     ("wae-penalty-unknown", otgen.WAE, dict(data_shape=(1, 8, 8), latent_dim=2, penalty="kl"), ValueError,
@@ -125,11 +145,12 @@ CONSTRUCTORS = [
     ("wae-shape-str", otgen.WAE, dict(data_shape="1,8,8", latent_dim=2), ValueError, "data_shape must be"),
     ("wae-shape-2d", otgen.WAE, dict(data_shape=(8, 8), latent_dim=2), ValueError, r"data_shape must be \(C, H, W\)"),
     ("wae-shape-odd", otgen.WAE, dict(data_shape=(1, 7, 7), latent_dim=2), ValueError, "data_shape .* does not fit"),
-    ("wae-kernel-unknown", otgen.WAE, dict(data_shape=(1, 8, 8), latent_dim=2, kernel="poly"), ValueError,
-     "kernel must be one of"),
+    ("wae-kernel-unknown", otgen.WAE, dict(data_shape=(1, 8, 8), latent_dim=2, penalty={"name": "mmd", "kernel": "poly"}),
+     ValueError, "penalty.kernel must be one of"),
     ("wae-encoder-unknown", otgen.WAE, dict(data_shape=(1, 8, 8), latent_dim=2, encoder="resnet"), ValueError,
      "encoder.*must be one of"),
-    ("wae-width-zero", otgen.WAE, dict(data_shape=(1, 8, 8), latent_dim=2, width=0), ValueError, "width must be an int >= 1"),
+    ("wae-width-zero", otgen.WAE, dict(data_shape=(1, 8, 8), latent_dim=2, encoder={"name": "conv", "width": 0}),
+     ValueError, "width must be an int >= 1"),
 ]
 
 
@@ -220,7 +241,7 @@ def test_fit_accepts_float64_and_numpy_data_like_float32(name):
                        batch_size=4, **QUIET)
     b = tiny(name).fit(x, torch.tensor(y), n_iters=1, batch_size=4, **QUIET)  # numpy float64, Tensor float64
     pts = torch.randn(3, 2, generator=gen(2))
-    assert torch.allclose(a.transport(pts, generator=gen()), b.transport(pts, generator=gen()), atol=1e-5)
+    assert torch.allclose(a.transport(pts, rng=gen()), b.transport(pts, rng=gen()), atol=1e-5)
 
 
 def test_fit_accepts_int_data():
@@ -311,19 +332,19 @@ def test_transport_and_sample_accept_other_dtypes_with_the_float32_result(models
     the model's device: the same numbers as the float32 input, never a dtype error from inside torch."""
     model = models[solver]
     x = torch.randn(4, 2, generator=gen(5)).half().float()  # exactly representable in every dtype above
-    want = model.transport(x, generator=gen())
-    got = model.transport(convert(x), generator=gen())
+    want = model.transport(x, rng=gen())
+    got = model.transport(convert(x), rng=gen())
     assert got.dtype == torch.float32 and got.shape == (4, 2)
     assert torch.equal(got, want)
-    draws = model.sample(convert(x), n_per_x=3, generator=gen())
-    assert draws.shape == (4, 3, 2) and torch.equal(draws, model.sample(x, n_per_x=3, generator=gen()))
+    draws = model.sample(convert(x), n_per_x=3, rng=gen())
+    assert draws.shape == (4, 3, 2) and torch.equal(draws, model.sample(x, n_per_x=3, rng=gen()))
 
 
 @pytest.mark.parametrize("solver", ["EgNOT", "UOTM", "SJKO"])
 def test_transport_accepts_int_arrays(models, solver):
     x = np.array([[0, 1], [2, -1]])
-    out = models[solver].transport(x, generator=gen())
-    assert out.shape == (2, 2) and torch.equal(out, models[solver].transport(torch.tensor(x).float(), generator=gen()))
+    out = models[solver].transport(x, rng=gen())
+    assert out.shape == (2, 2) and torch.equal(out, models[solver].transport(torch.tensor(x).float(), rng=gen()))
 
 
 BAD_N = [0, -1, 1.5, 2.0, True, None, "2", float("nan")]
@@ -342,19 +363,19 @@ def test_sample_accepts_numpy_ints(models, solver):
 
 
 @pytest.mark.parametrize("solver", ["EgNOT", "UOTM", "SJKO"])
-@pytest.mark.parametrize("generator", [0, "seed", np.random.default_rng(0)], ids=["int", "str", "numpy-rng"])
-def test_transport_names_a_generator_that_is_not_one(models, solver, generator):
-    with pytest.raises(TypeError, match="generator must be a torch.Generator or None"):
-        models[solver].transport(torch.zeros(2, 2), generator=generator)
+@pytest.mark.parametrize("rng", [0, "seed", np.random.default_rng(0)], ids=["int", "str", "numpy-rng"])
+def test_transport_names_an_rng_that_is_not_one(models, solver, rng):
+    with pytest.raises(TypeError, match="rng must be a torch.Generator or None"):
+        models[solver].transport(torch.zeros(2, 2), rng=rng)
 
 
-@pytest.mark.parametrize("n_steps, ok", [(0, True), (np.int64(1), True), (-1, False), (1.5, False), ("3", False)])
-def test_egnot_sample_checks_n_steps(models, n_steps, ok):
+@pytest.mark.parametrize("steps, ok", [(0, True), (np.int64(1), True), (-1, False), (1.5, False), ("3", False)])
+def test_egnot_sample_checks_steps(models, steps, ok):
     if ok:
-        assert models["EgNOT"].sample(torch.zeros(2, 2), 2, n_steps=n_steps).shape == (2, 2, 2)
+        assert models["EgNOT"].sample(torch.zeros(2, 2), 2, steps=steps).shape == (2, 2, 2)
     else:
-        with pytest.raises(ValueError, match="n_steps must be an int >= 0"):
-            models["EgNOT"].sample(torch.zeros(2, 2), 2, n_steps=n_steps)
+        with pytest.raises(ValueError, match="steps must be an int >= 0"):
+            models["EgNOT"].sample(torch.zeros(2, 2), 2, steps=steps)
 
 
 @pytest.mark.parametrize("phase, match", [(-1, "phase must be an int >= 0"), (1.0, "phase must be an int"),
@@ -371,7 +392,7 @@ def test_sjko_phase_accepts_numpy_ints_and_names_an_untrained_model(models):
         tiny("SJKO").transport(torch.zeros(2, 2), phase=0)
 
 
-# -- the WAE's encode / decode / reconstruct / sample
+# -- the WAE's encode / decode / reconstruct / sample / sample_prior
 
 WAE_BAD = [
     # (id, method, input, exception, pattern)
@@ -385,10 +406,12 @@ WAE_BAD = [
     ("decode-empty", "decode", torch.zeros(0, 2), ValueError, "z must hold at least one sample"),
     ("decode-none", "decode", None, TypeError, "z must be a Tensor"),
     ("decode-shape", "decode", torch.zeros(2, 3), ValueError, r"z must have shape \(n, 2\)"),
-    ("transport-names-x", "transport", torch.zeros(2, 3), ValueError, r"x must have shape \(n, 2\)"),
-    ("sample-zero", "sample", 0, ValueError, "n must be an int >= 1"),
-    ("sample-float", "sample", 2.5, ValueError, "n must be an int >= 1"),
-    ("sample-tensor", "sample", torch.zeros(3, 2), ValueError, "n must be an int >= 1"),
+    ("transport-names-z", "transport", torch.zeros(2, 3), ValueError, r"z must have shape \(n, 2\)"),
+    ("sample-shape", "sample", torch.zeros(2, 4), ValueError, r"z must have shape \(n, 2\)"),
+    ("sample-an-int", "sample", 3, ValueError, r"z must be prior codes .*sample_prior\(n"),
+    ("sample-prior-zero", "sample_prior", 0, ValueError, "n must be an int >= 1"),
+    ("sample-prior-float", "sample_prior", 2.5, ValueError, "n must be an int >= 1"),
+    ("sample-prior-tensor", "sample_prior", torch.zeros(3, 2), ValueError, "n must be an int >= 1"),
 ]
 
 
@@ -405,7 +428,7 @@ def test_wae_inference_accepts_float64_lists_and_numpy_ints(models):
     assert torch.equal(wae.reconstruct(x.tolist()), wae.reconstruct(x))
     z = wae.encode(x)
     assert torch.equal(wae.decode(z.double()), wae.decode(z))
-    assert wae.sample(np.int64(2)).shape == (2, 4)
+    assert wae.sample(wae.sample_prior(np.int64(2)), np.int64(3)).shape == (2, 3, 4)
     assert wae.interpolate(x, x, n_steps=np.int64(3)).shape == (3, 3, 4)
     with pytest.raises(ValueError, match="sample must be True or False"):
         wae.encode(x, sample="yes")
@@ -529,7 +552,7 @@ def test_load_array_names_a_path_that_is_not_one(path):
 
 
 MAKE_BAD = [
-    ("unknown-name", "swissroll", {}, "unknown distribution name 'swissroll'"),
+    ("unknown-name", "swissroll", {}, r"unknown distribution 'swissroll' \(did you mean 'swiss_roll'\?\)"),
     ("int-name", 3, {}, "name must be a str"),
     ("unknown-argument", "swiss_roll", dict(nois=0.1), "unknown argument 'nois'; accepted arguments: noise, scale"),
     ("negative-noise", "swiss_roll", dict(noise=-1), r"noise must be a finite number in \[0, inf\)"),

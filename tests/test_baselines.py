@@ -28,7 +28,7 @@ def test_in_sample_rows_are_the_sinkhorn_plan_rows():
     assert plan.marginal_error < 1e-6
     # barycentric projection = rows @ y; draws follow the rows
     np.testing.assert_allclose(plan.transport(x[:5]).double().numpy(), rows[:5] @ y.double().numpy(), atol=1e-5)
-    draws = plan.sample(x[:1], 20_000, generator=torch.Generator().manual_seed(0))
+    draws = plan.sample(x[:1], 20_000, rng=torch.Generator().manual_seed(0))
     idx = torch.cdist(draws[0].double(), y.double()).argmin(1)
     freq = np.bincount(idx.numpy(), minlength=150) / 20_000
     assert np.abs(freq - rows[0]).max() < 0.01
@@ -70,7 +70,7 @@ def test_sinkhorn_plan_on_gaussian_pair_approaches_the_closed_form():
     for n in (200, 2000):
         gen = torch.Generator().manual_seed(3)
         plan = DiscreteEntropicPlan(pair.source(n, generator=gen), pair.target(n, generator=gen), pair.eps)
-        scores.append(metrics.cbw2_uvp(lambda x, k: plan.sample(x, k, generator=gen), pair, 50, 400))
+        scores.append(metrics.cbw2_uvp(lambda x, k: plan.sample(x, k, rng=gen), pair, 50, 400))
     assert scores[1] < scores[0]
     # measured 0.36 with POT reg = eps; the wrong conventions reg = 2 eps / eps / 2 score 2.7 / 1.7
     assert scores[1] < 1.0

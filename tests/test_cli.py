@@ -14,8 +14,8 @@ from otgen.models import get_solver
 ROOT = Path(__file__).resolve().parent.parent
 GAUSS = str(ROOT / "configs" / "gauss_egnot.yaml")
 
-TINY = ["--set", "train.n_iters=6", "--set", "model.hidden=[16, 16]", "--set", "model.langevin_steps=3",
-        "--set", "model.sample_steps=5"]
+TINY = ["--set", "train.n_iters=6", "--set", "model.potential.hidden=[16, 16]", "--set", "model.sampler.steps=3",
+        "--set", "model.sampler.sample_steps=5"]
 
 
 def test_train_then_sample(tmp_path, capsys):
@@ -25,7 +25,7 @@ def test_train_then_sample(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "cBW2-UVP" in text and "conditional_mean" in text
     saved = yaml.safe_load((out / "config.yaml").read_text())
-    assert saved["train"]["n_iters"] == 6 and saved["model"]["hidden"] == [16, 16]
+    assert saved["train"]["n_iters"] == 6 and saved["model"]["potential"]["hidden"] == [16, 16]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 6
     assert set(json.loads((out / "eval.json").read_text())) >= {"cbw2_uvp", "bw2_uvp"}
@@ -37,7 +37,7 @@ def test_train_then_sample(tmp_path, capsys):
     assert np.isfinite(arrays["y"]).all()
 
     # a resumed run keeps its model
-    assert main(["train", GAUSS, "--out", str(out), "--resume", "--set", "model.lr=0.1"]) == 2
+    assert main(["train", GAUSS, "--out", str(out), "--resume", "--set", "model.optim.lr=0.1"]) == 2
     assert "a resumed run keeps its model" in capsys.readouterr().err
     # resume to more steps continues the same run
     assert main(["train", GAUSS, "--out", str(out), "--resume",
@@ -54,13 +54,13 @@ def test_train_then_sample(tmp_path, capsys):
     ("model.colour=red", "unknown key model.colour"),
     ("train.n_iter=5", "unknown key train.n_iter"),
     ("train.n_iters=ten", "train.n_iters must be an int"),
-    ("model.lr=fast", "model.lr must be of type"),
+    ("model.optim.lr=fast", "model.optim.lr must be of type"),
     ("model.eps=0.5", "model.eps = 0.5 disagrees with data.pair.eps"),
     ("train.n_iters=0", "n_iters must be an int >= 1"),
     ("data.pair.eps=-1", "data.pair: eps"),
-    ("model.hidden=[2.7, true]", "model.hidden must be a list of int"),
-    ("model.betas=0.5", "model.betas must be a list of float"),
-    ("model.buffer_size=0", "buffer_size must be an int >= 1"),
+    ("model.potential.hidden=[2.7, true]", "model.potential.hidden must be a list of int"),
+    ("model.optim.betas=0.5", "model.optim.betas must be a list of float"),
+    ("model.sampler.chains.pool_size=0", "model.sampler.chains.pool_size must be an int >= 1"),
     ("data.pair=3", "data.pair must be a mapping"),
     ("extra.key=1", "unknown config section"),
 ])

@@ -57,6 +57,9 @@ def assert_states_close(a: dict, b: dict, rtol: float = 1e-4, atol: float = 1e-6
             assert x == y, key
 
 
+MLP8 = {"name": "mlp", "hidden": [8]}  # UOTM's / S-JKO's networks, small
+
+
 def toy_data(dim: int = 2, n: int = 64):
     g = torch.Generator().manual_seed(1)
     return torch.randn(n, dim, generator=g), torch.randn(n, dim, generator=g) + 2.0
@@ -65,11 +68,12 @@ def toy_data(dim: int = 2, n: int = 64):
 # -- what compile declares: no graph is compiled here -----------------------------------------------
 def test_compile_reports_each_network_and_keeps_the_state_keys():
     builders = {
-        "UOTM": lambda **kw: otgen.UOTM(dim=2, hidden=[8], ema=0.9, **kw),
-        "SJKO": lambda **kw: otgen.SJKO(dim=2, n_phases=2, hidden=[8], **kw),
-        "EgNOT": lambda **kw: otgen.EgNOT(dim=2, hidden=[8], **kw),
-        "WAE": lambda **kw: otgen.WAE(data_shape=[4], latent_dim=2, hidden=[8], penalty="gan", adversary_hidden=[8],
-                                      **kw),
+        "UOTM": lambda **kw: otgen.UOTM(dim=2, generator=MLP8, potential=MLP8, optim_g={"ema": 0.9}, **kw),
+        "SJKO": lambda **kw: otgen.SJKO(dim=2, n_phases=2, generator=MLP8, potential=MLP8, **kw),
+        "EgNOT": lambda **kw: otgen.EgNOT(dim=2, potential={"hidden": [8]}, **kw),
+        "WAE": lambda **kw: otgen.WAE(data_shape=[4], latent_dim=2, encoder={"name": "mlp", "hidden": [8]},
+                                      decoder={"name": "mlp", "hidden": [8]},
+                                      penalty={"name": "gan", "adversary": {"name": "mlp", "hidden": [8]}}, **kw),
     }
     expected = {"UOTM": ["generator_net", "potential"], "SJKO": ["generator_net", "potential"],
                 "EgNOT": ["potential"], "WAE": ["encoder", "decoder", "adversary"]}
@@ -86,14 +90,15 @@ def test_compile_reports_each_network_and_keeps_the_state_keys():
         with pytest.raises(ValueError, match="mode='max-autotune'.*compiled with mode 'default'"):
             model.compile(mode="max-autotune")
     # an R1 penalty differentiates the potential twice: it stays eager, and says why
-    for model in (otgen.UOTM(dim=2, hidden=[8], r1=0.2), otgen.SJKO(dim=2, n_phases=2, hidden=[8], r1=0.2)):
+    for model in (otgen.UOTM(dim=2, generator=MLP8, potential=MLP8, critic={"r1": 0.2}),
+                  otgen.SJKO(dim=2, n_phases=2, generator=MLP8, potential=MLP8, critic={"r1": 0.2})):
         report = model.compile()
         assert report["generator_net"] is None and "R1" in report["potential"] and "twice" in report["potential"]
         assert is_compiled(model.generator_net) and not is_compiled(model.potential)
     with pytest.raises(ValueError, match="mode must be one of"):
-        otgen.UOTM(dim=2, hidden=[8]).compile(mode="fast")
+        otgen.UOTM(dim=2, generator=MLP8, potential=MLP8).compile(mode="fast")
     with pytest.raises(ValueError, match="compile must be True or False, got 'yes'"):
-        otgen.UOTM(dim=2, hidden=[8]).fit(*toy_data(), n_iters=1, batch_size=8, progress=False, compile="yes")
+        otgen.UOTM(dim=2, generator=MLP8, potential=MLP8).fit(*toy_data(), n_iters=1, batch_size=8, progress=False, compile="yes")
 
 
 def test_train_compile_is_a_checked_config_key():
@@ -146,7 +151,8 @@ def test_compiled_uotm_resumes_eager_as_if_never_stopped(tmp_path):
     """2 compiled steps, checkpointed, then 2 eager steps resumed from the checkpoint = 4 eager steps.
     (The shapes of the CLI test above: inductor's cache serves its graphs.)"""
     source, target = toy_data(dim=1)
-    build = lambda: otgen.UOTM(dim=1, hidden=[16], seed=0)  # noqa: E731
+    mlp = {"name": "mlp", "hidden": [16]}
+    build = lambda: otgen.UOTM(dim=1, generator=mlp, potential=mlp, seed=0)  # noqa: E731
     straight = build().fit(source, target, n_iters=4, batch_size=16, progress=False)
     first = build().fit(source, target, n_iters=2, batch_size=16, progress=False, out=tmp_path, checkpoint_every=1,
                         compile=True)
@@ -157,21 +163,25 @@ def test_compiled_uotm_resumes_eager_as_if_never_stopped(tmp_path):
     # the compiled model's sampling: the same numbers as the eager one's, up to rounding
     x = torch.randn(5, 1, generator=torch.Generator().manual_seed(3))
     eager_two = build().fit(source, target, n_iters=2, batch_size=16, progress=False)
-    torch.testing.assert_close(first.transport(x, generator=torch.Generator().manual_seed(4)),
-                               eager_two.transport(x, generator=torch.Generator().manual_seed(4)),
+    torch.testing.assert_close(first.transport(x, rng=torch.Generator().manual_seed(4)),
+                               eager_two.transport(x, rng=torch.Generator().manual_seed(4)),
                                rtol=1e-4, atol=1e-6)
 
 
 SLOW_SOLVERS = {
-    "SJKO": (lambda: otgen.SJKO(dim=2, n_phases=3, hidden=[16, 16], seed=0), 2),
-    "EgNOT-smc": (lambda: otgen.EgNOT(dim=2, hidden=[16, 16], seed=0, buffer_size=32, refresh_every=2,
-                                      refresh_steps=5, sample_steps=5), 2),
+    "SJKO": (lambda: otgen.SJKO(dim=2, n_phases=3, generator={"name": "mlp", "hidden": [16, 16]},
+                                potential={"name": "mlp", "hidden": [16, 16]}, seed=0), 2),
+    "EgNOT-smc": (lambda: otgen.EgNOT(dim=2, potential={"hidden": [16, 16]}, seed=0, sampler={
+        "sample_steps": 5, "chains": {"name": "persistent", "pool_size": 32, "refresh_every": 2,
+                                      "refresh_steps": 5}}), 2),
     # softplus: no closed-form input gradient, so the Langevin moves differentiate the compiled forward
-    "EgNOT-langevin": (lambda: otgen.EgNOT(dim=2, hidden=[16, 16], seed=0, sampler="langevin", langevin_steps=3,
-                                           activation="softplus", sample_steps=5), 2),
-    "WAE-mmd": (lambda: otgen.WAE(data_shape=[4], latent_dim=2, hidden=[16, 16], seed=0), 1),
-    "WAE-gan": (lambda: otgen.WAE(data_shape=[4], latent_dim=2, hidden=[16, 16], penalty="gan", adversary_hidden=[16],
-                                  seed=0), 1),
+    "EgNOT-langevin": (lambda: otgen.EgNOT(dim=2, potential={"hidden": [16, 16], "activation": "softplus"}, seed=0,
+                                           sampler={"name": "langevin", "steps": 3, "sample_steps": 5}), 2),
+    "WAE-mmd": (lambda: otgen.WAE(data_shape=[4], latent_dim=2, encoder={"name": "mlp", "hidden": [16, 16]},
+                                  decoder={"name": "mlp", "hidden": [16, 16]}, seed=0), 1),
+    "WAE-gan": (lambda: otgen.WAE(data_shape=[4], latent_dim=2, encoder={"name": "mlp", "hidden": [16, 16]},
+                                  decoder={"name": "mlp", "hidden": [16, 16]},
+                                  penalty={"name": "gan", "adversary": {"name": "mlp", "hidden": [16]}}, seed=0), 1),
 }
 
 

@@ -245,8 +245,8 @@ def test_every_transport_solver_trains_conv_networks_named_in_a_config(tmp_path)
     other = digits(size=8, classes=[7])
     configs = {
         "EgNOT": {"event_shape": shape, "eps": 1.0, "potential": {"name": "conv", "width": 8},
-                  "langevin_steps": 3},
-        "UOTM": {"event_shape": shape, "generator": {"name": "conv", "width": 8}, "noise_dim": 2,
+                  "sampler": {"steps": 3}},
+        "UOTM": {"event_shape": shape, "generator": {"name": "conv", "width": 8, "noise_dim": 2},
                  "potential": {"name": "conv", "width": 8, "activation": "leaky_relu"}},
         "SJKO": {"event_shape": shape, "n_phases": 2, "generator": {"name": "conv", "width": 8, "residual": True},
                  "potential": {"name": "conv", "width": 8}},
@@ -255,9 +255,9 @@ def test_every_transport_solver_trains_conv_networks_named_in_a_config(tmp_path)
         model = from_config(name, cfg)
         model.fit(grey, other, n_iters=3, batch_size=8, progress=False)
         x = grey.images[:4]
-        y = model.transport(x, generator=torch.Generator().manual_seed(0))
+        y = model.transport(x, rng=torch.Generator().manual_seed(0))
         assert y.shape == (4, 1, 8, 8) and torch.isfinite(y).all(), name
         if name != "EgNOT":  # EgNOT's transport is a Langevin run from its own chains
             model.save(tmp_path / f"{name}.pt")
             back = otgen.load(tmp_path / f"{name}.pt")
-            assert torch.equal(back.transport(x, generator=torch.Generator().manual_seed(0)), y), name
+            assert torch.equal(back.transport(x, rng=torch.Generator().manual_seed(0)), y), name

@@ -17,6 +17,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import otgen
+from otgen.models import SOLVERS
 
 STEPS, BATCH = 4, 16  # S-JKO: STEPS per phase, 2 phases (the boundary is crossed)
 
@@ -26,28 +27,26 @@ def _points(seed, n=64, d=2, shift=0.0):
 
 
 def case(name):
-    """(model, data) of one equivalence case: small networks, Tensors of samples (the same in every process)."""
+    """(model, data) of one equivalence case: small networks, Tensors of samples (the same in every
+    process). A registered solver's name builds it from its ``small_options`` on Gaussian samples of
+    its ``expected_shapes()``, so every solver in the registry is covered; the other cases are EgNOT
+    samplers beyond its small instance's (persistent SMC particles, redrawn at step 2)."""
     x, y = _points(1), _points(2, shift=1.0)
-    if name == "egnot_persistent":
-        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, chains="persistent", refresh_every=2,
-                           refresh_steps=8, seed=0), (x, y)  # smc; the particles are redrawn at step 2
     if name == "egnot_replay_mala":
-        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, sampler="langevin", chains="replay",
-                           buffer_size=24, reinit_prob=0.3, metropolis=True, seed=0), (x, y)
+        return otgen.EgNOT(dim=2, eps=0.5, potential={"hidden": [16, 16]}, seed=0,
+                           sampler={"name": "langevin", "steps": 3, "metropolis": True,
+                                    "chains": {"name": "replay", "size": 24, "reinit_prob": 0.3}}), (x, y)
     if name == "egnot_fresh_smc":  # a short tempered SMC per batch: resampling and adaptive steps per x
-        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=8, chains="fresh", seed=0), (x, y)
-    if name == "uotm":
-        return otgen.UOTM(dim=2, tau=0.5, hidden=(16, 16), r1=0.1, ema=0.9, grad_clip=1.0, seed=0), (x, y)
-    if name == "sjko":
-        return otgen.SJKO(dim=2, h=0.5, n_phases=2, hidden=(16, 16), noise_dim=2, seed=0), (x, y)
-    if name == "wae":
-        data = _points(3, d=6)
-        return otgen.WAE(data_shape=(6,), latent_dim=2, encoder="mlp", decoder="mlp", hidden=(16,),
-                         encoder_type="gaussian", input_noise=0.1, seed=0), (data,)
-    raise KeyError(name)
+        return otgen.EgNOT(dim=2, eps=0.5, potential={"hidden": [16, 16]}, seed=0,
+                           sampler={"name": "smc", "steps": 8, "chains": "fresh"}), (x, y)
+    cls = SOLVERS.get(name)
+    model = cls(**cls.small_options)
+    data = [torch.randn(64, *shape, generator=torch.Generator().manual_seed(side + 1)) + side
+            for side, shape in enumerate(model.expected_shapes())]
+    return model, tuple(data)
 
 
-CASES = ["egnot_persistent", "egnot_replay_mala", "egnot_fresh_smc", "uotm", "sjko", "wae"]
+CASES = ["egnot_replay_mala", "egnot_fresh_smc", *SOLVERS.names()]
 
 
 def trained_state(name):
@@ -70,7 +69,7 @@ def stops(rank, out):
     in a callback of rank 1 only, at step 2 of a run written to ``out``."""
     seen = {}
     nan_in_one_row.calls = 0
-    model, (x, y) = case("uotm")
+    model, (x, y) = case("UOTM")
     try:
         model.fit(nan_in_one_row, y, n_iters=STEPS, batch_size=BATCH, progress=False)
     except ValueError as e:
@@ -80,7 +79,7 @@ def stops(rank, out):
         if rank == 1 and step == 2:
             raise KeyboardInterrupt
 
-    model, data = case("uotm")
+    model, data = case("UOTM")
     try:
         model.fit(*data, n_iters=STEPS + 4, batch_size=BATCH, progress=False, out=out, checkpoint_every=100,
                   callbacks=[ctrl_c_on_rank_1])
@@ -157,7 +156,7 @@ def test_every_process_stops_alike_on_a_nan_row_one_of_them_holds_and_on_one_pro
 
 
 def test_a_global_batch_not_divisible_by_the_processes_is_refused_before_training():
-    model, data = case("uotm")
+    model, data = case("UOTM")
     two = otgen.train.distributed.SingleProcess(world_size=2)  # the check reads world_size only
     with pytest.raises(ValueError, match="batch_size 15 is the global batch of the 2 processes"):
         otgen.train.train(model, data, n_iters=2, batch_size=15, progress=False, dist=two)
@@ -166,7 +165,7 @@ def test_a_global_batch_not_divisible_by_the_processes_is_refused_before_trainin
 
 # -- torchrun ------------------------------------------------------------------------------------
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "gauss_egnot.yaml"
-TINY = ["--set", "model.hidden=[16, 16]", "--set", "model.langevin_steps=3", "--set", "model.sample_steps=3",
+TINY = ["--set", "model.potential.hidden=[16, 16]", "--set", "model.sampler.steps=3", "--set", "model.sampler.sample_steps=3",
         "--set", "train.batch_size=32", "--set", "eval.n_conditions=4", "--set", "eval.n_per_condition=16",
         "--set", "eval.n_samples=64"]
 

@@ -18,7 +18,7 @@ DOCS = [p for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))] i
 
 def shortened(code: str) -> str:
     """The block with every iteration count cut to a few steps (the text is run, not the training)."""
-    return re.sub(r"\b(n_iters|first_phase_iters)=[\d_]+", r"\1=6", code)
+    return re.sub(r"\b(n_iters|first_phase_iters|first_iters)=[\d_]+", r"\1=6", code)
 
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)

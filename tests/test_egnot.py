@@ -38,10 +38,11 @@ def test_sampler_with_exact_potential_reproduces_conditional_moments(dim, eps, s
     S = pair.plan.conditional_cov
     np.testing.assert_allclose(S / eps, pair.plan.cross_cov.T @ np.linalg.inv(pair.source_cov), atol=1e-8)
     if sampler == "langevin":  # MALA
-        model = otgen.EgNOT(dim=dim, eps=eps, potential=ExactPotential(pair), sampler="langevin", metropolis=True,
-                            step_size=0.2 * eps, sample_steps=200, chain_init="source", seed=0)
+        model = otgen.EgNOT(dim=dim, eps=eps, potential=ExactPotential(pair), seed=0,
+                            sampler={"name": "langevin", "metropolis": True, "step_size": 0.2 * eps,
+                                     "sample_steps": 200, "init": "source"})
     else:
-        model = otgen.EgNOT(dim=dim, eps=eps, potential=ExactPotential(pair), sample_steps=200, seed=0)
+        model = otgen.EgNOT(dim=dim, eps=eps, potential=ExactPotential(pair), sampler={"sample_steps": 200}, seed=0)
     x = pair.source(8, generator=torch.Generator().manual_seed(1))
     y = model.sample(x, 3000)
     mean, cov = pair.conditional_moments(x)
@@ -61,7 +62,7 @@ def test_sampler_with_exact_potential_reproduces_conditional_moments(dim, eps, s
 
 def test_log_density_gradient_is_the_gradient_of_its_value():
     """The sampler's drift must be ∇_y of u(y) = (f(y) − c(x, y)) / eps (checked against autograd)."""
-    model = otgen.EgNOT(dim=3, eps=0.3, hidden=(8, 8), seed=0)
+    model = otgen.EgNOT(dim=3, eps=0.3, potential={"hidden": [8, 8]}, seed=0)
     with torch.no_grad():
         for p in model.potential.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -76,8 +77,8 @@ def test_log_density_gradient_is_the_gradient_of_its_value():
 
 def test_ula_with_exact_potential_and_small_step_matches_the_plan():
     pair = GaussianEOTPair(dim=2, eps=1.0, seed=0, mean_scale=1.0)
-    model = otgen.EgNOT(dim=2, eps=1.0, potential=ExactPotential(pair), sampler="langevin", step_size=0.02,
-                        sample_steps=600, seed=0)
+    model = otgen.EgNOT(dim=2, eps=1.0, potential=ExactPotential(pair), seed=0,
+                        sampler={"name": "langevin", "step_size": 0.02, "sample_steps": 600})
     x = pair.source(4, generator=torch.Generator().manual_seed(1))
     y = model.sample(x, 4000)
     mean, cov = pair.conditional_moments(x)
@@ -86,7 +87,9 @@ def test_ula_with_exact_potential_and_small_step_matches_the_plan():
     assert ((cov_hat - cov).flatten(1).norm(dim=1) / cov.flatten(1).norm(dim=1)).max() < 0.08
 
 
-@pytest.mark.parametrize("eps", [0.1, 1.0])
+# eps = 1.0 (about 3 minutes on one core; scores 24x below the bound) runs in `make bench`; the eps = 0.1
+# case (7x below it) stays fast, and test_bench's quick suite trains EgNOT on this pair at eps = 1.0.
+@pytest.mark.parametrize("eps", [0.1, pytest.param(1.0, marks=pytest.mark.slow)])
 def test_egnot_trained_on_gaussian_pair_beats_conditional_mean_baseline_3x(eps):
     """Default settings, 1000 iterations: the learned plan must be at least 3x closer to the exact
     plan than the best deterministic predictor (the exact conditional mean)."""
@@ -100,15 +103,16 @@ def test_egnot_trained_on_gaussian_pair_beats_conditional_mean_baseline_3x(eps):
 
 def test_image_shaped_targets_and_a_generator_cost_keep_their_shapes():
     imgs = torch.rand(64, 1, 4, 4)
-    model = otgen.EgNOT(event_shape=(1, 4, 4), eps=0.5, hidden=(16,), langevin_steps=2, sample_steps=3, seed=0)
+    model = otgen.EgNOT(event_shape=(1, 4, 4), eps=0.5, potential={"hidden": [16]},
+                        sampler={"steps": 2, "sample_steps": 3}, seed=0)
     model.fit(imgs, imgs.flip(0), n_iters=3, batch_size=8, progress=False)
     assert model.sample(imgs[:5], 2).shape == (5, 2, 1, 4, 4)
     assert model.transport(imgs[:5]).shape == (5, 1, 4, 4)
 
     # energy in the latent space of a frozen generator: source in R^5, target latents in R^3
     G = torch.nn.Linear(3, 5)
-    latent = otgen.EgNOT(dim=3, source_shape=(5,), eps=0.5, cost=otgen.costs.GeneratorCost(G), hidden=(16,),
-                         langevin_steps=2, sample_steps=3, seed=0)
+    latent = otgen.EgNOT(dim=3, source_shape=(5,), eps=0.5, cost=otgen.costs.GeneratorCost(G),
+                         potential={"hidden": [16]}, sampler={"steps": 2, "sample_steps": 3}, seed=0)
     assert latent.potential.quadratic == "none"  # the cost's curvature in z is unknown
     latent.fit(torch.randn(64, 5), torch.randn(64, 3), n_iters=3, batch_size=8, progress=False)
     z = latent.sample(torch.randn(4, 5), 2)
@@ -140,7 +144,8 @@ def test_the_constant_of_f_is_trained_only_with_energy_reg(energy_reg):
     (which pulls f toward 0 on average) it trains."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 2, generator=g), torch.randn(64, 2, generator=g) + 2.0
-    model = otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, energy_reg=energy_reg, lr=1e-2, seed=0)
+    model = otgen.EgNOT(dim=2, eps=0.5, potential={"hidden": [16, 16]}, sampler={"steps": 3}, energy_reg=energy_reg,
+                        optim={"lr": 1e-2}, seed=0)
     model.fit(x, y, n_iters=5, batch_size=16, progress=False)
     bias = model.potential.output_bias
     assert (bias in model.optimizer.state) == bool(energy_reg)  # Adam never stepped it

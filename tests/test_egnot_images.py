@@ -55,14 +55,13 @@ def test_hue_metrics_name_a_bad_argument():
 # ----------------------------------------------------------------------------- pixel translation
 
 
-def _pixel_model(**kw):
-    cfg = dict(event_shape=[3, 8, 8], eps=0.01, potential={"name": "conv", "width": 16}, lr=5e-4,
-               betas=[0.5, 0.999], langevin_steps=15, sampler="langevin", step_size=1e-3, chains="persistent",
-               chain_init="source", sample_steps=200, lr_schedule="constant", seed=0)
-    cfg.update(kw)
-    if cfg["sampler"] == "smc":
-        del cfg["step_size"]
-    return otgen.EgNOT(**cfg)
+LANGEVIN = {"name": "langevin", "steps": 15, "step_size": 1e-3, "init": "source", "sample_steps": 200,
+            "chains": "persistent"}
+
+
+def _pixel_model(sampler=LANGEVIN):
+    return otgen.EgNOT(event_shape=[3, 8, 8], eps=0.01, potential={"name": "conv", "width": 16},
+                       optim={"lr": 5e-4, "betas": [0.5, 0.999], "schedule": "constant"}, sampler=sampler, seed=0)
 
 
 def test_a_short_pixel_run_moves_the_classifier_vote_towards_the_target_class_and_keeps_the_colour():
@@ -73,7 +72,7 @@ def test_a_short_pixel_run_moves_the_classifier_vote_towards_the_target_class_an
     tgt = digits(classes=[3], colored=True, size=8, seed=1).images
     test_src = digits(classes=[2], colored=True, size=8, split="test").images
     model = _pixel_model().fit(src, tgt, n_iters=400, batch_size=32, progress=False)
-    y = model.sample(test_src, 2, generator=torch.Generator().manual_seed(0)).flatten(0, 1)
+    y = model.sample(test_src, 2, rng=torch.Generator().manual_seed(0)).flatten(0, 1)
     x = test_src.repeat_interleave(2, dim=0)
     ev = digits_evaluator()
     identity = ev.translation_scores(x, x, 3)["accuracy"]
@@ -88,14 +87,16 @@ def test_a_short_pixel_run_moves_the_classifier_vote_towards_the_target_class_an
 def test_every_chain_option_trains_on_images_saves_and_reloads(tmp_path, sampler, chains, chain_init):
     src = digits(classes=[2], colored=True, size=8).images
     tgt = digits(classes=[3], colored=True, size=8, seed=1).images
-    model = _pixel_model(sampler=sampler, chains=chains, chain_init=chain_init, langevin_steps=2, sample_steps=3,
-                         buffer_size=32)
+    size = {"persistent": {"pool_size": 32}, "replay": {"size": 32}}.get(chains, {})
+    spec = {"name": sampler, "init": chain_init, "steps": 2, "sample_steps": 3, "chains": {"name": chains, **size},
+            **({"step_size": 1e-3} if sampler == "langevin" else {})}
+    model = _pixel_model(spec)
     model.fit(src, tgt, n_iters=3, batch_size=8, progress=False)
     model.save(tmp_path / "m.pt")
     again = otgen.load(tmp_path / "m.pt")
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    assert torch.equal(again.sample(src[:3], 2, generator=g()), model.sample(src[:3], 2, generator=g()))
-    assert model.sample(src[:3], 2, generator=g()).shape == (3, 2, 3, 8, 8)
+    assert torch.equal(again.sample(src[:3], 2, rng=g()), model.sample(src[:3], 2, rng=g()))
+    assert model.sample(src[:3], 2, rng=g()).shape == (3, 2, 3, 8, 8)
 
 
 # ----------------------------------------------------------------------------- latent space
@@ -103,7 +104,8 @@ def test_every_chain_option_trains_on_images_saves_and_reloads(tmp_path, sampler
 
 def _tiny_wae_run(tmp_path: Path) -> Path:
     """A WAE on coloured 8×8 3s, saved as a run directory (a few steps: only G's plumbing matters)."""
-    wae = otgen.WAE(data_shape=[3, 8, 8], latent_dim=4, width=8, seed=0)
+    wae = otgen.WAE(data_shape=[3, 8, 8], latent_dim=4, encoder={"name": "conv", "width": 8},
+                    decoder={"name": "conv", "width": 8}, seed=0)
     wae.fit(digits(classes=[3], colored=True, size=8).images, n_iters=5, batch_size=16, progress=False)
     run = tmp_path / "wae"
     run.mkdir()
@@ -114,13 +116,13 @@ def _tiny_wae_run(tmp_path: Path) -> Path:
 def test_latent_egnot_samples_latents_presents_images_and_reloads_its_generator_from_the_run(tmp_path):
     run = _tiny_wae_run(tmp_path)
     spec = {"name": "generator", "run": str(run)}
-    model = otgen.EgNOT(event_shape=[4], source_shape=[3, 8, 8], eps=1.0, cost=spec, langevin_steps=3,
-                        sample_steps=5, seed=0)
+    model = otgen.EgNOT(event_shape=[4], source_shape=[3, 8, 8], eps=1.0, cost=spec,
+                        sampler={"steps": 3, "sample_steps": 5}, seed=0)
     assert isinstance(model.cost, GeneratorCost) and model.decodes
     x = digits(classes=[2], colored=True, size=8).images
     model.fit(x, lambda n, generator=None: torch.randn(n, 4, generator=generator), n_iters=3, batch_size=8,
               progress=False)
-    z = model.sample(x[:3], 2, generator=torch.Generator().manual_seed(0))
+    z = model.sample(x[:3], 2, rng=torch.Generator().manual_seed(0))
     assert z.shape == (3, 2, 4)
     shown = model.present(z)
     assert shown.shape == (3, 2, 3, 8, 8)
@@ -131,7 +133,7 @@ def test_latent_egnot_samples_latents_presents_images_and_reloads_its_generator_
     again = otgen.load(tmp_path / "egnot.pt")  # the generator comes back from the run, not from the caller
     assert again.saveable_config()["cost"] == spec and isinstance(again.cost, GeneratorCost)
     g = torch.Generator().manual_seed(2)
-    assert torch.equal(again.sample(x[:2], generator=g), model.sample(x[:2], generator=torch.Generator().manual_seed(2)))
+    assert torch.equal(again.sample(x[:2], rng=g), model.sample(x[:2], rng=torch.Generator().manual_seed(2)))
 
 
 def test_a_generator_cost_names_what_is_wrong(tmp_path):
@@ -206,7 +208,8 @@ def test_a_translation_run_scores_itself_against_the_identity_and_random_targets
     from otgen.cli import main
 
     cfg = yaml.safe_load((CONFIGS / "digits_egnot_pixel.yaml").read_text())
-    cfg["model"].update(event_shape=[3, 8, 8], langevin_steps=2, sample_steps=3)
+    cfg["model"]["event_shape"] = [3, 8, 8]
+    cfg["model"]["sampler"].update(steps=2, sample_steps=3)
     cfg["data"]["source"]["size"] = cfg["data"]["target"]["size"] = 8
     cfg["train"].update(n_iters=3, batch_size=8, checkpoint_every=3)
     path = tmp_path / "cfg.yaml"
@@ -233,14 +236,15 @@ def test_a_latent_run_trains_its_generator_first_and_samples_images(tmp_path):
     from otgen.cli import main
 
     wae = yaml.safe_load((CONFIGS / "digits_wae_colored3.yaml").read_text())
-    wae["model"].update(data_shape=[3, 8, 8], width=8)
+    wae["model"].update(data_shape=[3, 8, 8], encoder={"name": "conv", "width": 8}, decoder={"name": "conv", "width": 8})
     wae["data"]["data"]["size"] = 8
     wae["train"].update(n_iters=3, batch_size=16, checkpoint_every=3)
     wae["eval"]["n_samples"] = 20
     (tmp_path / "wae.yaml").write_text(yaml.safe_dump(wae))
     cfg = yaml.safe_load((CONFIGS / "digits_egnot_latent.yaml").read_text())
-    cfg["model"].update(source_shape=[3, 8, 8], langevin_steps=2, sample_steps=3, hidden=[16],
+    cfg["model"].update(source_shape=[3, 8, 8], potential={"name": "mlp", "hidden": [16]},
                         cost={"name": "generator", "run": str(tmp_path / "gen"), "config": str(tmp_path / "wae.yaml")})
+    cfg["model"]["sampler"].update(steps=2, sample_steps=3)
     cfg["data"]["source"]["size"] = 8
     cfg["train"].update(n_iters=3, batch_size=8, checkpoint_every=3)
     (tmp_path / "latent.yaml").write_text(yaml.safe_dump(cfg))

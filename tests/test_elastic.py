@@ -23,8 +23,9 @@ from otgen.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 GAUSS = str(ROOT / "configs" / "gauss_egnot.yaml")
 TINY = ["--threads", "1", "--set", "data.pair.dim=3", "--set", "train.n_iters=3", "--set", "train.batch_size=16", "--set", "train.checkpoint_every=2",
-        "--set", "train.log_every=1", "--set", "model.hidden=[8]", "--set", "model.langevin_steps=2",
-        "--set", "model.sample_steps=2", "--set", "model.buffer_size=32", "--set", "eval.n_conditions=2",
+        "--set", "train.log_every=1", "--set", "model.potential.hidden=[8]", "--set", "model.sampler.steps=2",
+        "--set", "model.sampler.sample_steps=2", "--set", "model.sampler.chains.pool_size=32",
+        "--set", "eval.n_conditions=2",
         "--set", "eval.n_per_condition=10", "--set", "eval.n_samples=50"]
 
 
@@ -140,11 +141,11 @@ def test_resume_auto_refuses_a_directory_of_another_run_untouched(run, capsys, w
     if not with_checkpoint:
         shutil.rmtree(run / "checkpoints")
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    assert main(["train", GAUSS, "--out", str(run), "--resume", "auto", *TINY, "--set", "model.hidden=[4]",
+    assert main(["train", GAUSS, "--out", str(run), "--resume", "auto", *TINY, "--set", "model.potential.hidden=[4]",
                  "--set", "data.pair.seed=1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"otgen train: error: --resume auto: {run / 'config.yaml'} is of another run "
-                          "(model.hidden = [8] there, [4] here; data.pair.seed = 0 there, 1 here); a run keeps its "
+                          "(model.potential.hidden = [8] there, [4] here; data.pair.seed = 0 there, 1 here); a run keeps its "
                           "model and data: give the command line that started it")
     assert ("drop --resume auto to start a new run there" in err) != with_checkpoint
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
@@ -155,7 +156,8 @@ def test_fit_resume_auto_starts_then_continues_and_bad_values_are_refused(tmp_pa
     y = torch.randn(64, 2, generator=torch.Generator().manual_seed(2)) + 1.0
 
     def model():
-        return otgen.UOTM(dim=2, tau=0.5, hidden=(8,), seed=0)
+        mlp = {"name": "mlp", "hidden": [8]}
+        return otgen.UOTM(dim=2, tau=0.5, generator=mlp, potential=mlp, seed=0)
 
     def fit(m, n, out, resume):
         return m.fit(x, y, n_iters=n, batch_size=16, out=out, resume=resume, progress=False, log_every=1)
@@ -179,8 +181,8 @@ def test_fit_resume_auto_starts_then_continues_and_bad_values_are_refused(tmp_pa
 
 # -- torchrun --max-restarts: a worker killed after a checkpoint ----------------------------------
 N_ITERS, EVERY = 80, 5
-ELASTIC = ["--threads", "1", "--resume", "auto", "--set", "data.pair.dim=3", "--set", "model.hidden=[16, 16]",
-           "--set", "model.langevin_steps=3", "--set", "model.sample_steps=3", "--set", "train.batch_size=32",
+ELASTIC = ["--threads", "1", "--resume", "auto", "--set", "data.pair.dim=3", "--set", "model.potential.hidden=[16, 16]",
+           "--set", "model.sampler.steps=3", "--set", "model.sampler.sample_steps=3", "--set", "train.batch_size=32",
            "--set", f"train.n_iters={N_ITERS}", "--set", f"train.checkpoint_every={EVERY}", "--set", "train.log_every=1",
            "--set", "eval.n_conditions=4", "--set", "eval.n_per_condition=16", "--set", "eval.n_samples=64"]
 

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 GAUSS = str(ROOT / "configs" / "gauss_egnot.yaml")
 UOTM1D = str(ROOT / "configs" / "uotm_outliers.yaml")
 TINY = ["--threads", "1", "--set", "train.n_iters=3", "--set", "train.batch_size=16", "--set", "train.checkpoint_every=2",
-        "--set", "model.hidden=[8]", "--set", "model.langevin_steps=2", "--set", "model.sample_steps=2",
-        "--set", "model.buffer_size=32", "--set", "eval.n_conditions=2", "--set", "eval.n_per_condition=10",
+        "--set", "model.potential.hidden=[8]", "--set", "model.sampler.steps=2", "--set", "model.sampler.sample_steps=2",
+        "--set", "model.sampler.chains.pool_size=32", "--set", "eval.n_conditions=2", "--set", "eval.n_per_condition=10",
         "--set", "eval.n_samples=50"]
 TINY_EVAL = TINY[-6:]  # the eval settings, which a resumed run may change
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -353,13 +353,13 @@ def test_otgen_train_resume_refuses_bad_checkpoints_by_name(kind, run, capsys):
 
 # ----------------------------------------------------------------------------- 4. config validation
 def test_every_config_problem_is_reported_at_once(tmp_path, capsys):
-    sets = ["model.hiden=[8]", "model.lr=fast", "train.batch_size=0", "train.log_every=1.5", "eval.n_sample=3",
+    sets = ["model.potentail=mlp", "model.optim.lr=fast", "train.batch_size=0", "train.log_every=1.5", "eval.n_sample=3",
             "eval.seed=-1", "extra.key=1"]
     assert main(["train", GAUSS, "--out", str(tmp_path / "r"), *[a for s in sets for a in ("--set", s)]]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[0] == "otgen train: error: 7 problems in the config:"
-    expected = ["unknown config section 'extra'", "unknown key model.hiden for EgNOT (did you mean 'hidden'?)",
-                "model.lr must be of type float, got 'fast' (str)", "train.batch_size must be an int >= 1, got 0",
+    expected = ["unknown config section 'extra'", "unknown key model.potentail for EgNOT (did you mean 'potential'?)",
+                "model.optim.lr must be of type float, got 'fast' (str)", "train.batch_size must be an int >= 1, got 0",
                 "train.log_every must be an int >= 1, got 1.5",
                 "unknown key eval.n_sample for the eval section (did you mean 'n_samples'?)",
                 "eval.seed must be an int >= 0, got -1"]
@@ -513,7 +513,7 @@ def test_otgen_load_names_a_model_file_whose_parts_do_not_fit(damage, message, t
     if damage == "no_state":
         del blob["state"]
     elif damage == "other_shapes":
-        blob["config"]["hidden"] = [16]
+        blob["config"]["potential"] = {"name": "mlp", "hidden": [16]}
     elif damage == "unknown_solver":
         blob["solver"] = "EgNTO"
     else:

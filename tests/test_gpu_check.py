@@ -12,7 +12,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
-TINY = """model: {name: UOTM, dim: 2, hidden: [8], r1: 0.1}
+TINY = """model: {name: UOTM, dim: 2, generator: {hidden: [8]}, potential: {hidden: [8]}, critic: {r1: 0.1}}
 data: {source: {name: standard_gaussian, dim: 2}, target: {name: 8gaussians}}
 train: {n_iters: 10, batch_size: 16}
 """

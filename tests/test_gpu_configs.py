@@ -47,7 +47,8 @@ def assert_updated(module: torch.nn.Module, before: list[torch.Tensor], name: st
 
 @pytest.mark.parametrize("name", ["gpu_uotm_32", "gpu_sjko_32"])
 def test_semidual_gpu_config_trains_one_step_at_batch_2(name):
-    overrides = {"n_phases": 2, "first_phase_iters": 1} if name == "gpu_sjko_32" else {}
+    phases = {"first_iters": 1, "instance_noise": 0.03125}  # the config's instance noise, a phase 0 of one step
+    overrides = {"n_phases": 2, "phases": phases} if name == "gpu_sjko_32" else {}
     cfg, source, target, model = build_config(name, **overrides)
     assert cfg["model"]["generator"]["name"] == "unet" and cfg["model"]["potential"]["name"] == "resnet"
     gen, critic = model.generator_net, model.potential
@@ -73,9 +74,11 @@ def test_semidual_gpu_config_trains_one_step_at_batch_2(name):
 
 
 def test_egnot_pixel_gpu_config_trains_one_step_at_batch_2():
-    cfg, source, target, model = build_config("gpu_egnot_pixel_32", langevin_steps=2, buffer_size=4)
-    assert cfg["model"]["langevin_steps"] == 500 and cfg["model"]["step_size"] == 1e-4
-    assert cfg["model"]["eps"] == 0.01 and cfg["model"]["chain_init"] == "source"
+    sampler = {"name": "langevin", "steps": 2, "step_size": 1e-4, "init": "source", "sample_steps": 5000,
+               "chains": {"name": "persistent", "pool_size": 4}}
+    cfg, source, target, model = build_config("gpu_egnot_pixel_32", sampler=sampler)
+    assert cfg["model"]["sampler"] == {**sampler, "steps": 500, "chains": "persistent"}
+    assert cfg["model"]["eps"] == 0.01
     f = model.potential
     assert isinstance(f, VanillaEnergyNet) and n_params(f) == 693_569 and f.scale == 200.0
     assert isinstance(f.net[1], torch.nn.LeakyReLU) and f.net[1].negative_slope == 0.05

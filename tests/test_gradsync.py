@@ -62,7 +62,8 @@ def test_buckets_are_consecutive_in_reverse_order_capped_and_of_one_dtype():
 
 
 def test_one_process_registers_no_hook_and_a_reducer_only_backpropagates():
-    model = otgen.UOTM(dim=2, tau=0.5, hidden=(8,), r1=0.1, seed=0)
+    mlp = {"name": "mlp", "hidden": [8]}
+    model = otgen.UOTM(dim=2, tau=0.5, generator=mlp, potential=mlp, critic={"r1": 0.1}, seed=0)
     for _ in range(2):
         model.train_step(torch.randn(8, 2), torch.randn(8, 2))
     assert [o.reducer for o in model._optimizers.values()] == [None, None]
@@ -160,8 +161,11 @@ def _worker(rank, world, init_file, out):
         x, y, data = (torch.randn(32, d, generator=g) for d in (2, 2, 6))
         for overlap in (True, False):
             gradsync.OVERLAP, gradsync.BUCKET_BYTES, gradsync.FIRST_BUCKET_BYTES = overlap, 256, 1
-            uotm = otgen.UOTM(dim=2, tau=0.5, hidden=(16, 16), r1=0.1, ema=0.9, grad_clip=1.0, seed=0)
-            wae = otgen.WAE(data_shape=(6,), latent_dim=2, encoder="mlp", decoder="mlp", hidden=(16,), seed=0)
+            net = {"name": "mlp", "hidden": [16, 16]}
+            uotm = otgen.UOTM(dim=2, tau=0.5, generator=net, potential=net, critic={"r1": 0.1},
+                              optim_g={"ema": 0.9, "grad_clip": 1.0}, optim_v={"grad_clip": 1.0}, seed=0)
+            mlp = {"name": "mlp", "hidden": [16]}
+            wae = otgen.WAE(data_shape=(6,), latent_dim=2, encoder=mlp, decoder=mlp, seed=0)
             for name, model, sides in (("uotm", uotm, (x, y + 1)), ("wae", wae, (data,))):
                 model.fit(*sides, n_iters=3, batch_size=16, progress=False)
                 found[f"{name}_{overlap}"] = model.state_dict()

@@ -20,36 +20,47 @@ from otgen.solvers.wae import WAESolver, truncated_normal
 
 STEPS = 4
 BATCH = 8
-SMALL = {"hidden": (16, 16)}
+NETS16 = {"generator": {"name": "mlp", "hidden": [16, 16]}, "potential": {"name": "mlp", "hidden": [16, 16]}}
+SMALL_WAE = {"encoder": {"name": "mlp", "hidden": [16, 16]}, "decoder": {"name": "mlp", "hidden": [16, 16]}}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-def egnot(**kw):
-    return EgNOTSolver(dim=2, eps=0.5, buffer_size=16, **SMALL, **kw)
+def egnot(sampler, **kw):
+    """EgNOT with a 16-16 MLP and the ``sampler``'s options (a mapping)."""
+    return EgNOTSolver(dim=2, eps=0.5, potential={"hidden": [16, 16]}, sampler=sampler, **kw)
 
 
 SOLVERS = {
     # EgNOT's default: persistent weighted particles (refreshed every 2nd step here), energy_reg, EMA
-    "egnot-smc-persistent": lambda: egnot(refresh_every=2, refresh_steps=7, energy_reg=0.1, ema=0.9),
+    "egnot-smc-persistent": lambda: egnot({"chains": {"pool_size": 16, "refresh_every": 2, "refresh_steps": 7}},
+                                          energy_reg=0.1, optim={"ema": 0.9}),
     # a fresh tempered SMC per batch, 4 levels: groups reach beta = 1 before the last ones
-    "egnot-smc-fresh": lambda: egnot(chains="fresh", langevin_steps=20, grad_clip=1.0),
-    "egnot-langevin-replay": lambda: egnot(sampler="langevin", chains="replay", langevin_steps=3, reinit_prob=0.3),
-    "egnot-mala-replay": lambda: egnot(sampler="langevin", chains="replay", langevin_steps=3, metropolis=True,
-                                       step_decay=0.9, score_clip=1.0),
-    "egnot-langevin-persistent": lambda: egnot(sampler="langevin", chains="persistent", langevin_steps=3),
-    "egnot-langevin-fresh": lambda: egnot(sampler="langevin", chains="fresh", langevin_steps=3, chain_init="source"),
-    "uotm-r1-ema": lambda: UOTMSolver(dim=2, **SMALL, r1=0.2, ema=0.9, n_critic=2, grad_clip=1.0,
-                                      lr_schedule="cosine"),
-    "uotm-chi-softplus": lambda: UOTMSolver(dim=2, **SMALL, phi1="chi", phi2="softplus", alpha1=0.5, noise_dim=0),
+    "egnot-smc-fresh": lambda: egnot({"steps": 20, "chains": "fresh"}, optim={"grad_clip": 1.0}),
+    "egnot-langevin-replay": lambda: egnot({"name": "langevin", "steps": 3,
+                                            "chains": {"name": "replay", "size": 16, "reinit_prob": 0.3}}),
+    "egnot-mala-replay": lambda: egnot({"name": "langevin", "steps": 3, "metropolis": True, "step_decay": 0.9,
+                                        "score_clip": 1.0, "chains": {"name": "replay", "size": 16}}),
+    "egnot-langevin-persistent": lambda: egnot({"name": "langevin", "steps": 3,
+                                                "chains": {"name": "persistent", "pool_size": 16}}),
+    "egnot-langevin-fresh": lambda: egnot({"name": "langevin", "steps": 3, "init": "source", "chains": "fresh"}),
+    "uotm-r1-ema": lambda: UOTMSolver(dim=2, **NETS16, critic={"r1": 0.2, "n_critic": 2},
+                                      optim_g={"ema": 0.9, "grad_clip": 1.0, "schedule": "cosine"},
+                                      optim_v={"grad_clip": 1.0, "schedule": "cosine"}),
+    "uotm-chi-softplus": lambda: UOTMSolver(dim=2, generator={**NETS16["generator"], "noise_dim": 0},
+                                            potential=NETS16["potential"], phi1={"name": "chi", "alpha": 0.5},
+                                            phi2="softplus"),
     # phase 0 ends (and T_0 is kept) after 2 of the counted steps; the next 2 push against T_0
-    "sjko": lambda: SJKOSolver(dim=2, n_phases=2, first_phase_iters=2, **SMALL, r1=0.2, instance_noise=0.1,
-                               noise_dim=2, lr_schedule="phase_cosine"),
+    "sjko": lambda: SJKOSolver(dim=2, n_phases=2, phases={"first_iters": 2, "instance_noise": 0.1},
+                               generator={**NETS16["generator"], "noise_dim": 2}, potential=NETS16["potential"],
+                               critic={"r1": 0.2}, optim_g={"schedule": "phase_cosine"},
+                               optim_v={"schedule": "phase_cosine"}),
     "wae-mmd-gaussian": lambda: WAESolver((6,), latent_dim=2, penalty="mmd", encoder_type="gaussian",
-                                          input_noise=0.05, **SMALL, lr_schedule="steps"),
-    "wae-gan": lambda: WAESolver((6,), latent_dim=2, penalty="gan", prior_trick=True, adversary_hidden=(16,),
-                                 input_noise=0.05, **SMALL),
+                                          input_noise=0.05, **SMALL_WAE, optim={"schedule": "steps"}),
+    "wae-gan": lambda: WAESolver((6,), latent_dim=2, penalty={"name": "gan", "prior_trick": True,
+                                                              "adversary": {"name": "mlp", "hidden": [16]}},
+                                 input_noise=0.05, **SMALL_WAE),
 }
 
 
@@ -109,7 +120,7 @@ def test_metric_keys_and_sampler_statistics():
 def test_wae_metrics_equal_the_losses_recomputed():
     """The returned tensors are the step's values: rec and loss recomputed from the networks before
     the step (deterministic encoder, no input noise)."""
-    model = WAESolver((6,), latent_dim=2, penalty="mmd", **SMALL)
+    model = WAESolver((6,), latent_dim=2, penalty="mmd", **SMALL_WAE)
     x = torch.randn(BATCH, 6, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         rec = (x - model.decoder(model.encoder(x))).pow(2).sum(1).mean()

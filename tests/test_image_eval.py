@@ -116,8 +116,10 @@ def test_grids_are_written(tmp_path):
 
 
 def tiny_config(tmp_path, penalty="mmd"):
-    cfg = {"model": {"name": "WAE", "data_shape": [1, 8, 8], "latent_dim": 4, "penalty": penalty, "width": 8,
-                     **({"adversary_hidden": [16]} if penalty == "gan" else {})},
+    conv8 = {"name": "conv", "width": 8}
+    cfg = {"model": {"name": "WAE", "data_shape": [1, 8, 8], "latent_dim": 4, "encoder": conv8, "decoder": conv8,
+                     "penalty": {"name": penalty, **({"adversary": {"name": "mlp", "hidden": [16]}}
+                                                     if penalty == "gan" else {})}},
            "data": {"data": {"name": "digits", "size": 8}},
            "train": {"n_iters": 20, "batch_size": 32, "log_every": 10}, "eval": {"n_samples": 200}}
     path = tmp_path / f"wae_{penalty}.yaml"

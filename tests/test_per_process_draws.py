@@ -110,21 +110,29 @@ def make(name):
     x, y = _points(1), _points(2, shift=1.0)
     small = dict(hidden=(16, 16), seed=0)
     if name == "egnot_replay":
-        return otgen.EgNOT(dim=2, eps=0.5, langevin_steps=3, sampler="langevin", chains="replay",
-                           buffer_size=64, **small), (x, y)
+        return otgen.EgNOT(dim=2, eps=0.5, potential={"hidden": [16, 16]}, seed=0,
+                           sampler={"name": "langevin", "steps": 3, "chains": {"name": "replay", "size": 64}}), (x, y)
     if name == "egnot_persistent":
-        return otgen.EgNOT(dim=2, eps=0.5, langevin_steps=3, sampler="langevin", chains="persistent", **small), (x, y)
+        return otgen.EgNOT(dim=2, eps=0.5, potential={"hidden": [16, 16]}, seed=0,
+                           sampler={"name": "langevin", "steps": 3, "chains": "persistent"}), (x, y)
     if name == "egnot_fresh_smc":
-        return otgen.EgNOT(dim=2, eps=0.5, langevin_steps=4, chains="fresh", **small), (x, y)
+        return otgen.EgNOT(dim=2, eps=0.5, potential={"hidden": [16, 16]}, seed=0,
+                           sampler={"name": "smc", "steps": 4, "chains": "fresh"}), (x, y)
     if name == "egnot_persistent_smc":
-        return otgen.EgNOT(dim=2, eps=0.5, langevin_steps=3, chains="persistent", refresh_every=2,
-                           refresh_steps=4, **small), (x, y)
+        return otgen.EgNOT(dim=2, eps=0.5, potential={"hidden": [16, 16]}, seed=0,
+                           sampler={"name": "smc", "steps": 3,
+                                    "chains": {"name": "persistent", "refresh_every": 2, "refresh_steps": 4}}), (x, y)
     if name == "uotm":
-        return otgen.UOTM(dim=2, tau=0.5, r1=0.1, ema=0.9, **small), (x, y)
+        mlp = {"name": "mlp", "hidden": [16, 16]}
+        return otgen.UOTM(dim=2, tau=0.5, generator=mlp, potential=mlp, critic={"r1": 0.1}, optim_g={"ema": 0.9},
+                          seed=0), (x, y)
     if name == "sjko":
-        return otgen.SJKO(dim=2, h=0.5, n_phases=2, instance_noise=0.1, noise_dim=2, **small), (x, y)
+        mlp = {"name": "mlp", "hidden": [16, 16]}
+        return otgen.SJKO(dim=2, h=0.5, n_phases=2, phases={"instance_noise": 0.1}, generator={**mlp, "noise_dim": 2},
+                          potential=mlp, seed=0), (x, y)
     if name in ("wae_mmd", "wae_gan"):
-        return otgen.WAE(data_shape=(6,), latent_dim=2, encoder="mlp", decoder="mlp", hidden=(16,),
+        mlp = {"name": "mlp", "hidden": [16]}
+        return otgen.WAE(data_shape=(6,), latent_dim=2, encoder=mlp, decoder=mlp,
                          encoder_type="gaussian", input_noise=0.1, penalty=name[4:], seed=0), (_points(3, d=6),)
     raise KeyError(name)
 

@@ -105,7 +105,7 @@ def mutated_config(draw):
     section = draw(st.sampled_from(["model", "train", "eval", "data", "section", "unknown"]))
     value = draw(VALUES)
     if section == "model":
-        key = draw(st.sampled_from(sorted(set(solver.schema) | set(cfg["model"]))))
+        key = draw(st.sampled_from(sorted(set(solver.Options.option_names()) | set(cfg["model"]))))
         cfg["model"][key] = value
         return cfg, f"model.{key}"
     if section in ("train", "eval"):
@@ -140,7 +140,7 @@ def test_config_validate_accepts_or_names_the_key(case):
 
 
 @FEW
-@given(name=st.sampled_from(sorted(SHIPPED)), key=st.sampled_from(["model.lr", "train.n_iters", "model.hidden",
+@given(name=st.sampled_from(sorted(SHIPPED)), key=st.sampled_from(["model.seed", "train.n_iters", "model.eps",
                                                                    "train.batch_size", "eval.n_samples"]),
        raw=st.sampled_from(["0", "-1", "1.5", "abc", "[1, 2]", "{a: 1}", "null", "true", ".nan", "-.inf", "''",
                             "1e3", "[]", "{}"]))
@@ -309,9 +309,12 @@ def test_bw2_uvp_is_finite_or_names_the_argument(samples, mean, cov):
 @pytest.fixture(scope="module")
 def tiny_models():
     return {
-        "EgNOT": otgen.EgNOT(dim=2, eps=0.5, hidden=[8], langevin_steps=1, sample_steps=2, buffer_size=8),
-        "UOTM": otgen.UOTM(dim=2, tau=0.5, hidden=[8]),
-        "SJKO": otgen.SJKO(dim=2, h=0.5, n_phases=1, hidden=[8]),
+        "EgNOT": otgen.EgNOT(dim=2, eps=0.5, potential={"hidden": [8]},
+                             sampler={"steps": 1, "sample_steps": 2, "chains": {"pool_size": 8}}),
+        "UOTM": otgen.UOTM(dim=2, tau=0.5, generator={"name": "mlp", "hidden": [8]},
+                           potential={"name": "mlp", "hidden": [8]}),
+        "SJKO": otgen.SJKO(dim=2, h=0.5, n_phases=1, generator={"name": "mlp", "hidden": [8]},
+                           potential={"name": "mlp", "hidden": [8]}),
     }
 
 
@@ -336,7 +339,7 @@ def test_transport_of_any_array_is_right_or_names_x(tiny_models, solver, x, kind
     arg = torch.from_numpy(x) if kind == "tensor" else (x.tolist() if kind == "list" else x)
     model = tiny_models[solver]
     try:
-        y = model.transport(arg, generator=torch.Generator().manual_seed(0))
+        y = model.transport(arg, rng=torch.Generator().manual_seed(0))
     except (ValueError, TypeError) as e:
         assert not valid, f"refused a valid x {x!r}: {e}"
         assert str(e).startswith("x "), str(e)
@@ -353,14 +356,14 @@ def test_transport_of_any_array_is_right_or_names_x(tiny_models, solver, x, kind
 def test_sample_of_valid_x_is_finite_or_names_n_per_x(tiny_models, solver, x, n_per_x):
     model = tiny_models[solver]
     try:
-        y = model.sample(x, n_per_x=n_per_x, generator=torch.Generator().manual_seed(0))
+        y = model.sample(x, n_per_x=n_per_x, rng=torch.Generator().manual_seed(0))
     except ValueError as e:
         assert str(e).startswith("n_per_x must be an int >= 1"), str(e)
         assert isinstance(n_per_x, bool) or not isinstance(n_per_x, int) or n_per_x < 1
         return
     assert isinstance(n_per_x, int) and n_per_x >= 1
     assert y.shape == (x.shape[0], n_per_x, 2) and torch.isfinite(y).all()
-    ref = model.sample(torch.tensor(x, dtype=torch.float32), n_per_x=n_per_x, generator=torch.Generator().manual_seed(0))
+    ref = model.sample(torch.tensor(x, dtype=torch.float32), n_per_x=n_per_x, rng=torch.Generator().manual_seed(0))
     assert torch.equal(y, ref)  # the dtype of x does not change the draws
 
 
@@ -377,7 +380,8 @@ def test_wae_decode_of_any_array_is_right_or_names_z(z):
     assert valid and out.shape == (z.shape[0], 4) and torch.isfinite(out).all()
 
 
-_WAE = otgen.WAE(data_shape=(4,), latent_dim=2, hidden=[8])
+_WAE = otgen.WAE(data_shape=(4,), latent_dim=2, encoder={"name": "mlp", "hidden": [8]},
+                 decoder={"name": "mlp", "hidden": [8]})
 
 
 # ============================================================================ found by these properties

@@ -17,17 +17,24 @@ N_ITERS = 8
 def model_and_data(name):
     x, y = _points(1), _points(2, shift=1.0)
     if name == "egnot":
-        return otgen.EgNOT(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, sampler="langevin", chains="replay", buffer_size=32,
-                           lr_schedule="cosine", ema=0.9, seed=0), (x, y), N_ITERS
+        return otgen.EgNOT(dim=2, eps=0.5, potential={"hidden": [16, 16]}, optim={"schedule": "cosine", "ema": 0.9},
+                           sampler={"name": "langevin", "steps": 3, "chains": {"name": "replay", "size": 32}},
+                           seed=0), (x, y), N_ITERS
     if name == "uotm":
-        return otgen.UOTM(dim=2, tau=0.5, hidden=(16, 16), n_critic=2, ema=0.9, lr_schedule="cosine",
+        mlp = {"name": "mlp", "hidden": [16, 16]}
+        return otgen.UOTM(dim=2, tau=0.5, generator=mlp, potential=mlp, critic={"n_critic": 2},
+                          optim_g={"ema": 0.9, "schedule": "cosine"}, optim_v={"schedule": "cosine"},
                           seed=0), (x, y), N_ITERS
     if name == "sjko":  # 2 phases of 4 steps: fit counts n_iters per phase
-        return otgen.SJKO(dim=2, h=0.5, n_phases=2, hidden=(16, 16), noise_dim=2, seed=0), (x, y), N_ITERS // 2
+        mlp = {"name": "mlp", "hidden": [16, 16]}
+        return otgen.SJKO(dim=2, h=0.5, n_phases=2, generator={**mlp, "noise_dim": 2}, potential=mlp,
+                          seed=0), (x, y), N_ITERS // 2
     if name == "wae":
-        return otgen.WAE(data_shape=(6,), latent_dim=2, penalty="gan", encoder="mlp", decoder="mlp", hidden=(16,),
-                         adversary_hidden=(16,), encoder_type="gaussian", input_noise=0.1, lr_schedule="cosine",
-                         seed=0), (_points(3, d=6),), N_ITERS
+        mlp = {"name": "mlp", "hidden": [16]}
+        return otgen.WAE(data_shape=(6,), latent_dim=2, penalty={"name": "gan", "adversary": mlp,
+                                                                 "optim": {"schedule": "cosine"}},
+                         encoder=mlp, decoder=mlp, encoder_type="gaussian", input_noise=0.1,
+                         optim={"schedule": "cosine"}, seed=0), (_points(3, d=6),), N_ITERS
     raise KeyError(name)
 
 
@@ -72,4 +79,4 @@ def test_a_stopped_and_resumed_run_equals_the_run_never_stopped_bitwise(tmp_path
     assert [int(line.split('"step": ')[1].split(",")[0]) for line in log] == list(range(1, N_ITERS + 1))
     x = _points(9)  # source points; for the WAE latent codes (latent_dim 2), decoded
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    assert torch.equal(straight.transport(x, generator=gen()), resumed.transport(x, generator=gen()))
+    assert torch.equal(straight.transport(x, rng=gen()), resumed.transport(x, rng=gen()))

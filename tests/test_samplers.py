@@ -1,6 +1,8 @@
 """EgNOT's samplers against exact answers: mode weights of multimodal plans, importance weights,
 MALA's step adaptation, and no divergence at large eps."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -71,7 +73,7 @@ def test_large_eps_samples_without_divergence_where_the_default_langevin_step_fa
 @pytest.mark.parametrize("eps", [10.0, 100.0])
 def test_large_eps_trains_with_default_settings(eps):
     pair = MixtureEOTPair(dim=2, eps=eps, n_components=4, seed=0)
-    model = otgen.EgNOT(dim=2, eps=eps, hidden=(64, 64), seed=0)
+    model = otgen.EgNOT(dim=2, eps=eps, potential={"hidden": [64, 64]}, seed=0)
     model.fit(pair.source, pair.target, n_iters=150, batch_size=128, progress=False)  # raises if it diverges
     assert model.step == 150
     y = model.sample(pair.source(10, generator=torch.Generator().manual_seed(0)), 20)
@@ -243,41 +245,39 @@ def test_tempered_smc_with_four_particles_per_point_is_unbiased_on_a_non_gaussia
 
 def test_egnot_redraws_the_visited_particles_every_refresh_every_iterations():
     source, target = torch.randn(64, 2), torch.randn(64, 2) + 1.0
-    model = otgen.EgNOT(dim=2, eps=0.5, hidden=(8,), langevin_steps=2, refresh_every=3, refresh_steps=6, seed=0)
+    model = otgen.EgNOT(dim=2, eps=0.5, potential={"hidden": [8]}, seed=0,
+                        sampler={"steps": 2, "chains": {"refresh_every": 3, "refresh_steps": 6}})
     calls, redraw = [], model._refresh_draws
     model._refresh_draws = lambda x: calls.append(x.shape[0]) or redraw(x)
     model.fit(source, target, n_iters=10, batch_size=8, progress=False)
     assert calls == [8, 8, 8]  # steps 3, 6 and 9 (step 0's particles are fresh kernel draws already)
-    assert otgen.EgNOT(dim=2, eps=0.5).refresh_every == 20
-    assert otgen.EgNOT(dim=2, eps=0.5, chains="fresh").refresh_every == 0
-    assert otgen.EgNOT(dim=2, eps=0.5, sampler="langevin").refresh_every == 0
+    assert otgen.EgNOT(dim=2, eps=0.5).options.sampler.chains.refresh_every == 20
 
 
 def test_a_model_saved_before_refresh_existed_loads_without_it(tmp_path):
-    model = otgen.EgNOT(dim=2, eps=0.5, hidden=(8,), seed=0)
-    model.save(tmp_path / "m.pt")
-    blob = torch.load(tmp_path / "m.pt", weights_only=True)
+    legacy = Path(__file__).parent / "data" / "legacy" / "egnot_smc.pt"  # first format, refresh_every=2
+    blob = torch.load(legacy, weights_only=True)
     del blob["config"]["refresh_every"], blob["config"]["refresh_steps"]  # as in files written before refresh existed
     torch.save(blob, tmp_path / "old.pt")
     old = otgen.load(tmp_path / "old.pt")
-    assert old.sampler == "smc" and old.refresh_every == 0  # trains on as it was trained
-    assert otgen.load(tmp_path / "m.pt").refresh_every == 20
+    assert old.options.sampler.name == "smc" and old.options.sampler.chains.refresh_every == 0  # as it was trained
+    assert otgen.load(legacy).options.sampler.chains.refresh_every == 2
 
 
 def test_sample_draws_in_independent_groups_of_sample_group_particles(monkeypatch):
-    model = otgen.EgNOT(dim=2, eps=1.0, sample_group=20, seed=0)
+    model = otgen.EgNOT(dim=2, eps=1.0, sampler={"sample_group": 20}, seed=0)
     calls = []
     original = model._smc_draws
 
-    def recording(x, particles, n_steps, generator, potential):
+    def recording(x, particles, steps, rng, potential):
         calls.append((len(x), particles))
-        return original(x, particles, n_steps, generator, potential)
+        return original(x, particles, steps, rng, potential)
 
     monkeypatch.setattr(model, "_smc_draws", recording)
     x = torch.zeros(3, 2)
-    assert model.sample(x, 50, n_steps=6).shape == (3, 50, 2)  # ceil(50 / 20) = 3 groups of 20 per x
-    assert model.sample(x, 12, n_steps=6).shape == (3, 12, 2)  # fewer than sample_group: one group of 12
-    assert model.transport(x, n_steps=6).shape == (3, 2)       # at least `particles` (4) per group
+    assert model.sample(x, 50, steps=6).shape == (3, 50, 2)  # ceil(50 / 20) = 3 groups of 20 per x
+    assert model.sample(x, 12, steps=6).shape == (3, 12, 2)  # fewer than sample_group: one group of 12
+    assert model.transport(x, steps=6).shape == (3, 2)       # at least `particles` (4) per group
     assert calls == [(9, 20), (3, 12), (3, 4)]
 
 
@@ -293,8 +293,9 @@ def test_independent_groups_beat_one_large_group_where_the_kernel_is_much_wider_
         floor = metrics.conditional_scores(lambda x, k: pair.conditional_sample(x, k, generator=gen), pair,
                                            n_conditions=20, n_per_condition=200, seed=seed)
         s = {}
-        for group in (None, 200):
-            model = otgen.EgNOT(dim=16, eps=10.0, potential=pair.optimal_potential(), sample_group=group, seed=seed)
+        for group in (None, 200):  # None: the default (20)
+            model = otgen.EgNOT(dim=16, eps=10.0, potential=pair.optimal_potential(), seed=seed,
+                                sampler={} if group is None else {"sample_group": group})
             s[group] = metrics.conditional_scores(model, pair, n_conditions=20, n_per_condition=200, seed=seed)
         ratios.append((s[None]["cbw2_uvp"] - floor["cbw2_uvp"]) / (s[200]["cbw2_uvp"] - floor["cbw2_uvp"]))
         tv_gaps.append(s[200]["weight_tv"] - s[None]["weight_tv"])

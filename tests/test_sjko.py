@@ -16,8 +16,11 @@ from otgen.train import TrainingDiverged
 SOURCE, TARGET = Gaussian.standard(2), Gaussian([1.0, 0.0], [[0.5, 0.0], [0.0, 0.5]])
 
 
+NET16 = {"name": "mlp", "hidden": [16, 16]}
+
+
 def small(**kw):
-    return otgen.SJKO(**{**dict(dim=2, h=0.5, n_phases=3, hidden=(16, 16), seed=0), **kw})
+    return otgen.SJKO(**{**dict(dim=2, h=0.5, n_phases=3, generator=NET16, potential=NET16, seed=0), **kw})
 
 
 GAP = JKO_GAP
@@ -27,8 +30,9 @@ def train_jko_check(dim: int, seed: int = 0, first: int = 2000, per: int = 1000,
                     h: float = 0.5, batch_size: int = 1024, gap: float = GAP, callbacks=()):
     """The settings of the accuracy test (and of benchmarks/sjko_gaussian.py)."""
     m0, S0, mu, Sigma = jko_gaussian_problem(dim, gap)
-    model = otgen.SJKO(dim=dim, h=h, n_phases=n_phases, phi="kl", hidden=(128, 128), lr_g=5e-4, lr_v=5e-4,
-                       first_phase_iters=first, lr_schedule="phase_cosine", seed=seed)
+    net, optim = {"name": "mlp", "hidden": [128, 128]}, {"lr": 5e-4, "schedule": "phase_cosine"}
+    model = otgen.SJKO(dim=dim, h=h, n_phases=n_phases, phi="kl", generator=net, potential=net, optim_g=optim,
+                       optim_v=optim, phases={"first_iters": first}, seed=seed)
     model.fit(Gaussian(m0, S0), Gaussian(mu, Sigma), n_iters=per, batch_size=batch_size, progress=False,
               callbacks=callbacks)
     return model
@@ -39,7 +43,9 @@ def phase_errors(model, dim: int, gap: float = GAP) -> list[float]:
     return jko_phase_errors(model, dim, gap=gap)
 
 
-@pytest.mark.parametrize("dim", [2, 8])
+# D = 2 (about a minute on one core) runs in `make bench`; D = 8 stays fast, and test_bench's jko-gaussian
+# quick suite scores every phase of a shorter D = 2 run against the same recursion.
+@pytest.mark.parametrize("dim", [pytest.param(2, marks=pytest.mark.slow), 8])
 def test_every_phase_matches_the_exact_jko_recursion(dim):
     """KL towards N(mu, Sigma), h = 0.5, 3 phases: after each phase T_k # mu_0 is within 2 % BW2-UVP of
     the exact JKO iterate (closed form, groundtruth.jko_gaussian_path). Measured for seeds 0, 1, 2:
@@ -91,7 +97,7 @@ def test_resume_restarts_in_the_right_phase_at_the_right_step(tmp_path, ctrl_c_a
 
 
 def test_alpha_schedule():
-    model = small(alpha=1.0, alpha_final=5.0)
+    model = small(phi={"name": "kl", "alpha": 1.0}, phases={"alpha_final": 5.0})
     assert [model.alpha_of(k) for k in range(3)] == [1.0, 3.0, 5.0]
 
 
@@ -102,8 +108,10 @@ def test_alpha_schedule():
         ({"h": math.inf}, "h must be"),
         ({"n_phases": 0}, "n_phases"),
         ({"phi": "wasserstein"}, "phi must be one of"),
-        ({"alpha": -1.0}, "alpha"),
-        ({"instance_noise": -0.1}, "instance_noise"),
+        ({"phi": {"name": "kl", "alpha": -1.0}}, "phi.alpha must be"),
+        ({"phases": {"instance_noise": -0.1}}, "phases.instance_noise must be"),
+        ({"optim_g": {"ema": 0.9}}, "optim_g.ema must be None"),
+        ({"critic": {"n_critic": 2}}, "unknown key critic.n_critic for JKOCritic"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -119,19 +127,20 @@ def test_mismatched_shapes_and_n_iters_are_refused_before_training():
 
 
 def test_first_phase_length_and_phase_boundaries():
-    model = small(first_phase_iters=4)
+    model = small(phases={"first_iters": 4})
     model.fit(SOURCE, TARGET, n_iters=2, batch_size=8, progress=False)
     assert model.step == 8 and model.iters_per_phase == 2 and len(model.phase_states) == 3
     assert [model.phase_bounds(k) for k in range(3)] == [(0, 4), (4, 6), (6, 8)]
-    with pytest.raises(ValueError, match="first_phase_iters"):
-        small(first_phase_iters=4).prepare(SOURCE, TARGET, n_iters=5)  # 4 + a positive multiple of 2 only
-    with pytest.raises(ValueError, match="first_phase_iters"):
-        small(first_phase_iters=0)
+    with pytest.raises(ValueError, match="phases.first_iters"):
+        small(phases={"first_iters": 4}).prepare(SOURCE, TARGET, n_iters=5)  # 4 + a positive multiple of 2 only
+    with pytest.raises(ValueError, match="phases.first_iters"):
+        small(phases={"first_iters": 0})
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "phase_cosine"])
 def test_learning_rate_schedules(schedule):
-    model = small(lr_g=1e-3, lr_v=1e-3, lr_schedule=schedule)
+    optim = {"lr": 1e-3, "schedule": schedule}
+    model = small(optim_g=optim, optim_v=optim)
     model.prepare(SOURCE, TARGET, n_iters=12)  # 3 phases of 4 steps
     seen = []
     for _ in range(12):
@@ -141,8 +150,8 @@ def test_learning_rate_schedules(schedule):
     expected = [1e-3 * 0.5 * (1 + math.cos(math.pi * (s / 12 if schedule == "cosine" else (s % 4) / 4)))
                 for s in range(12)]
     assert seen == pytest.approx(expected)
-    with pytest.raises(ValueError, match="lr_schedule"):
-        small(lr_schedule="linear")
+    with pytest.raises(ValueError, match="optim_g.schedule must be one of"):
+        small(optim_g={"schedule": "linear"})
 
 
 def test_training_past_the_last_phase_is_refused():
@@ -170,7 +179,8 @@ def test_a_diverging_potential_stops_and_keeps_the_last_good_checkpoint(tmp_path
 
 
 def test_phase_cosine_restarts_in_every_phase_with_a_longer_phase_zero():
-    model = small(lr_g=1e-3, lr_v=1e-3, first_phase_iters=4, lr_schedule="phase_cosine")
+    optim = {"lr": 1e-3, "schedule": "phase_cosine"}
+    model = small(optim_g=optim, optim_v=optim, phases={"first_iters": 4})
     model.prepare(SOURCE, TARGET, n_iters=8)  # phases of 4, 2, 2 steps
     seen = []
     for _ in range(8):
@@ -181,7 +191,7 @@ def test_phase_cosine_restarts_in_every_phase_with_a_longer_phase_zero():
 
 
 def test_one_phase_with_first_phase_iters():
-    model = small(n_phases=1, first_phase_iters=3).fit(SOURCE, TARGET, n_iters=99, batch_size=8, progress=False)
+    model = small(n_phases=1, phases={"first_iters": 3}).fit(SOURCE, TARGET, n_iters=99, batch_size=8, progress=False)
     assert model.step == 3 and len(model.phase_states) == 1 and model.phase == 1
 
 
@@ -196,7 +206,8 @@ def test_a_trained_model_keeps_its_phase_length():
 
 def test_resume_is_exact_with_a_longer_phase_zero_and_phase_cosine(tmp_path, ctrl_c_after):
     kw = dict(batch_size=16, progress=False, checkpoint_every=1, log_every=1)
-    make = lambda: small(first_phase_iters=4, lr_schedule="phase_cosine")  # noqa: E731
+    optim = {"schedule": "phase_cosine"}
+    make = lambda: small(phases={"first_iters": 4}, optim_g=optim, optim_v=optim)  # noqa: E731
     straight = make().fit(SOURCE, TARGET, n_iters=2, out=tmp_path / "a", **kw)
     with pytest.raises(KeyboardInterrupt):
         make().fit(SOURCE, TARGET, n_iters=2, out=tmp_path / "b", callbacks=[ctrl_c_after(5)], **kw)

@@ -74,11 +74,11 @@ def test_a_run_of_many_phases_plots_an_even_spread_of_them_named_by_their_number
         def present(self, y):
             return y
 
-        def run_arrays(self, x, generator, y=None):
+        def run_arrays(self, x, rng, y=None):
             phases = torch.stack([torch.full_like(x, -1 + 2 * k / 24) for k in range(25)])
             return {"y_hat": phases[-1], "phases": phases}
 
-        def sample(self, x, k, generator=None):
+        def sample(self, x, k, rng=None):
             return x[:, None].expand(-1, k, *x.shape[1:])
 
     data = [StandardNormal(shape=list(SHAPE)), digits(size=8)]
@@ -116,10 +116,10 @@ def tiny_flow():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = otgen.SJKO(event_shape=SHAPE, h=50.0, n_phases=2, noise_dim=4, first_phase_iters=60,
-                           generator={"name": "conv", "width": 8},
+        model = otgen.SJKO(event_shape=SHAPE, h=50.0, n_phases=2, phases={"first_iters": 60},
+                           generator={"name": "conv", "width": 8, "noise_dim": 4},
                            potential={"name": "conv", "width": 8, "activation": "leaky_relu"},
-                           lr_g=1e-3, lr_v=1e-3, seed=0)
+                           optim_g={"lr": 1e-3}, optim_v={"lr": 1e-3}, seed=0)
         model.fit(StandardNormal(SHAPE), digits(size=8).images, n_iters=30, batch_size=32, seed=0, progress=False)
     finally:
         torch.set_num_threads(threads)
@@ -133,7 +133,7 @@ def test_run_arrays_give_every_phase_on_the_same_noise(tiny_flow):
     assert phases.shape == (2, 50, *SHAPE)
     assert torch.equal(out["y_hat"], phases[-1])
     for k in range(2):  # entry k is T_k(x) with the same z as a direct call
-        assert torch.allclose(phases[k], tiny_flow.transport(x, phase=k, generator=torch.Generator().manual_seed(2)))
+        assert torch.allclose(phases[k], tiny_flow.transport(x, phase=k, rng=torch.Generator().manual_seed(2)))
     assert (phases[1] - phases[0]).abs().mean() > 1e-3  # the second phase has its own map
 
 
@@ -149,7 +149,7 @@ def test_the_last_phase_moved_from_the_noise_towards_the_digits(tiny_flow):
 def test_plots_of_the_tiny_flow(tiny_flow, tmp_path):
     x = torch.randn(16, *SHAPE, generator=torch.Generator().manual_seed(5))
     produced = tiny_flow.run_arrays(x, torch.Generator().manual_seed(6))
-    draws = tiny_flow.sample(x, n_per_x=3, generator=torch.Generator().manual_seed(7))
+    draws = tiny_flow.sample(x, n_per_x=3, rng=torch.Generator().manual_seed(7))
     assert draws.shape == (16, 3, *SHAPE)
     plot_image_run({"x": x, "y": digits(size=8).images[:16], **produced, "draws": draws}, tmp_path, name="SJKO")
     assert {"phase_1.png", "phase_2.png", "phases.png", "draws.png"} <= set(pngs(tmp_path))

@@ -28,8 +28,10 @@ SOURCE, TARGET = Gaussian.standard(2), Gaussian([1.0, 0.0], [[0.5, 0.0], [0.0, 0
 g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
 
 
-def model(n_phases, hidden=(64, 64), **kw):
-    return otgen.SJKO(dim=2, h=0.5, n_phases=n_phases, hidden=hidden, noise_dim=2, seed=0, **kw)
+def model(n_phases, hidden=(64, 64), keep_phases="all", **kw):
+    net = {"name": "mlp", "hidden": list(hidden)}
+    return otgen.SJKO(dim=2, h=0.5, n_phases=n_phases, generator={**net, "noise_dim": 2}, potential=net,
+                      phases={"keep": keep_phases}, seed=0, **kw)
 
 
 def fit(m, out, per=2, **kw):
@@ -92,11 +94,11 @@ def test_checkpoints_stay_the_same_size_however_many_phases_and_each_phase_is_wr
 def test_every_phase_reads_back_from_its_file_one_at_a_time(tmp_path):
     m = fit(model(4), tmp_path / "run")
     x = torch.randn(5, 2)
-    outputs = [m.transport(x, phase=k, generator=g()) for k in range(4)]
+    outputs = [m.transport(x, phase=k, rng=g()) for k in range(4)]
     assert m._loaded is not None and m._loaded[0] == 2  # one loaded phase is kept; the last is the generator
     loaded = otgen.load(tmp_path / "run" / "model.pt")
-    assert all(torch.equal(loaded.transport(x, phase=k, generator=g()), outputs[k]) for k in range(4))
-    assert torch.equal(outputs[-1], m.transport(x, generator=g()))
+    assert all(torch.equal(loaded.transport(x, phase=k, rng=g()), outputs[k]) for k in range(4))
+    assert torch.equal(outputs[-1], m.transport(x, rng=g()))
     stored = torch.load(tmp_path / "run" / "phases" / "phase_001.pt", weights_only=True)
     assert stored["format"] == "otgen-phase-1" and stored["phase"] == 1
     assert all(torch.equal(stored["state"][k], v) for k, v in m.phase_states[1].items())
@@ -127,7 +129,7 @@ def test_a_12_phase_run_that_crashed_mid_phase_resumes_bitwise_equal_to_the_run_
     assert resumed.phases_kept == straight.phases_kept == kept
     for k in kept:
         assert all(torch.equal(a, resumed.phase_states[k][n]) for n, a in straight.phase_states[k].items())
-        assert torch.equal(straight.transport(x, phase=k, generator=g()), resumed.transport(x, phase=k, generator=g()))
+        assert torch.equal(straight.transport(x, phase=k, rng=g()), resumed.transport(x, phase=k, rng=g()))
     assert phase_files(run) == phase_files(tmp_path / "a") == [f"phase_{k:03d}.pt" for k in kept]
 
 
@@ -140,8 +142,8 @@ def test_a_model_file_of_the_code_before_phase_files_gives_the_same_transports_o
     old = otgen.load(DATA / "model.pt")
     assert isinstance(old._phases, MemoryPhases) and old.phases_trained == 4
     for k in range(4):
-        assert torch.equal(old.transport(x, phase=k, generator=g()), expected[f"phase{k}"]), k
-    assert torch.equal(old.transport(x, generator=g()), expected["current"])
+        assert torch.equal(old.transport(x, phase=k, rng=g()), expected[f"phase{k}"]), k
+    assert torch.equal(old.transport(x, rng=g()), expected["current"])
 
     # moved into a run directory: each phase written to its file once, then read from there
     run = tmp_path / "run"
@@ -155,7 +157,7 @@ def test_a_model_file_of_the_code_before_phase_files_gives_the_same_transports_o
         new = otgen.load(path)
         assert "phase_states" not in new.state_dict() and "phase_files" in new.state_dict()
         for k in range(4):
-            assert torch.equal(new.transport(x, phase=k, generator=g()), expected[f"phase{k}"]), (path, k)
+            assert torch.equal(new.transport(x, phase=k, rng=g()), expected[f"phase{k}"]), (path, k)
 
     # model.pt copied alone: the last phase (the generator itself) and phase=None still work
     alone = tmp_path / "alone"
@@ -163,8 +165,8 @@ def test_a_model_file_of_the_code_before_phase_files_gives_the_same_transports_o
     shutil.copy(tmp_path / "run_moved" / "model.pt", alone / "model.pt")
     shutil.rmtree(tmp_path / "run_moved")
     copied = otgen.load(alone / "model.pt")
-    assert torch.equal(copied.transport(x, phase=3, generator=g()), expected["phase3"])
-    assert torch.equal(copied.transport(x, generator=g()), expected["current"])
+    assert torch.equal(copied.transport(x, phase=3, rng=g()), expected["phase3"])
+    assert torch.equal(copied.transport(x, rng=g()), expected["current"])
     with pytest.raises(ValueError, match=r"phase 1's weights are in the file phase_001.pt, which is in none of .*"
                                          r"copy the run's phases/ folder beside its model.pt"):
         copied.transport(x, phase=1)
@@ -184,7 +186,7 @@ def test_a_run_checkpoint_of_the_code_before_phase_files_resumes_and_its_phases_
     assert phase_files(tmp_path / "a") == ["phase_000.pt", "phase_001.pt", "phase_002.pt"]
     state = torch.load(tmp_path / "a" / "checkpoints" / "last.pt", weights_only=True)["model"]["state"]
     assert "phase_states" not in state and state["phase_files"]["names"][0] == "phase_000.pt"
-    assert torch.equal(straight.transport(expected["x"], phase=0, generator=g()), expected["run_phase0"])
+    assert torch.equal(straight.transport(expected["x"], phase=0, rng=g()), expected["run_phase0"])
 
     def sigterm_after(k):
         def callback(step, solver, metrics):
@@ -197,16 +199,16 @@ def test_a_run_checkpoint_of_the_code_before_phase_files_resumes_and_its_phases_
     resumed = fit(make(), tmp_path / "b", resume=True, **kw)
     assert resumed.history.resumed_from == 4
     assert_same_state(straight, resumed)
-    assert torch.equal(resumed.transport(expected["x"], phase=0, generator=g()), expected["run_phase0"])
+    assert torch.equal(resumed.transport(expected["x"], phase=0, rng=g()), expected["run_phase0"])
 
 
 # ----------------------------------------------------------------------------- keep_phases
 @pytest.mark.parametrize("value", [0, -1, 1.5, "last", True, None, [2]])
 def test_keep_phases_is_checked_by_name_before_any_work(value):
-    with pytest.raises(ValueError, match=r"keep_phases (must be 'all' or an int >= 1 .*got|may not be null)"):
+    with pytest.raises(ValueError, match=r"phases.keep (must be 'all' or an int >= 1 .*got|may not be null)"):
         model(3, keep_phases=value)
-    with pytest.raises(ValueError, match="model.keep_phases"):
-        otgen.models.get_solver("SJKO").schema.check({"keep_phases": value}, where="model.")
+    problems = otgen.models.get_solver("SJKO").Options.check_all({"phases": {"keep": value}}, "model.")
+    assert len(problems) == 1 and "model.phases.keep" in problems[0]
 
 
 def test_keep_phases_without_a_run_directory_holds_only_the_newest_phases_in_memory(tmp_path):
@@ -214,14 +216,14 @@ def test_keep_phases_without_a_run_directory_holds_only_the_newest_phases_in_mem
     assert isinstance(m._phases, MemoryPhases) and m.phases_trained == 5 and m.phases_kept == range(3, 5)
     assert len(m.state_dict()["phase_states"]) == 2 and m.state_dict()["phases_trained"] == 5
     x = torch.randn(4, 2)
-    with pytest.raises(ValueError, match=r"phase=2 is not kept: keep_phases=2 keeps the newest phases only, 3 to 4"):
+    with pytest.raises(ValueError, match=r"phase=2 is not kept: phases.keep=2 keeps the newest phases only, 3 to 4"):
         m.transport(x, phase=2)
     arrays = m.run_arrays(x, torch.Generator().manual_seed(0))
     assert arrays["phases"].shape == (2, 4, 2) and arrays["phase_numbers"].tolist() == [4, 5]
     m.save(tmp_path / "m.pt")  # without a run directory the kept phases go into the model file
     loaded = otgen.load(tmp_path / "m.pt")
     assert loaded.phases_kept == range(3, 5)
-    assert torch.equal(loaded.transport(x, phase=3, generator=g()), m.transport(x, phase=3, generator=g()))
+    assert torch.equal(loaded.transport(x, phase=3, rng=g()), m.transport(x, phase=3, rng=g()))
 
 
 def test_a_fit_without_a_directory_keeps_every_phase_in_memory_and_its_model_file_holds_them(tmp_path):
@@ -231,7 +233,7 @@ def test_a_fit_without_a_directory_keeps_every_phase_in_memory_and_its_model_fil
     loaded = otgen.load(tmp_path / "m.pt")
     x = torch.randn(4, 2)
     for k in range(3):
-        assert torch.equal(loaded.transport(x, phase=k, generator=g()), m.transport(x, phase=k, generator=g()))
+        assert torch.equal(loaded.transport(x, phase=k, rng=g()), m.transport(x, phase=k, rng=g()))
 
 
 # ----------------------------------------------------------------------------- writing and reading checkpoints
@@ -313,7 +315,7 @@ def test_only_the_writing_process_writes_a_phase_and_every_process_lists_and_rea
     follower.load_state_dict(b)  # as broadcast_state leaves it: T_{k-1} read again, from rank 0's file
     x = torch.randn(5, 2)
     for k in range(3):
-        assert torch.equal(follower.transport(x, phase=k, generator=g()), leader.transport(x, phase=k, generator=g()))
+        assert torch.equal(follower.transport(x, phase=k, rng=g()), leader.transport(x, phase=k, rng=g()))
     z = torch.randn(5, 2)  # the generator's noise
     assert torch.equal(follower.previous(x, z), leader.previous(x, z))
 
@@ -340,7 +342,7 @@ def _two_process_worker(rank, init_file, out):
         x = torch.linspace(-1, 1, 10).reshape(5, 2)
         torch.save({"writes": straight._phases.writes, "resumed_from": resumed.history.resumed_from,
                     "straight": tensors(straight.state_dict()), "resumed": tensors(resumed.state_dict()),
-                    "phases": [resumed.transport(x, phase=k, generator=g()) for k in range(3)]},
+                    "phases": [resumed.transport(x, phase=k, rng=g()) for k in range(3)]},
                    out / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()

@@ -12,8 +12,14 @@ from otgen.distributions import Gaussian
 from otgen.train import TrainingDiverged
 
 
+def small_sampler(name="smc", chains="persistent", **chain_options):
+    """A short sampler: 3 steps per iteration, 5 per draw, 64 pool points or replay pairs."""
+    size = {"persistent": {"pool_size": 64}, "replay": {"size": 64}}.get(chains, {})
+    return {"name": name, "steps": 3, "sample_steps": 5, "chains": {"name": chains, **size, **chain_options}}
+
+
 def small_model(**kw):
-    args = dict(dim=2, eps=0.5, hidden=(16, 16), langevin_steps=3, sample_steps=5, buffer_size=64, seed=0)
+    args = dict(dim=2, eps=0.5, potential={"hidden": [16, 16]}, sampler=small_sampler(), seed=0)
     return otgen.EgNOT(**{**args, **kw})
 
 
@@ -30,7 +36,8 @@ def weights(model):
 def test_resume_continues_exactly_as_if_never_stopped(tmp_path, sampler, chains, ctrl_c_after):
     kw = dict(batch_size=32, progress=False, checkpoint_every=4, log_every=4)
     refresh = dict(refresh_every=5, refresh_steps=8) if (sampler, chains) == ("smc", "persistent") else {}
-    model = lambda: small_model(sampler=sampler, chains=chains, lr_schedule="cosine", ema=0.9, **refresh)  # noqa: E731
+    model = lambda: small_model(sampler=small_sampler(sampler, chains, **refresh),  # noqa: E731
+                                optim={"schedule": "cosine", "ema": 0.9})
     straight = model().fit(SOURCE, TARGET, n_iters=12, out=tmp_path / "a", **kw)
 
     with pytest.raises(KeyboardInterrupt):
@@ -70,7 +77,7 @@ def test_save_load_roundtrip_gives_the_same_samples(tmp_path):
     m2 = otgen.load(tmp_path / "m.pt")
     x = torch.randn(4, 2)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    assert torch.equal(m.sample(x, 3, generator=g1), m2.sample(x, 3, generator=g2))
+    assert torch.equal(m.sample(x, 3, rng=g1), m2.sample(x, 3, rng=g2))
     assert m2.config == m.config
 
 
@@ -114,10 +121,10 @@ def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_
     (dict(eps=0.0), "eps must be"),
     (dict(eps=-1.0), "eps must be"),
     (dict(eps=float("inf")), "eps must be"),
-    (dict(lr=0), "lr must be"),
-    (dict(langevin_steps=0), "langevin_steps"),
-    (dict(chains="forever"), "chains must be one of"),
-    (dict(hidden=(0,)), "hidden"),
+    (dict(optim={"lr": 0}), r"optim\.lr must be"),
+    (dict(sampler={"name": "smc", "steps": 0}), r"sampler\.steps"),
+    (dict(sampler={"name": "smc", "chains": "forever"}), r"sampler\.chains must be one of"),
+    (dict(potential={"hidden": [0]}), "hidden"),
 ])
 def test_bad_model_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -156,7 +163,8 @@ def test_nan_in_a_later_batch_is_caught_with_the_step(tmp_path):
         return x
 
     with pytest.raises(ValueError, match="source contains NaN or Inf .*step 3"):
-        small_model(chains="fresh").fit(source, TARGET, n_iters=10, batch_size=8, progress=False)
+        small_model(sampler=small_sampler("smc", "fresh")).fit(source, TARGET, n_iters=10, batch_size=8,
+                                                               progress=False)
 
 
 def test_bf16_autocast_runs_the_steps_in_bfloat16_and_keeps_float32_weights():
@@ -165,7 +173,8 @@ def test_bf16_autocast_runs_the_steps_in_bfloat16_and_keeps_float32_weights():
     data = digits(size=8, split="train")
     runs = {}
     for precision in ("fp32", "bf16"):
-        model = otgen.WAE(data_shape=(1, 8, 8), latent_dim=4, width=8, seed=0)
+        model = otgen.WAE(data_shape=(1, 8, 8), latent_dim=4, encoder={"name": "conv", "width": 8},
+                          decoder={"name": "conv", "width": 8}, seed=0)
         seen = []
         conv = next(m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d))
         conv.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
@@ -179,16 +188,18 @@ def test_bf16_autocast_runs_the_steps_in_bfloat16_and_keeps_float32_weights():
 
 
 def test_resuming_a_run_written_before_a_default_changed_names_the_setting(tmp_path):
-    """A checkpoint without refresh_every was trained without the refresh (the default then): resuming it
-    with today's default must not switch it on silently."""
+    """A checkpoint of the first format without refresh_every was trained without the refresh (the
+    default then): resuming it with today's default must not switch it on silently."""
     kw = dict(batch_size=16, progress=False, checkpoint_every=2)
     small_model().fit(SOURCE, TARGET, n_iters=2, out=tmp_path, **kw)
     path = tmp_path / "checkpoints" / "last.pt"
     blob = torch.load(path, weights_only=True)
-    del blob["model"]["config"]["refresh_every"]
+    blob["model"]["format"] = "otgen-model-1"  # the flat options of the first format, without refresh_every
+    blob["model"]["config"] = dict(dim=2, eps=0.5, event_shape=None, source_shape=None, hidden=[16, 16],
+                                   sampler="smc", langevin_steps=3, sample_steps=5, buffer_size=64, seed=0)
     torch.save(blob, path)
-    with pytest.raises(ValueError, match=r"trained with refresh_every=0 \(the default when it was written\); "
-                                         r"this model has refresh_every=20"):
+    with pytest.raises(ValueError, match=r"trained with sampler=.*'refresh_every': 0"):
         small_model().fit(SOURCE, TARGET, n_iters=4, out=tmp_path, resume=True, **kw)
-    resumed = small_model(refresh_every=0).fit(SOURCE, TARGET, n_iters=4, out=tmp_path, resume=True, **kw)
+    resumed = small_model(sampler=small_sampler(refresh_every=0)).fit(SOURCE, TARGET, n_iters=4, out=tmp_path,
+                                                                      resume=True, **kw)
     assert resumed.step == 4

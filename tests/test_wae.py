@@ -101,7 +101,7 @@ def test_linear_wae_reaches_the_closed_form_optimum():
     decoder spans the top-2 eigenspace and the aggregate posterior matches the prior."""
     data, opt = linear_gaussian_problem()
     model = otgen.WAE(data_shape=(6,), latent_dim=2, penalty="mmd", lam=10.0, rec_scale=1.0,
-                      encoder="linear", decoder="linear", lr=3e-3, lr_schedule="cosine", seed=0)
+                      encoder="linear", decoder="linear", optim={"lr": 3e-3, "schedule": "cosine"}, seed=0)
     model.fit(data, n_iters=1500, batch_size=256, progress=False)
     value, rec, penalty = objective(model, data)
     assert value == pytest.approx(opt.value, rel=0.05), (value, rec, penalty, opt.value)
@@ -122,20 +122,27 @@ def tiny_digits():
     return digits(size=8, split="train")
 
 
+CONV8 = {"name": "conv", "width": 8}
+
+
 def tiny(penalty="mmd", **kw):
-    return otgen.WAE(data_shape=(1, 8, 8), latent_dim=4, penalty=penalty, width=8,
-                     **({"adversary_hidden": [32, 32]} if penalty == "gan" else {}), **kw)
+    """A WAE on 8×8 grey images (width-8 conv networks); ``penalty="gan"``: a 2 × 32 adversary, and
+    ``penalty_options`` go to the penalty's spec."""
+    spec = {"name": penalty, **kw.pop("penalty_options", {})}
+    if penalty == "gan":
+        spec.setdefault("adversary", {"name": "mlp", "hidden": [32, 32]})
+    return otgen.WAE(data_shape=(1, 8, 8), latent_dim=4, penalty=spec, encoder=CONV8, decoder=CONV8, **kw)
 
 
 def test_wae_on_tiny_digits_beats_the_mean_image_and_keeps_its_shapes(tiny_digits):
-    model = tiny(lr=2e-3)
+    model = tiny(optim={"lr": 2e-3})
     model.fit(tiny_digits, n_iters=300, batch_size=64, progress=False)
     test = digits(size=8, split="test").images
     err = ((model.reconstruct(test) - test) ** 2).flatten(1).sum(1).mean().item()
     mean_image = ((tiny_digits.images.mean(0, keepdim=True) - test) ** 2).flatten(1).sum(1).mean().item()
     assert err < 0.6 * mean_image, (err, mean_image)
-    assert model.sample(5).shape == (5, 1, 8, 8)
-    assert model.sample(5).abs().max() <= 1.0  # tanh output, the data's [−1, 1]
+    assert model.sample(model.sample_prior(5)).shape == (5, 1, 1, 8, 8)
+    assert model.transport(model.sample_prior(5)).abs().max() <= 1.0  # tanh output, the data's [−1, 1]
     assert model.encode(test[:3]).shape == (3, 4)
     assert model.interpolate(test[:2], test[2:4], n_steps=4).shape == (2, 4, 1, 8, 8)
     path = model.interpolate(test[:1], test[1:2], n_steps=3)[0]
@@ -144,15 +151,25 @@ def test_wae_on_tiny_digits_beats_the_mean_image_and_keeps_its_shapes(tiny_digit
 
 
 def test_sample_is_reproducible_and_transport_is_the_decoder(tiny_digits):
+    """The one contract of every solver: x are prior codes (``sample_prior`` / ``own_source``),
+    ``transport(z)`` = ``decode(z)``, ``sample(z, k)`` (n, k, *data_shape) its k equal copies."""
     model = tiny()
-    assert torch.equal(model.sample(4, generator=gen(3)), model.sample(4, generator=gen(3)))
-    z = model.prior_sample(4, generator=gen(3))
+    z = model.sample_prior(4, rng=gen(3))
+    assert z.shape == (4, 4) and torch.equal(z, model.sample_prior(4, rng=gen(3)))
+    assert torch.equal(model.own_source()(4, generator=gen(3)), z)
     assert torch.equal(model.transport(z), model.decode(z))
-    assert torch.equal(model.sample(4, generator=gen(3)), model.decode(z))
+    assert torch.allclose(model.transport(z, batch_size=3, rng=gen(0)), model.decode(z), atol=1e-6)  # rounding
+    draws = model.sample(z, 3, batch_size=2)
+    assert draws.shape == (4, 3, 1, 8, 8)
+    assert all(torch.equal(draws[:, k], model.transport(z, batch_size=2)) for k in range(3))
+    own = model.sample_prior(2)  # the model's own sampling stream, never the training one
+    training = model.rng.get_state()
+    assert not torch.equal(own, model.sample_prior(2)) and torch.equal(model.rng.get_state(), training)
 
 
-@pytest.mark.parametrize("penalty,extra", [("mmd", {"encoder_type": "gaussian"}), ("gan", {"prior_trick": True}),
-                                           ("mmd", {"kernel": "rbf", "input_noise": 0.01})])
+@pytest.mark.parametrize("penalty,extra", [("mmd", {"encoder_type": "gaussian"}),
+                                           ("gan", {"penalty_options": {"prior_trick": True}}),
+                                           ("mmd", {"penalty_options": {"kernel": "rbf"}, "input_noise": 0.01})])
 def test_save_load_gives_the_same_model(tmp_path, tiny_digits, penalty, extra):
     model = tiny(penalty, **extra)
     model.fit(tiny_digits, n_iters=5, batch_size=16, progress=False)
@@ -160,7 +177,8 @@ def test_save_load_gives_the_same_model(tmp_path, tiny_digits, penalty, extra):
     back = otgen.load(tmp_path / "wae.pt")
     x = tiny_digits.images[:6]
     assert torch.equal(back.reconstruct(x), model.reconstruct(x))
-    assert torch.equal(back.sample(3, generator=gen(1)), model.sample(3, generator=gen(1)))
+    z = model.sample_prior(3, rng=gen(1))
+    assert torch.equal(back.sample(z), model.sample(z))
     assert back.config == model.saveable_config()
 
 
@@ -184,7 +202,7 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_digits):
     """Every piece of state (encoder with its BatchNorm buffers, decoder, adversary, both optimisers,
     the random streams, the pre-training record) of a run stopped at step 6 and resumed to 12 equals
     that of a run of 12 steps."""
-    kw = {"input_noise": 0.05, "encoder_type": "gaussian", "pretrain_steps": 3, "pretrain_batch": 32}
+    kw = {"input_noise": 0.05, "encoder_type": "gaussian", "pretrain": {"steps": 3, "batch": 32}}
     straight = tiny("gan", **kw).fit(tiny_digits, n_iters=12, batch_size=16, progress=False, checkpoint_every=6)
     first = tiny("gan", **kw).fit(tiny_digits, n_iters=6, batch_size=16, progress=False, out=tmp_path / "run")
     resumed = otgen.load(tmp_path / "run" / "model.pt")
@@ -198,12 +216,12 @@ def test_gan_losses_against_an_independent_computation(tiny_digits):
     """loss_adv = lam·[BCE(D(z), 1) + BCE(D(E(x)), 0)] with the adversary before its step and
     penalty = BCE(D(E(x)), 1) (non-saturating) with the adversary after it and the encoder before the
     auto-encoder step; the prior trick adds log N(z; 0, I) to the logit."""
-    model = tiny("gan", prior_trick=True)
+    model = tiny("gan", penalty_options={"prior_trick": True})
     x = tiny_digits.images[:16]
     z = torch.randn(5, 4)
     assert torch.allclose(model.adversary_logits(z),
                           model.adversary(z) - 0.5 * (z ** 2).sum(1) - 2.0 * math.log(2 * math.pi), atol=1e-5)
-    prior_stream = torch.Generator().set_state(model.generator.get_state())
+    prior_stream = torch.Generator().set_state(model.rng.get_state())
     encoder, adversary = copy.deepcopy(model.encoder), copy.deepcopy(model.adversary)
     stats = model.train_step(x)
     prior = torch.randn(16, 4, generator=prior_stream)  # the step's first draw
@@ -229,13 +247,12 @@ def test_codes_are_batch_independent_and_noise_free_outside_training(tiny_digits
     assert torch.allclose(model.encode(x)[:1], model.encode(x[:1]), atol=1e-6)
     assert torch.equal(model.reconstruct(x), model.reconstruct(x))
     assert model.encoder.training and model.decoder.training
-    drawn = model.encode(x, sample=True, generator=gen(0))
-    assert not torch.allclose(drawn, model.encode(x)) and torch.equal(drawn, model.encode(x, sample=True,
-                                                                                          generator=gen(0)))
+    drawn = model.encode(x, sample=True, rng=gen(0))
+    assert not torch.allclose(drawn, model.encode(x)) and torch.equal(drawn, model.encode(x, sample=True, rng=gen(0)))
 
 
 def test_encoder_pretraining_matches_the_prior_moments(tiny_digits):
-    model = tiny(pretrain_steps=200, pretrain_batch=256, lr=3e-3)
+    model = tiny(pretrain={"steps": 200, "batch": 256}, optim={"lr": 3e-3})
     model.fit(tiny_digits, n_iters=1, batch_size=16, progress=False)
     result = model.pretrain_result
     assert model.pretrained and (result["pretrain_steps"] < 200) == (result["pretrain_loss"] < 0.1)  # the stop rule
@@ -249,20 +266,21 @@ def test_encoder_pretraining_matches_the_prior_moments(tiny_digits):
 
 
 def test_config_and_bad_input_are_refused_before_work(tiny_digits):
-    model = from_config("WAE", {"data_shape": [1, 8, 8], "latent_dim": 4, "width": 8, "penalty": "gan"})
+    model = from_config("WAE", {"data_shape": [1, 8, 8], "latent_dim": 4, "encoder": CONV8, "decoder": CONV8,
+                                "penalty": "gan"})
     assert model.adversary is not None
     with pytest.raises(ValueError, match="data samples have shape \\(1, 16, 16\\) but the model expects data_shape"):
         tiny().fit(digits(size=16), n_iters=2, batch_size=4, progress=False)
-    with pytest.raises(ValueError, match="penalty"):
+    with pytest.raises(ValueError, match="penalty must be one of \\['gan', 'mmd'\\], got 'kl'"):
         otgen.WAE(data_shape=(1, 8, 8), penalty="kl")
     with pytest.raises(ValueError, match="lam"):
         otgen.WAE(data_shape=(1, 8, 8), lam=-1.0)
-    with pytest.raises(ValueError, match="prior_trick: not used with penalty='mmd'"):
-        otgen.WAE(data_shape=(1, 8, 8), prior_trick=True)
-    with pytest.raises(ValueError, match="rbf_bandwidth: not used with penalty='mmd', kernel='imq'"):
-        otgen.WAE(data_shape=(1, 8, 8), rbf_bandwidth=1.0)
-    with pytest.raises(ValueError, match="kernel_scales"):
-        otgen.WAE(data_shape=(1, 8, 8), kernel_scales=[])
+    with pytest.raises(ValueError, match="unknown key penalty.prior_trick for MMD"):
+        otgen.WAE(data_shape=(1, 8, 8), penalty={"name": "mmd", "prior_trick": True})
+    with pytest.raises(ValueError, match="unknown key penalty.kernel.bandwidth for IMQ"):
+        otgen.WAE(data_shape=(1, 8, 8), penalty={"name": "mmd", "kernel": {"name": "imq", "bandwidth": 1.0}})
+    with pytest.raises(ValueError, match="penalty.kernel.scales must be positive numbers"):
+        otgen.WAE(data_shape=(1, 8, 8), penalty={"name": "mmd", "kernel": {"name": "imq", "scales": []}})
     with pytest.raises(ValueError, match="data_shape \\(1, 10, 10\\) does not fit the encoder network"):
         otgen.WAE(data_shape=(1, 10, 10))  # a conv network the shape does not fit
     with pytest.raises(ValueError, match="x must have shape \\(n, 1, 8, 8\\)"):

@@ -98,12 +98,13 @@ class DiscreteEntropicPlan:
         sq = torch.cdist(x.detach().cpu().double(), self._y) ** 2
         return (self._g[None] - 0.5 * sq) / self.eps
 
-    def sample(self, x: torch.Tensor, n_per_x: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draws from the plan's rows: (n, D) -> (n, n_per_x, D) float32 on x's device."""
+    def sample(self, x: torch.Tensor, n_per_x: int = 1, *, rng: torch.Generator | None = None) -> torch.Tensor:
+        """Draws from the plan's rows: (n, D) -> (n, n_per_x, D) float32 on x's device (the solvers'
+        ``sample`` contract; ``rng``: a ``torch.Generator``)."""
         if isinstance(n_per_x, bool) or not isinstance(n_per_x, numbers.Integral) or n_per_x < 1:
             raise ValueError(f"n_per_x must be a positive int, got {n_per_x!r}")
         probs = torch.softmax(self._row_logits(x), dim=1)
-        idx = torch.multinomial(probs, int(n_per_x), replacement=True, generator=generator)
+        idx = torch.multinomial(probs, int(n_per_x), replacement=True, generator=rng)
         return self._y[idx].to(device=x.device, dtype=torch.float32)
 
     def transport(self, x: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,7 @@ from .checks import check_number
 from .evaluate.pairs import evaluate_pair, exact_sample_floor, score_sampler
 from .groundtruth import GaussianEOTPair, MixtureEOTPair
 from .models import get_solver
+from .registry import Registry, normalise
 from .train import TrainingDiverged
 
 __all__ = ["Cell", "EvalBudget", "Suite", "SUITES", "EOT_SOLVERS", "suite_cells", "run_cell", "run_suite",
@@ -117,7 +118,8 @@ def fit_registered(name: str, settings: Callable[[Cell], dict]) -> Callable[...,
 
 
 # EOT solver name -> fit(pair, cell, budget, seed) returning an object with .sample(x, n_per_x)
-EOT_SOLVERS: dict[str, Callable[..., Any]] = {"egnot": fit_registered("egnot", lambda cell: dict(dim=cell.dim, eps=cell.eps))}
+EOT_SOLVERS: Registry[Callable[..., Any]] = Registry("EOT suite solver")
+EOT_SOLVERS.add("egnot", fit_registered("egnot", lambda cell: dict(dim=cell.dim, eps=cell.eps)))
 BASELINES = ("exact", "conditional_mean", "independent", "constant", "sinkhorn")
 SINKHORN_TOL = 1e-3  # L1 marginal error above which the Sinkhorn baseline is reported as not converged
 
@@ -133,7 +135,9 @@ def run_cell(cell: Cell, solver: str | None = "egnot", budget: EvalBudget = FULL
     Sinkhorn solve; 0 for the others) and ``eval_seconds``.
     """
     if solver is not None and solver not in EOT_SOLVERS:
-        raise ValueError(f"solver must be one of {sorted(EOT_SOLVERS)} or None, got {solver!r}")
+        raise ValueError(f"solver must be one of {sorted(EOT_SOLVERS)} or None, got {solver!r}"
+                         f"{EOT_SOLVERS.suggest(solver)}")
+    solver = None if solver is None else EOT_SOLVERS.canonical(solver)
     torch.manual_seed(seed)
     pair = cell.pair(seed)
     methods: dict[str, tuple[Callable | None, float]] = {}
@@ -156,7 +160,7 @@ def run_cell(cell: Cell, solver: str | None = "egnot", budget: EvalBudget = FULL
     t0 = time.perf_counter()
     plan = DiscreteEntropicPlan(xs, ys, cell.eps)
     sink_gen = torch.Generator().manual_seed(seed + 41)
-    methods["sinkhorn"] = (lambda x, k: plan.sample(x, k, generator=sink_gen), time.perf_counter() - t0)
+    methods["sinkhorn"] = (lambda x, k: plan.sample(x, k, rng=sink_gen), time.perf_counter() - t0)
     if plan.marginal_error > SINKHORN_TOL:
         errors["sinkhorn"] = f"Sinkhorn did not converge (marginal error {plan.marginal_error:.2g})"
 
@@ -208,31 +212,30 @@ def _eot_run_cell(cell: Cell, solver: str | None, budget: EvalBudget, seed: int)
 @dataclass(frozen=True)
 class Suite:
     """A benchmark suite: its cells (``cells(quick)``), budget (``budget(quick)``), the solvers it can
-    train (name -> settings) with the one it trains by default, and ``run_cell(cell, solver, budget,
-    seed) -> dict`` (a JSON-ready result with ``kind``, the cell's fields and per-method scores)."""
+    train (a Registry: name -> settings) with the one it trains by default, and ``run_cell(cell, solver,
+    budget, seed) -> dict`` (a JSON-ready result with ``kind``, the cell's fields and per-method scores)."""
 
     cells: Callable[[bool], list]
     budget: Callable[[bool], Any]
-    solvers: dict[str, Any]
+    solvers: Registry[Any]
     default_solver: str
     run_cell: Callable[..., dict]
 
 
 _EOT = dict(budget=lambda quick: QUICK_BUDGET if quick else FULL_BUDGET, solvers=EOT_SOLVERS, default_solver="egnot",
             run_cell=_eot_run_cell)
-SUITES: dict[str, Suite] = {
-    **{name: Suite(cells=_eot_cells(families), **_EOT) for name, families in EOT_SUITES.items()},
-    "uot-gaussian": Suite(bench_maps.uot_cells, bench_maps.uot_budget, bench_maps.UOT_SOLVERS, "uotm",
-                          bench_maps.run_uot_cell),
-    "jko-gaussian": Suite(bench_maps.jko_cells, bench_maps.jko_budget, bench_maps.JKO_SOLVERS, "sjko",
-                          bench_maps.run_jko_cell),
-}
+SUITES: Registry[Suite] = Registry("benchmark suite")  # what `otgen bench SUITE` names
+for _name, _families in EOT_SUITES.items():
+    SUITES.add(_name, Suite(cells=_eot_cells(_families), **_EOT))
+SUITES.add("uot-gaussian", Suite(bench_maps.uot_cells, bench_maps.uot_budget, bench_maps.UOT_SOLVERS, "uotm",
+                                 bench_maps.run_uot_cell))
+SUITES.add("jko-gaussian", Suite(bench_maps.jko_cells, bench_maps.jko_budget, bench_maps.JKO_SOLVERS, "sjko",
+                                 bench_maps.run_jko_cell))
 
 
 def get_suite(suite: str) -> Suite:
-    if suite not in SUITES:
-        raise ValueError(f"suite must be one of {sorted(SUITES)}, got {suite!r}")
-    return SUITES[suite]
+    """The suite named ``suite``; ValueError with a "did you mean" and the suites otherwise."""
+    return SUITES.get(suite, where="suite")
 
 
 def suite_cells(suite: str, quick: bool = False) -> list:
@@ -258,14 +261,15 @@ def check_solver(suite: str, solver: str | None) -> str | None:
     """The solver ``suite`` trains for ``solver`` ("default" or None: the suite's own; "none": baselines
     only); ValueError naming the accepted ones otherwise."""
     spec = get_suite(suite)
-    if solver in (None, "default"):
+    key = normalise(solver) if isinstance(solver, str) else solver
+    if key in (None, "default"):
         return spec.default_solver
-    if solver == "none":
+    if key == "none":
         return None
     if solver not in spec.solvers:
         raise ValueError(f"--solver must be one of {sorted(spec.solvers) + ['none']} for suite {suite!r}, "
-                         f"got {solver!r}")
-    return solver
+                         f"got {solver!r}{spec.solvers.suggest(solver)}")
+    return spec.solvers.canonical(solver)
 
 
 def run_suite(suite: str, solver: str | None = "default", quick: bool = False, seed: int = 0,

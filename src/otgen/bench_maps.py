@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from . import metrics
 from .distributions import Gaussian
 from .groundtruth import jko_gaussian_path, uotm_gaussian_ground_truth
 from .models import get_solver
+from .registry import Registry
 from .train import TrainingDiverged
 
 # ----------------------------------------------------------------------------- uot-gaussian
@@ -86,10 +87,12 @@ def uot_budget(quick: bool) -> UOTBudget:
 
 
 #: solver -> constructor arguments for a uot-gaussian cell (tests/test_uotm.py's accuracy settings)
-UOT_SOLVERS = {
-    "uotm": lambda cell: dict(dim=cell.dim, tau=1.0, phi1=cell.phi, phi2=cell.phi, noise_dim=0, lr_g=1e-3,
-                              lr_v=1e-3, lr_schedule="cosine", hidden=(128, 128)),
-}
+UOT_SOLVERS: Registry[Callable[[Any], dict]] = Registry("uot-gaussian solver")
+UOT_SOLVERS.add("uotm", lambda cell: dict(dim=cell.dim, tau=1.0, phi1=cell.phi, phi2=cell.phi,
+                                          generator={"name": "mlp", "hidden": [128, 128], "noise_dim": 0},
+                                          potential={"name": "mlp", "hidden": [128, 128]},
+                                          optim_g={"lr": 1e-3, "schedule": "cosine"},
+                                          optim_v={"lr": 1e-3, "schedule": "cosine"}))
 
 
 #: how ``otgen bench`` tabulates uot-gaussian results (``bench.TableKind`` fields)
@@ -199,11 +202,13 @@ def jko_budget(quick: bool) -> JKOBudget:
 
 
 #: solver -> constructor arguments for a jko-gaussian cell (tests/test_sjko.py's accuracy settings)
-JKO_SOLVERS = {
-    "sjko": lambda cell, budget: dict(dim=cell.dim, h=JKO_H, n_phases=JKO_PHASES, phi="kl", hidden=(128, 128),
-                                      lr_g=5e-4, lr_v=5e-4, first_phase_iters=budget.first_phase_iters,
-                                      lr_schedule="phase_cosine"),
-}
+JKO_SOLVERS: Registry[Callable[[Any, Any], dict]] = Registry("jko-gaussian solver")
+JKO_SOLVERS.add("sjko", lambda cell, budget: dict(dim=cell.dim, h=JKO_H, n_phases=JKO_PHASES, phi="kl",
+                                                  generator={"name": "mlp", "hidden": [128, 128]},
+                                                  potential={"name": "mlp", "hidden": [128, 128]},
+                                                  optim_g={"lr": 5e-4, "schedule": "phase_cosine"},
+                                                  optim_v={"lr": 5e-4, "schedule": "phase_cosine"},
+                                                  phases={"first_iters": budget.first_phase_iters}))
 
 
 #: how ``otgen bench`` tabulates jko-gaussian results (``bench.TableKind`` fields)

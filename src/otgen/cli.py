@@ -499,6 +499,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from . import bench
 
+    args.suite = bench.SUITES.canonical(args.suite, where="suite")  # as registered: "EOT" runs (and files) as "eot"
     solver = bench.check_solver(args.suite, args.solver)  # checks the suite and solver names before any work
     solver_name = solver or "none"
     if args.iters is not None and args.iters < 1:

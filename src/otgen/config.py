@@ -1,6 +1,7 @@
 """Experiment configs: YAML with the sections ``model``, ``data``, ``train`` (and optional ``eval``).
 
-    model: {name: EgNOT, dim: 2, eps: 0.1, hidden: [256, 256, 256], ...}   # constructor arguments
+    model: {name: EgNOT, dim: 2, eps: 0.1, potential: {hidden: [256, 256, 256]}, sampler: {name: smc}, ...}
+           # the solver's options (its Options spec), nested as the spec nests them
     data:  {source: {name: standard_gaussian, dim: 2}, target: {name: swiss_roll}}
            # or a ground-truth pair, whose exact plan scores the run at the end:
            # {pair: {name: gaussian_eot, dim: 16, eps: 0.1, seed: 0}}  (or mixture_eot, + n_components)
@@ -20,13 +21,16 @@ multi-process (torchrun) run.
 from __future__ import annotations
 
 import copy
+import inspect
+import warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from . import distributions, groundtruth
-from .models import get_solver, solver_names
+from .models import SOLVERS, get_solver
+from .registry import Registry
 from .schema import Choice, Flag, Number, Schema, Text, did_you_mean
 
 TRAIN = Schema("the train section", {
@@ -44,7 +48,9 @@ DEFAULTS = {"train": {"seed": 0, "log_every": 50, "checkpoint_every": 500, "prec
             "eval": {"n_conditions": 100, "n_per_condition": 500, "n_samples": 10000, "n_draws": 4, "seed": 0,
                      "batch_size": 1000, "features": "auto", "n_reference": 50000}}
 SECTIONS = ("model", "data", "train", "eval")
-PAIRS = {"gaussian_eot": groundtruth.GaussianEOTPair, "mixture_eot": groundtruth.MixtureEOTPair}
+PAIRS: Registry[type] = Registry("ground-truth pair")  # data.pair.name -> the pair's class
+PAIRS.add("gaussian_eot", groundtruth.GaussianEOTPair)
+PAIRS.add("mixture_eot", groundtruth.MixtureEOTPair)
 TWO_SIDED = ("source", "target")  # the sides a ground-truth pair provides
 
 
@@ -97,7 +103,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def apply_overrides(cfg: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
-    """``["train.n_iters=20", "model.hidden=[64, 64]"]`` -> a new config with those values set."""
+    """``["train.n_iters=20", "model.optim.lr=1e-3"]`` -> a new config with those values set (a spec
+    given by name, ``phi1: kl``, becomes ``{name: kl}`` when a key below it is set)."""
     cfg = copy.deepcopy(cfg)
     for item in assignments:
         if "=" not in item:
@@ -115,6 +122,8 @@ def apply_overrides(cfg: dict[str, Any], assignments: list[str]) -> dict[str, An
         for p in parts[:-1]:
             if node.get(p) is None:  # an absent or empty section
                 node[p] = {}
+            elif isinstance(node[p], str) and node is not cfg:  # a spec given by name: phi1: kl
+                node[p] = {"name": node[p]}
             node = node[p]
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: {p!r} is not a section")
@@ -124,7 +133,7 @@ def apply_overrides(cfg: dict[str, Any], assignments: list[str]) -> dict[str, An
 
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     """Check a whole config; returns it with defaults of ``train`` and ``eval`` filled in. The model
-    section is checked by the solver's own schema (the one its constructor uses), the data section
+    section is checked by the solver's own spec (``Options``, the one its constructor uses), the data section
     against the solver's ``data_sides``. Every problem found (unknown keys and sections, wrong types,
     values out of range, missing keys, in all sections) is reported together in one ConfigError."""
     problems: list[str] = []
@@ -139,13 +148,20 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     model = dict(cfg["model"]) if isinstance(cfg.get("model"), dict) else {}
     name = model.pop("name", "EgNOT")
     try:
-        cls = get_solver(name)
-    except ValueError:
+        cls = SOLVERS.get(name, where="model.name")
+    except ValueError as e:
         cls = None
-        problems.append(f"model.name must be one of {solver_names()}, got {name!r}"
-                        f"{did_you_mean(str(name), solver_names())}")
+        problems.append(str(e))
     if cls is not None:
-        problems += cls.schema.check_all(model, "model.")[1]
+        model = convert_legacy_model(cls, model)
+        pair = (cfg.get("data") or {}).get("pair") if isinstance(cfg.get("data"), dict) else None
+        filled = {}
+        if isinstance(pair, dict):  # dim and eps default to the pair's (build_model)
+            filled = {k: pair[k] for k in ("dim", "eps") if k in pair and k not in model
+                      and k in cls.Options.option_names()}
+        # a bad value the pair gave is the pair's problem (build_data names it as data.pair.KEY)
+        problems += [p for p in cls.Options.check_all({**model, **filled}, "model.")
+                     if not any(p.startswith(f"model.{k} ") for k in filled)]
         if isinstance(cfg.get("data"), dict):
             problems += _data_problems(cfg["data"], tuple(cls.data_sides))
 
@@ -162,7 +178,27 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     if problems:
         raise ConfigError(problems)
     out["model"] = {"name": cls.name, **model}
+    out["data"] = _registered_names(out["data"])
     return out
+
+
+def convert_legacy_model(cls: type, model: dict[str, Any]) -> dict[str, Any]:
+    """A ``model`` section (without its name) in the nested layout of ``cls.Options``: a section in the
+    flat layout of otgen's first format (``lr: 1e-4``, ``sampler: langevin``, ``langevin_steps: 30``,
+    ...), or with flat keys mixed in (``--set model.lr=...``), is converted by the solver's
+    ``Options.from_legacy``, with a warning that shows the section as it is written now."""
+    names = set(cls.Options.option_names())
+    if all(k in names for k in model):
+        return model
+    saved = "saved" in inspect.signature(cls.Options.from_legacy).parameters
+    converted = cls.Options.from_legacy(model, saved=False) if saved else cls.Options.from_legacy(model)
+    moved = sorted(k for k in model if k not in names and k not in converted)
+    if moved:
+        warnings.warn(f"model: {', '.join(moved)} {'is an option' if len(moved) == 1 else 'are options'} of the "
+                      f"flat layout of otgen's first config format; converted. Write the section as:\n"
+                      + yaml.safe_dump({"model": {"name": cls.name, **converted}}, sort_keys=False),
+                      FutureWarning, stacklevel=3)
+    return converted
 
 
 def _data_problems(data: dict[str, Any], sides: tuple[str, ...]) -> list[str]:
@@ -175,15 +211,32 @@ def _data_problems(data: dict[str, Any], sides: tuple[str, ...]) -> list[str]:
             return [f"data: give either 'pair' or 'source' and 'target', got keys {sorted(data)}"]
         if not isinstance(data["pair"], dict):
             return [f"data.pair must be a mapping with a 'name' (one of {sorted(PAIRS)})"]
-        if data["pair"].get("name") not in PAIRS:
-            return [f"data.pair.name must be one of {sorted(PAIRS)}, got {data['pair'].get('name')!r}"
-                    f"{did_you_mean(str(data['pair'].get('name')), PAIRS)}"]
+        try:
+            PAIRS.canonical(data["pair"].get("name"), where="data.pair.name")
+        except ValueError as e:
+            return [str(e)]
         return []
     if set(data) != set(sides):
         also = " (or 'pair')" if sides == TWO_SIDED else ""
         return [f"data needs {' and '.join(repr(s) for s in sides)}{also}; got keys {sorted(data, key=str)}"]
-    return [f"data.{side} must be a mapping with a 'name' (one of {distributions.names()})"
-            for side in sides if not isinstance(data[side], dict) or "name" not in data[side]]
+    problems = []
+    for side in sides:
+        if not isinstance(data[side], dict) or "name" not in data[side]:
+            problems.append(f"data.{side} must be a mapping with a 'name' (one of {distributions.names()})")
+            continue
+        try:
+            distributions.DISTRIBUTIONS.canonical(data[side]["name"], where=f"data.{side}.name")
+        except ValueError as e:
+            problems.append(str(e))
+    return problems
+
+
+def _registered_names(data: dict[str, Any]) -> dict[str, Any]:
+    """A valid ``data`` section with every name as registered ("Swiss-Roll" -> "swiss_roll"): what
+    config.yaml stores, so that two spellings of one run compare equal."""
+    if "pair" in data:
+        return {**data, "pair": {**data["pair"], "name": PAIRS.canonical(data["pair"]["name"])}}
+    return {side: {**spec, "name": distributions.DISTRIBUTIONS.canonical(spec["name"])} for side, spec in data.items()}
 
 
 def build_data(data: dict[str, Any], sides: tuple[str, ...] = TWO_SIDED):
@@ -213,7 +266,7 @@ def build_model(model_cfg: dict[str, Any], pair: Any = None, **overrides: Any):
     spec = dict(model_cfg)
     cls = get_solver(spec.pop("name"))
     if pair is not None:
-        for key in [k for k in ("dim", "eps") if k in cls.schema]:
+        for key in [k for k in ("dim", "eps") if k in cls.Options.option_names()]:
             if key in spec and spec[key] != getattr(pair, key):
                 raise ConfigError(f"model.{key} = {spec[key]!r} disagrees with data.pair.{key} = {getattr(pair, key)!r}; "
                                   f"drop model.{key} to use the pair's")

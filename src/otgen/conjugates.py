@@ -51,6 +51,7 @@ import math
 import torch
 
 from .checks import check_number
+from .registry import Registry
 
 
 class Conjugate:
@@ -198,22 +199,23 @@ class Softplus(Conjugate):
         return _inf_where((t < 0) | (t > 2), value)
 
 
-_NAMED: dict[str, type[Conjugate]] = {"linear": Linear, "kl": KL, "chi": ChiSquare, "softplus": Softplus}
-CONJUGATES: tuple[str, ...] = tuple(_NAMED)
+REGISTRY: Registry[type[Conjugate]] = Registry("conjugate")  # names looked up by otgen.registry's rule ("KL" finds kl)
+for _cls in (Linear, KL, ChiSquare, Softplus):
+    REGISTRY.add(_cls.name, _cls)
+CONJUGATES: tuple[str, ...] = tuple(REGISTRY.names())  # the built-in names, in this order
 
 
 def make_conjugate(name: str, alpha: float = 1.0, argument: str = "conjugate name") -> Conjugate:
     """The normalised conjugate ``name`` scaled as alpha·Psi*(s/alpha).
 
     Args:
-        name: one of ``"linear"``, ``"kl"``, ``"chi"``, ``"softplus"`` (see the module docstring).
+        name: one of ``"linear"``, ``"kl"``, ``"chi"``, ``"softplus"`` (see the module docstring), or
+            another name of ``REGISTRY``; case and '-'/'_' do not matter.
         alpha: strength of the penalty alpha·Psi, a finite float > 0 (ignored by ``"linear"``).
         argument: what the messages call ``name`` (a solver's ``phi1``, ``phi``).
 
     Raises:
-        ValueError: unknown ``name`` (the message lists the accepted names), or ``alpha`` not a finite
-            number > 0.
+        ValueError: unknown ``name`` (the message names ``argument``, the closest name and the
+            accepted ones), or ``alpha`` not a finite number > 0.
     """
-    if not isinstance(name, str) or name not in _NAMED:
-        raise ValueError(f"{argument} must be one of {list(CONJUGATES)}, got {name!r}")
-    return _NAMED[name](alpha)
+    return REGISTRY.get(name, where=argument)(alpha)

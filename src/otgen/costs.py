@@ -20,6 +20,8 @@ from typing import Callable
 
 import torch
 
+from .registry import Registry
+
 
 def _flat_sum(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1).sum(dim=1)
@@ -213,7 +215,9 @@ class GeneratorCost(Cost):
         return f"GeneratorCost({type(self.generator).__name__}, base={self.base!r})"
 
 
-_NAMED = {"sqeuclidean": SquaredEuclidean, "zero": ZeroCost}
+COSTS: Registry[type[Cost]] = Registry("cost")  # the costs a name (or a stored spec) gives
+COSTS.add(SquaredEuclidean.name, SquaredEuclidean)
+COSTS.add(ZeroCost.name, ZeroCost)
 
 
 def make_cost(spec: str | dict | Cost | Callable | None) -> Cost:
@@ -226,13 +230,15 @@ def make_cost(spec: str | dict | Cost | Callable | None) -> Cost:
     if isinstance(spec, dict):
         kwargs = dict(spec)
         name = kwargs.pop("name", None)
-        if name != "sqeuclidean" or set(kwargs) - {"scale", "reduce"}:
-            raise ValueError(f"a cost mapping must be {{name: sqeuclidean, scale: ..., reduce: sum | mean}}, got {spec!r}")
+        if COSTS.get(name, None) is not SquaredEuclidean or set(kwargs) - {"scale", "reduce"}:
+            raise ValueError(f"a cost mapping must be {{name: sqeuclidean, scale: ..., reduce: sum | mean}}, got "
+                             f"{spec!r}{COSTS.suggest(name)}")
         return SquaredEuclidean(**kwargs)
     if isinstance(spec, str):
-        if spec not in _NAMED:
-            raise ValueError(f"cost must be one of {sorted(_NAMED)} (or a Cost / callable), got {spec!r}")
-        return _NAMED[spec]()
+        if spec not in COSTS:
+            raise ValueError(f"cost must be one of {sorted(COSTS)} (or a Cost / callable), got {spec!r}"
+                             f"{COSTS.suggest(spec)}")
+        return COSTS[spec]()
     if callable(spec):
         return CallableCost(spec)
     raise ValueError(f"cost must be a name, a Cost or a callable, got {type(spec).__name__}")

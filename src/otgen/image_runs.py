@@ -78,7 +78,7 @@ def write_image_run(model, data, out: Path, seed: int = 0, n: int = IMAGE_SAMPLE
         arrays["phases"], arrays["phase_numbers"] = arrays["phases"][keep], numbers[keep]
     if x.ndim == 4:  # image sources: several draws of T(x, z) / pi(·|x) per source
         draws = model.sample(x[:DRAW_SOURCES].to(model.device), DRAWS_PER_SOURCE,
-                             generator=torch.Generator(device=model.device).manual_seed(seed + 2))
+                             rng=torch.Generator(device=model.device).manual_seed(seed + 2))
         arrays["draws"] = model.present(draws).detach().cpu()
     plots = plot_image_run(arrays, out / "plots", name=type(model).__name__)
     numpy_arrays = {k: v.numpy() for k, v in arrays.items()}
@@ -125,7 +125,7 @@ def generated_batches(model, data, n: int, batch_size: int, seed: int = 0) -> It
     for lo in range(0, n, batch_size):
         x = draw_sources(model, data, min(batch_size, n - lo), gen)
         with torch.no_grad():
-            yield model.present(model.transport(x.to(model.device), generator=sample_gen)).cpu()
+            yield model.present(model.transport(x.to(model.device), rng=sample_gen)).cpu()
 
 
 #: readers whose data come in a train and a test split: a run on "train" is scored against "test"
@@ -247,7 +247,7 @@ def translation_scores(model, source_spec: dict, target_spec: dict, n_draws: int
     classes = target_spec.get("classes", list(range(10)))
     classes = [classes] if isinstance(classes, int) else list(classes)
     gen = torch.Generator(device=model.device).manual_seed(seed + 1)
-    y = model.present(model.sample(x.to(model.device), n_draws, generator=gen)).cpu()
+    y = model.present(model.sample(x.to(model.device), n_draws, rng=gen)).cpu()
     pick = torch.randint(len(target_train), (len(x), n_draws), generator=torch.Generator().manual_seed(seed))
     rows = {"model": _translation_row(evaluator, x, y, classes, target_test),
             "identity": _translation_row(evaluator, x, x[:, None], classes, target_test),

@@ -18,38 +18,31 @@ import torch
 from . import io
 from .checks import check_number
 from .costs import GeneratorCost, SquaredEuclidean
-from .schema import did_you_mean
-from .solvers.base import FORMAT
+from .registry import Registry
+from .solvers.base import FORMAT, LEGACY_FORMATS
 from .solvers.egnot import EgNOTSolver
 from .solvers.sjko import SJKOSolver
 from .solvers.uotm import UOTMSolver
 from .solvers.wae import WAESolver
 from .train import Trainable
 
-SOLVERS: dict[str, type] = {}
+SOLVERS: Registry[type] = Registry("model")  # the one name rule of otgen.registry ("egnot" finds EgNOT)
 
 
 def register(cls: type) -> type:
-    """Add a public model class to the registry under its solver's ``name`` (looked up case-insensitively)."""
-    key = cls.name.lower()
-    if key in SOLVERS:
-        raise ValueError(f"a solver named {cls.name!r} is registered already")
-    SOLVERS[key] = cls
-    return cls
+    """Add a public model class to the registry under its solver's ``name``; ValueError if taken."""
+    return SOLVERS.add(cls.name, cls)
 
 
 def solver_names() -> list[str]:
     """The registered solvers' names, as configs and model files spell them."""
-    return sorted(cls.name for cls in SOLVERS.values())
+    return sorted(SOLVERS.names())
 
 
 def get_solver(name: str) -> type:
-    """The public class of solver ``name`` ("EgNOT", "uotm", ...); ValueError with the names otherwise."""
-    cls = SOLVERS.get(str(name).lower())
-    if cls is None:
-        raise ValueError(f"unknown model {name!r}{did_you_mean(str(name), solver_names())}; "
-                         f"known models: {solver_names()}")
-    return cls
+    """The public class of solver ``name`` ("EgNOT", "uotm", ...); ValueError with a "did you mean" and
+    the names otherwise."""
+    return SOLVERS.get(name)
 
 
 @register
@@ -141,10 +134,11 @@ def resolve_cost(cost: Any) -> Any:
 
 
 def from_config(name: str, config: dict[str, Any], **overrides: Any):
-    """Build model ``name`` from a config dict (its schema checks every key and value first)."""
+    """Build model ``name`` from a config dict of its options (``cls.Options``: every key and value is
+    checked first) and ``overrides`` of top-level options."""
     cls = get_solver(name)
-    cls.schema.check(config)
-    cls.schema.check_names(overrides)
+    cls.Options.check_names(config)
+    cls.Options.check_names(overrides)
     return cls(**{**config, **overrides})
 
 
@@ -170,7 +164,7 @@ def load(path: str | os.PathLike, **overrides: Any):
     run = Path(path).parent  # the run directory of RUN/model.pt ...
     if isinstance(blob, dict) and "model" in blob and "loop" in blob:
         blob, run = blob["model"], run.parent  # ... and of RUN/checkpoints/last.pt
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+    if not isinstance(blob, dict) or blob.get("format") not in (FORMAT, *LEGACY_FORMATS):
         raise ValueError(f"{name} is not an otgen model file ({FORMAT}): it holds {_describe(blob)}")
     for key, kind in (("solver", str), ("config", dict), ("state", dict)):
         if not isinstance(blob.get(key), kind):
@@ -180,20 +174,22 @@ def load(path: str | os.PathLike, **overrides: Any):
         cls = get_solver(blob["solver"])
     except ValueError as e:
         raise ValueError(f"{name}: {e}") from None
-    config = {**cls.earlier_defaults, **blob["config"]}
-    missing = [k for k, v in config.items() if v == "custom" and k not in overrides]
+    config = dict(blob["config"])
+    if blob["format"] in LEGACY_FORMATS:  # flat constructor arguments: the options of today's spec
+        config = cls.Options.from_legacy(config)
+    custom = [k for k, v in config.items() if _holds_custom(v)]  # a module or function inside the option
+    missing = [k for k in custom if k not in overrides]
     if missing:
         raise ValueError(f"the model was saved with a custom {', '.join(missing)}; pass it again: "
                          f"otgen.load(path, {'=..., '.join(missing)}=...)")
-    for k in [k for k, v in config.items() if v == "custom"]:
+    for k in custom:
         config.pop(k)
     if "device" not in overrides and str(config.get("device", "cpu")).startswith("cuda") \
             and not torch.cuda.is_available():
         config["device"] = "cpu"  # trained on a GPU, loaded where there is none
-    try:
-        cls.schema.check(config)
-    except ValueError as e:
-        raise ValueError(f"{name}: the stored config: {e}") from None
+    problems = cls.Options.check_all(config)
+    if problems:
+        raise ValueError(f"{name}: the stored config: {problems[0]}") from None
     model = from_config(blob["solver"], config, **overrides)
     model.attach_run_dir(run, writes=None)  # where files the state lists are looked for (S-JKO's phases)
     try:
@@ -211,6 +207,15 @@ def load(path: str | os.PathLike, **overrides: Any):
         raise ValueError(f"{name}: the stored weights do not fit the {cls.name} its config describes "
                          f"(truncated or corrupt: {reason[:300]})") from None
     return model
+
+
+def _holds_custom(value: Any) -> bool:
+    """Whether a stored option is, or holds at any depth, ``"custom"`` (an object that was not stored)."""
+    if isinstance(value, dict):
+        return any(_holds_custom(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_custom(v) for v in value)
+    return value == "custom"
 
 
 def _describe(blob: Any) -> str:

@@ -198,8 +198,8 @@ def rows_of(points: np.ndarray) -> Callable[[int], torch.Tensor]:
 def draws(model, x: torch.Tensor, n_per_x: int, generator: torch.Generator) -> torch.Tensor:
     """One batch of the model's draws: ``transport`` (n_per_x = 1) or ``sample``."""
     if n_per_x > 1:
-        return model.sample(x, n_per_x, generator=generator)
-    return model.transport(x, generator=generator)
+        return model.sample(x, n_per_x, rng=generator)
+    return model.transport(x, rng=generator)
 
 
 def write_samples(model, draw_x: Callable[[int], torch.Tensor], n: int, where: Layout, generator: torch.Generator,

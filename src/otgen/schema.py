@@ -97,7 +97,8 @@ class Choice(Field):
 
     def _check(self, name, value):
         if value not in self.options:
-            raise ValueError(f"{name} must be one of {self.options}, got {value!r}")
+            hint = did_you_mean(value, self.options) if isinstance(value, str) else ""
+            raise ValueError(f"{name} must be one of {self.options}, got {value!r}{hint}")
         return value
 
 

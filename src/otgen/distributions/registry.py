@@ -48,6 +48,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..registry import Registry
 from .base import Sampler
 from .empirical import Empirical
 from .gaussian import Gaussian, GaussianMixture, StandardNormal, _as_floats
@@ -56,7 +57,7 @@ from .readers import cifar10, image_folder, images_from_array, load_array, mnist
 from .toys import Checkerboard, Circles, EightGaussians, Moons, Spiral, SwissRoll, TwentyFiveGaussians
 from .toys1d import mixture_p_1d, mixture_q_1d, outliers_1d
 
-__all__ = ["make", "names", "load_array"]
+__all__ = ["make", "names", "load_array", "DISTRIBUTIONS"]
 
 
 def _gaussian(dim: int | None = None, mean=None, cov=None) -> Gaussian:
@@ -169,7 +170,9 @@ def _digits_with_outliers(classes=(0, 1, 2, 3, 4, 5, 6, 7, 8, 9), size: int = 16
                          fraction=outlier_fraction, kind=outlier_kind, seed=outlier_seed)
 
 
-_BUILDERS: dict[str, Callable[..., Sampler]] = {
+#: name -> builder of the sampler (aliases are names of the same builder); otgen.registry's name rule
+DISTRIBUTIONS: Registry[Callable[..., Sampler]] = Registry("distribution")
+for _name, _builder in {
     "gaussian": _gaussian,
     "standard_gaussian": _standard_gaussian,
     "normal": _standard_gaussian,
@@ -191,27 +194,25 @@ _BUILDERS: dict[str, Callable[..., Sampler]] = {
     "outliers_1d": outliers_1d,
     "mixture_p_1d": mixture_p_1d,
     "mixture_q_1d": mixture_q_1d,
-}
+}.items():
+    DISTRIBUTIONS.add(_name, _builder)
 
 
 def names() -> list[str]:
     """The names ``make`` accepts (aliases included), in a fixed order."""
-    return list(_BUILDERS)
+    return DISTRIBUTIONS.names()
 
 
 def make(name: str, **kwargs) -> Sampler:
     """Build the sampler called ``name`` with keyword arguments ``kwargs``.
 
-    Raises ``ValueError`` for an unknown name (listing the accepted names), an unknown keyword
-    (naming it and the accepted ones) or a missing required keyword; the builders themselves raise
-    ``ValueError`` for values out of range.
+    ``name`` is looked up without regard to case, and '-' reads as '_' (``otgen.registry``). Raises
+    ``ValueError`` for an unknown name (with a "did you mean" and the accepted names), an unknown
+    keyword (naming it and the accepted ones) or a missing required keyword; the builders themselves
+    raise ``ValueError`` for values out of range.
     """
-    if not isinstance(name, str):
-        raise ValueError(f"name must be a str, one of {names()}, got {name!r}")
-    key = name.strip().lower().replace("-", "_")
-    if key not in _BUILDERS:
-        raise ValueError(f"unknown distribution name {name!r}; accepted names: {', '.join(names())}")
-    builder = _BUILDERS[key]
+    key = DISTRIBUTIONS.canonical(name)
+    builder = DISTRIBUTIONS[key]
     params = {
         p.name: p
         for p in inspect.signature(builder).parameters.values()

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-_ACTIVATIONS = {
-    "relu": lambda: nn.ReLU(),
-    "leaky_relu": lambda: nn.LeakyReLU(0.2),
-    "silu": lambda: nn.SiLU(),
-    "elu": lambda: nn.ELU(),
-    "softplus": lambda: nn.Softplus(),
-    "tanh": lambda: nn.Tanh(),
-}
+from ..registry import Registry
+
+ACTIVATIONS: Registry[Callable[[], nn.Module]] = Registry("activation")
+ACTIVATIONS.add("relu", lambda: nn.ReLU())
+ACTIVATIONS.add("leaky_relu", lambda: nn.LeakyReLU(0.2))
+ACTIVATIONS.add("silu", lambda: nn.SiLU())
+ACTIVATIONS.add("elu", lambda: nn.ELU())
+ACTIVATIONS.add("softplus", lambda: nn.Softplus())
+ACTIVATIONS.add("tanh", lambda: nn.Tanh())
 
 
 def activation(name: str) -> nn.Module:
-    """An activation module by name: relu, leaky_relu (slope 0.2), silu, elu, softplus, tanh."""
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
-    return _ACTIVATIONS[name]()
+    """An activation module by name: relu, leaky_relu (slope 0.2), silu, elu, softplus, tanh (case and
+    '-'/'_' do not matter); ValueError with a "did you mean" otherwise."""
+    return ACTIVATIONS.get(name, where="activation")()
 
 
 def _act_and_slope(name: str, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,7 +48,7 @@ class MLP(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (256, 256, 256), act: str = "leaky_relu"):
         super().__init__()
-        self.act = act
+        self.act = ACTIVATIONS.canonical(act, where="activation")  # as registered: _act_and_slope reads it
         if in_dim < 1 or out_dim < 1:
             raise ValueError(f"in_dim and out_dim must be >= 1, got {in_dim}, {out_dim}")
         if any(int(h) < 1 for h in hidden):

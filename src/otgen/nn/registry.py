@@ -23,7 +23,8 @@ arguments, plus those of the solver's ``context`` (shapes, the cost's curvature)
 (the solver's shorthand arguments such as ``hidden``) that the builder accepts, except those it
 registers as its own (``own=("activation",)``: the full-size networks keep their published
 activation unless the spec names one). Unknown keys of the spec are refused by name, with a "did you
-mean". Later roles and names register the same way.
+mean". Later roles and names register the same way: one ``otgen.registry.Registry`` per role
+(``NETWORKS``), so a name is found regardless of case and '-'/'_' and ``as_spec`` gives it as registered.
 """
 
 from __future__ import annotations
@@ -35,37 +36,50 @@ from typing import Any, Callable, Mapping, Sequence
 
 from torch import nn
 
+from ..registry import Registry
 from ..schema import Field, did_you_mean
 from .autoencoder import LinearDecoder, LinearEncoder, MLPDecoder, MLPEncoder
 from .conv import ConvDecoder, ConvEncoder, ConvGenerator, ConvNoiseGenerator, ConvPotential
 from .generator import StochasticMLP
-from .mlp import ScalarMLP
+from .mlp import ACTIVATIONS, ScalarMLP
 from .unet import ResNetCritic, ResUNetGenerator, VanillaEnergyNet
 
-__all__ = ["register", "build", "names", "as_spec", "check_spec", "Network"]
+__all__ = ["register", "build", "names", "as_spec", "check_spec", "Network", "NETWORKS", "Builder"]
 
-_BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {}
-_OWN: dict[tuple[str, str], frozenset[str]] = {}  # keyword arguments the solver's defaults do not set
+
+@dataclass(frozen=True)
+class Builder:
+    """A registered network: ``build(**kwargs) -> nn.Module`` and ``own``, the keyword arguments that
+    only the spec sets (the solver's ``defaults`` of those names are not passed)."""
+
+    build: Callable[..., nn.Module]
+    own: frozenset[str] = frozenset()
+
+
+#: role -> the registry of its networks (names looked up by otgen.registry's rule: "MLP" finds mlp)
+NETWORKS: dict[str, Registry[Builder]] = {}
+
+
+def _role(role: str) -> Registry[Builder]:
+    """The registry of ``role`` (an empty one for a role nothing is registered in)."""
+    return NETWORKS[role] if role in NETWORKS else Registry(f"{role} network")
 
 
 def register(role: str, name: str, own: Sequence[str] = ()) -> Callable:
     """Decorator: ``builder(**kwargs) -> nn.Module`` becomes network ``name`` of ``role``. ``own``:
     keyword arguments that only the spec sets (the solver's ``defaults`` of those names are not
-    passed, so the builder's own default holds)."""
+    passed, so the builder's own default holds). ValueError if ``role`` has a network ``name``."""
 
     def deco(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if (role, name) in _BUILDERS:
-            raise ValueError(f"a {role} network named {name!r} is registered already")
-        _BUILDERS[(role, name)] = builder
-        _OWN[(role, name)] = frozenset(own)
+        NETWORKS.setdefault(role, Registry(f"{role} network")).add(name, Builder(builder, frozenset(own)))
         return builder
 
     return deco
 
 
 def names(role: str) -> list[str]:
-    """The registered network names of ``role``."""
-    return sorted(n for r, n in _BUILDERS if r == role)
+    """The registered network names of ``role``, sorted."""
+    return sorted(_role(role).names())
 
 
 def as_spec(role: str, spec: Any) -> dict[str, Any] | nn.Module:
@@ -80,10 +94,8 @@ def as_spec(role: str, spec: Any) -> dict[str, Any] | nn.Module:
     if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
         raise ValueError(f"{role} must be a network name {names(role)}, a mapping with a 'name', or a "
                          f"torch.nn.Module, got {spec!r}")
-    if (role, spec["name"]) not in _BUILDERS:
-        raise ValueError(f"{role} network must be one of {names(role)}{did_you_mean(spec['name'], names(role))}, "
-                         f"got {spec['name']!r}")
-    return copy.deepcopy(dict(spec))
+    name = _role(role).canonical(spec["name"], where=f"{role} network")  # as registered, as stored
+    return {**copy.deepcopy(dict(spec)), "name": name}
 
 
 def build(role: str, spec: Any, context: Mapping[str, Any] = (), defaults: Mapping[str, Any] = ()) -> nn.Module:
@@ -96,14 +108,15 @@ def build(role: str, spec: Any, context: Mapping[str, Any] = (), defaults: Mappi
         return spec
     kwargs = dict(spec)
     name = kwargs.pop("name")
-    builder = _BUILDERS[(role, name)]
+    entry = _role(role).get(name)
+    builder = entry.build
     context = dict(context)
     for key in kwargs:
         if key in context:
             raise ValueError(f"{key!r} of the {role} network {name!r} is set by the solver (from its own "
                              f"arguments), not in the network spec")
     accepted = set(inspect.signature(builder).parameters)
-    defaults = {k: v for k, v in dict(defaults).items() if k not in _OWN[(role, name)]}
+    defaults = {k: v for k, v in dict(defaults).items() if k not in entry.own}
     given = {k: v for k, v in {**defaults, **context}.items() if k in accepted}
     try:
         return builder(**{**given, **kwargs})
@@ -118,11 +131,13 @@ def check_spec(role: str, spec: Any, name: str = "") -> None:
         spec = as_spec(role, spec)
         if isinstance(spec, nn.Module):
             return
-        accepted = set(inspect.signature(_BUILDERS[(role, spec["name"])]).parameters)
+        accepted = set(inspect.signature(_role(role).get(spec["name"]).build).parameters)
         for key in spec:
             if key != "name" and key not in accepted:
                 raise ValueError(f"unknown key {key!r} for the {role} network {spec['name']!r}"
                                  f"{did_you_mean(key, accepted)}; accepted: {sorted(accepted)}")
+        if isinstance(spec.get("activation"), str):  # a name: refused here, not when the network is built
+            ACTIVATIONS.get(spec["activation"], where="activation")
     except ValueError as e:
         raise ValueError(f"{name}: {e}" if name else str(e)) from None
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv import _check_dim, _check_width, _ints, check_batch
+from .mlp import ACTIVATIONS
 from .mlp import activation as make_activation
 
 __all__ = ["ResUNetGenerator", "ResNetCritic", "VanillaEnergyNet"]
@@ -435,7 +436,8 @@ class VanillaEnergyNet(nn.Module):
         self.scale = float(scale)
 
         def act() -> nn.Module:
-            return nn.LeakyReLU(float(slope)) if activation == "leaky_relu" else make_activation(activation)
+            leaky = ACTIVATIONS.canonical(activation, where="activation") == "leaky_relu"
+            return nn.LeakyReLU(float(slope)) if leaky else make_activation(activation)
 
         act()  # ValueError naming activation for an unknown name
         chans = [width, 2 * width, 4 * width, 8 * width]

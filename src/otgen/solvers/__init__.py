@@ -1,6 +1,9 @@
-"""Solvers: a method = its networks, losses and update step (no loop, no I/O, no printing)."""
+"""Solvers: a method = its networks, losses and update step (no loop, no I/O, no printing).
+
+The classes here are the layer under the public models: users call ``otgen.EgNOT``, ``otgen.UOTM``,
+``otgen.SJKO`` and ``otgen.WAE`` (``otgen.models``), each the solver joined with ``fit``.
+"""
 
 from .base import Solver
-from .egnot import EgNOTSolver
 
-__all__ = ["Solver", "EgNOTSolver"]
+__all__ = ["Solver"]

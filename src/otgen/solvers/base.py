@@ -22,10 +22,15 @@ The loop (``otgen.train``) calls, with one positional argument per entry of ``da
     metrics = solver.train_step(*batches)    # one update -> dict of 0-d tensors (or floats)
 
 and the faces ask ``run_steps(n_iters)`` (the steps of a run of ``n_iters`` as the user counts them),
-``describe_steps(n_iters)``, ``run_arrays(x, generator)`` (what a run writes to ``samples/`` and plots),
-``transport(x, generator=, batch_size=)`` and ``sample(x, n_per_x, generator=, batch_size=)`` (``batch_size``:
-at most that many inputs per network call, through ``map_batches``). A solver never parses configs,
-prints, or writes files other than through ``save``.
+``describe_steps(n_iters)``, ``run_arrays(x, rng)`` (what a run writes to ``samples/`` and plots),
+``transport(x, *, rng=, batch_size=)`` and ``sample(x, n_per_x, *, rng=, batch_size=)`` — one contract
+for every solver: the inputs positional, every option keyword-only; ``rng``: a ``torch.Generator``
+(``batch_size``: at most that many inputs per network call, through ``map_batches``). A solver never
+parses configs, prints, or writes files other than through ``save``.
+
+Options: a solver's constructor takes the options of its spec ``Options`` (``otgen.spec``: each
+option's type, range, default and doc declared once), and keeps the checked spec as ``self.options``;
+``config`` (plain data), ``save`` and ``load`` go through it.
 
 ``compile()`` compiles the declared networks in place with ``torch.compile`` (``fit(compile=True)``,
 ``train.compile``), leaving eager those a solver names in ``compile_exclusions()`` with the reason.
@@ -44,14 +49,17 @@ from torch import nn
 
 from .. import gradsync, io, shard
 from ..checks import check_number, derived_seed, real_array
-from ..costs import Cost
 from ..nn import EMA
 from ..nn.compiled import COMPILE_MODES, compile_in_place, compile_problem
-from ..schema import Device, Number, Schema, Shape
+from ..schema import Device, Number, Shape
+from ..spec import Spec
 
-FORMAT = "otgen-model-1"
+#: the format of model files: "otgen-model-2" stores the nested options of the solver's spec; files
+#: of "otgen-model-1" (flat constructor arguments) are converted on load (``Options.from_legacy``)
+FORMAT = "otgen-model-2"
+LEGACY_FORMATS = ("otgen-model-1",)
 
-#: schema fields every solver shares (each schema lists them in its constructor's order)
+#: fields every solver shares (its Options list them; ``solvers.specs`` re-exports them)
 DIM = Number(integer=True, low=1, nullable=True)
 EVENT_SHAPE = Shape(nullable=True)
 EMA_DECAY = Number(low=0, high=1, low_open=True, high_open=True, nullable=True)
@@ -157,17 +165,6 @@ def frozen(module: nn.Module, eval_mode: bool = False):
         module.train(was_training)
 
 
-def storable(value: Any) -> bool:
-    """Whether a config value can be stored in a model file (JSON-like: no modules, costs, callables)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(storable(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and storable(v) for k, v in value.items())
-    return False
-
-
 class _Optimizer:
     """An optimiser with what the shared step does around it."""
 
@@ -181,13 +178,13 @@ class _Optimizer:
 
 
 class Solver:
-    """Base class of the solvers. Subclasses set ``name``, ``schema`` and ``config`` (the checked
-    constructor arguments, JSON-like where they can be), declare their pieces and implement
-    ``train_step`` and ``transport`` (and ``sample`` if it is not ``transport`` repeated)."""
+    """Base class of the solvers. Subclasses set ``name`` and ``Options`` (their spec), keep the checked
+    options as ``self.options``, declare their pieces and implement ``train_step`` and ``transport``
+    (and ``sample`` if it is not ``transport`` repeated)."""
 
     name = "solver"
-    schema: Schema
-    config: dict[str, Any]
+    Options: type[Spec]
+    options: Spec
 
     #: the data a run draws batches from, one positional argument of fit / prepare / train_step each
     data_sides: tuple[str, ...] = ("source", "target")
@@ -203,18 +200,18 @@ class Solver:
     #: the advice printed when training diverges (NaN/Inf); each solver names its own remedies
     divergence_hint = "Try a smaller learning rate."
 
-    #: arguments whose default changed: a stored config without one means the earlier default
-    #: (so that a model file keeps behaving as it was saved)
-    earlier_defaults: dict[str, Any] = {}
+    #: the options of a small instance that trains in milliseconds per step (tiny networks, few sampler
+    #: steps): what the cross-solver contract tests (tests/test_contract.py) and distributed tests build
+    small_options: dict[str, Any] = {}
 
     def __init__(self, seed: int = 0, device: str | torch.device | None = "cpu"):
         check_number("seed", seed, low=0, integer=True)
         self.device = resolve_device(device)
         self.seed = seed
-        self.generator = torch.Generator(device=self.device)  # training draws
-        self.generator.manual_seed(derived_seed(seed, 1))
-        self.sample_generator = torch.Generator(device=self.device)  # draws of sample()/transport()
-        self.sample_generator.manual_seed(derived_seed(seed, 2))
+        self.rng = torch.Generator(device=self.device)  # training draws
+        self.rng.manual_seed(derived_seed(seed, 1))
+        self.sample_rng = torch.Generator(device=self.device)  # draws of sample()/transport()
+        self.sample_rng.manual_seed(derived_seed(seed, 2))
         self.step = 0
         self.total_steps = 0  # the run's length, set by prepare(): the horizon of run-long schedules
         self._networks: dict[str, nn.Module] = {}
@@ -225,7 +222,7 @@ class Solver:
     # -- declarations -----------------------------------------------------------------------------
     def _check_new(self, name: str) -> None:
         taken = set(self._networks) | set(self._optimizers) | set(self._emas)
-        if name in taken or name in ("generator", "sample_generator", "step", "total_steps"):
+        if name in taken or name in ("generator", "sample_generator", "rng", "sample_rng", "step", "total_steps"):
             raise ValueError(f"the state name {name!r} is declared twice")
 
     def add_network(self, name: str, module: nn.Module) -> nn.Module:
@@ -398,15 +395,15 @@ class Solver:
         return f"{n_iters} iterations"
 
     # -- using the model ----------------------------------------------------------------------------
-    def transport(self, x: torch.Tensor, generator: torch.Generator | None = None,
+    def transport(self, x: torch.Tensor, *, rng: torch.Generator | None = None,
                   batch_size: int | None = None) -> torch.Tensor:
-        """One output per input: (n, *source_shape) -> (n, *event_shape); random draws from ``generator``
+        """One output per input: (n, *source_shape) -> (n, *event_shape); random draws from ``rng``
         (default: the model's own sampling stream, never the training one). ``batch_size``: at most
         that many inputs per network call (``map_batches``), None (default) for all at once."""
         raise NotImplementedError
 
     @torch.no_grad()
-    def sample(self, x: torch.Tensor, n_per_x: int = 1, generator: torch.Generator | None = None,
+    def sample(self, x: torch.Tensor, n_per_x: int = 1, *, rng: torch.Generator | None = None,
                batch_size: int | None = None, **options: Any) -> torch.Tensor:
         """``n_per_x`` draws per x: (n, *source_shape) -> (n, n_per_x, *event_shape); by default
         ``transport`` of x repeated (fresh noise for each draw). ``options`` go to ``transport``.
@@ -418,16 +415,16 @@ class Solver:
         n_per_x = self._count("n_per_x", n_per_x, low=1)
         batch_size = check_batch_size(batch_size)
         x = self._as_input("x", x, self.expected_shapes()[0])
-        y = self.transport(x.repeat_interleave(n_per_x, dim=0), generator=generator,
+        y = self.transport(x.repeat_interleave(n_per_x, dim=0), rng=rng,
                            batch_size=None if batch_size is None else batch_size * n_per_x, **options)
         return y.reshape(x.shape[0], n_per_x, *y.shape[1:])
 
-    def run_arrays(self, x: torch.Tensor, generator: torch.Generator,
+    def run_arrays(self, x: torch.Tensor, rng: torch.Generator,
                    y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """What a run writes to ``samples/samples.npz`` (and plots) for source points ``x``, beside ``x``
         and data samples ``y``: ``y_hat``, the transported points (and whatever a solver adds: S-JKO its
         phases, a WAE the reconstructions ``y_rec`` of ``y``)."""
-        return {"y_hat": self.transport(x, generator=generator)}
+        return {"y_hat": self.transport(x, rng=rng)}
 
     def present(self, y: torch.Tensor) -> torch.Tensor:
         """Outputs of ``transport`` / ``sample`` ((n, *event_shape) or (n, k, *event_shape)) as the user
@@ -443,7 +440,8 @@ class Solver:
     def own_source(self) -> Callable[..., torch.Tensor] | None:
         """A sampler ``(n, generator=None) -> (n, *source_shape)`` of the source side when the solver
         owns it (a WAE's prior) rather than training on it as data; None (the default) otherwise.
-        ``otgen sample`` and a run's plots draw their x from it."""
+        ``otgen sample`` and a run's plots draw their x from it (and pass them to ``sample`` /
+        ``transport`` like any source points)."""
         return None
 
     def _as_batch(self, name: str, t: Any, shape: Sequence[int]) -> torch.Tensor:
@@ -487,15 +485,15 @@ class Solver:
                     return p.dtype
         return torch.float32
 
-    def _sampling_generator(self, generator: Any) -> torch.Generator:
-        """``generator`` (a ``torch.Generator``), or the model's own sampling stream for None; TypeError
-        naming ``generator`` otherwise (e.g. a seed: pass ``torch.Generator().manual_seed(seed)``)."""
-        if generator is None:
-            return self.sample_generator
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} "
-                            f"{generator!r} (for a seed s, pass generator=torch.Generator().manual_seed(s))")
-        return generator
+    def _sampling_rng(self, rng: Any) -> torch.Generator:
+        """``rng`` (a ``torch.Generator``), or the model's own sampling stream for None; TypeError
+        naming ``rng`` otherwise (e.g. a seed: pass ``torch.Generator().manual_seed(seed)``)."""
+        if rng is None:
+            return self.sample_rng
+        if not isinstance(rng, torch.Generator):
+            raise TypeError(f"rng must be a torch.Generator or None, got {type(rng).__name__} "
+                            f"{rng!r} (for a seed s, pass rng=torch.Generator().manual_seed(s))")
+        return rng
 
     # -- state ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -504,7 +502,8 @@ class Solver:
         state: dict[str, Any] = {name: m.state_dict() for name, m in self._networks.items()}
         state.update({name: o.optimizer.state_dict() for name, o in self._optimizers.items()})
         state.update({name: e.state_dict() for name, e in self._emas.items()})
-        state.update(generator=self.generator.get_state(), sample_generator=self.sample_generator.get_state(),
+        # the streams keep their state names of model-1 files ("generator", "sample_generator")
+        state.update(generator=self.rng.get_state(), sample_generator=self.sample_rng.get_state(),
                      step=self.step, total_steps=self.total_steps)
         state.update(self.extra_state())
         return state
@@ -531,23 +530,23 @@ class Solver:
     def _load_generators(self, state: dict[str, Any]) -> None:
         """Restore the random streams; a state saved on another kind of device cannot be, and the
         streams then restart from the seed (the weights are what matter when moving a model)."""
-        for gen, key, stream in ((self.generator, "generator", 1), (self.sample_generator, "sample_generator", 2)):
+        for gen, key, stream in ((self.rng, "generator", 1), (self.sample_rng, "sample_generator", 2)):
             try:
                 gen.set_state(state[key].cpu() if self.device.type == "cpu" else state[key])
             except (RuntimeError, KeyError):
                 gen.manual_seed(derived_seed(self.seed, stream))
 
     # -- persistence ----------------------------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        """The options as plain data (``saveable_config``): what ``otgen train`` writes and files store."""
+        return self.saveable_config()
+
     def saveable_config(self) -> dict[str, Any]:
-        """The config as stored in a file: a value that cannot be stored (a module, a cost, a callable)
-        becomes ``"custom"`` (and must be passed again to ``otgen.load``), except a cost that can name
-        itself (``Cost.spec``)."""
-        out = {}
-        for key, value in self.config.items():
-            if isinstance(value, Cost) and value.spec() is not None:
-                value = value.spec()
-            out[key] = value if storable(value) else "custom"
-        return out
+        """The options as stored in a file (``Spec.to_config``): a value that cannot be stored (a module,
+        a cost, a callable) becomes ``"custom"`` (and must be passed again to ``otgen.load``), except a
+        cost that can name itself (``Cost.spec``)."""
+        return self.options.to_config()
 
     def to_checkpoint(self) -> dict[str, Any]:
         return {"format": FORMAT, "solver": self.name, "config": self.saveable_config(),

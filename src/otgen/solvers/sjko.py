@@ -10,7 +10,7 @@ network call), using the coupling (T_{k−1}, T_k) # mu_0 in the cost (uotm-sjko
 
 T_{k−1} is a frozen copy of the generator at the end of phase k − 1 (the identity for phase 0); T_k
 starts from it (warm start); v and the optimisers carry over. Phase 0 (learning T_0 # mu_0 ≈ mu_1 from
-the identity) is the hardest problem; ``first_phase_iters`` gives it its own length, as the paper's
+the identity) is the hardest problem; ``phases.first_iters`` gives it its own length, as the paper's
 ``init_num_iterations``. The solver counts steps and derives the phase from the step, so a resumed run
 restarts in the right phase at the right step. After each phase the generator's weights are kept, so
 ``transport(x, phase=k)`` can use T_k.
@@ -20,7 +20,7 @@ Where the phases are kept (``solvers/phase_store.py``): in a run with a director
 rank 0), and checkpoints and ``model.pt`` list the files instead of holding the weights, so they stay
 the same size however many phases are trained; in memory only the current generator, the frozen
 T_{k−1} and at most one phase loaded for ``transport`` are held. Without a directory (``fit`` without
-``out``) the phases are held in memory, and ``save`` writes them into the model file. ``keep_phases``
+``out``) the phases are held in memory, and ``save`` writes them into the model file. ``phases.keep``
 = N keeps only the newest N phases (files or memory).
 
 The cost is an ``otgen.costs.Cost`` on the sample space: by default ``SquaredEuclidean(scale=1/(2h))``,
@@ -37,27 +37,41 @@ import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
 from .. import shard
 from ..checks import check_number, dim_or_event_shape
-from ..conjugates import make_conjugate
-from ..costs import Cost, GeneratorCost, SquaredEuclidean, make_cost
-from ..schema import Anything, Choice, Field, Number, Schema, Text
-from .base import DEVICE, DIM, EVENT_SHAPE, SEED, Solver, check_batch_size, cosine_factor, frozen
+from ..costs import GeneratorCost
+from ..schema import Field, Number
+from ..spec import Nested, OneOf, Spec, option, takes
+from .base import Solver, check_batch_size, cosine_factor, frozen
 from .phase_store import FOLDER, FilePhases, MemoryPhases
-from .semidual import (NETWORK_FIELDS, adam, build_map_networks, draw_noise, per_sample, push, r1_exclusions,
-                       r1_penalty)
+from .semidual import (CONJUGATE_SPECS, Conjugate, CostOption, JKOCritic, NetworkOption, SqEuclidean, adam,
+                       build_cost, build_map_networks, check_dim_or_shape, check_keywords, draw_noise, fold,
+                       generator_spec, legacy_conjugate, legacy_cost, legacy_networks, legacy_optimisers,
+                       nested_doc, per_sample, push, r1_exclusions, r1_penalty)
+from .specs import DEVICE, DIM, EVENT_SHAPE, POSITIVE, SEED, Adam
 
 LR_SCHEDULES = ("constant", "cosine", "phase_cosine")
+
+#: the options of the first (flat) layout and where each went
+MOVED = {"alpha": "phi.alpha", "alpha_final": "phases.alpha_final", "instance_noise": "phases.instance_noise",
+         "noise_dim": "generator.noise_dim", "first_phase_iters": "phases.first_iters", "keep_phases": "phases.keep",
+         "hidden": "generator.hidden and potential.hidden",
+         "activation": "generator.activation and potential.activation", "lr_g": "optim_g.lr", "lr_v": "optim_v.lr",
+         "betas": "optim_g.betas and optim_v.betas", "grad_clip": "optim_g.grad_clip and optim_v.grad_clip",
+         "lr_schedule": "optim_g.schedule and optim_v.schedule", "r1": "critic.r1"}
+
+#: options of today's layout that the first one did not have
+NEW_ONLY = ("phases", "optim_g", "optim_v", "critic")
 
 
 @dataclass(frozen=True)
 class KeepPhases(Field):
-    """``keep_phases``: "all", or an int N >= 1 (the newest N phases)."""
+    """``keep``: "all", or an int N >= 1 (the newest N phases)."""
 
     def _check(self, name, value):
         if isinstance(value, str) and value == "all":
@@ -68,86 +82,133 @@ class KeepPhases(Field):
         return int(value)
 
 
-SCHEMA = Schema("SJKO", {
-    "dim": DIM, "h": Number(low=0, low_open=True),
-    "n_phases": Number(integer=True, low=1), "phi": Text(), "event_shape": EVENT_SHAPE,
-    "cost": Anything("None (‖x − y‖²/(2h)), a Cost or a callable c(y_new, y_old) -> (n,)"),
-    "alpha": Number(low=0, low_open=True), "alpha_final": Number(low=0, low_open=True, nullable=True),
-    "instance_noise": Number(low=0), "noise_dim": Number(integer=True, low=0),
-    "first_phase_iters": Number(integer=True, low=1, nullable=True), "lr_schedule": Choice(LR_SCHEDULES),
-    "keep_phases": KeepPhases(), **NETWORK_FIELDS, "seed": SEED, "device": DEVICE,
-})
+@dataclass(frozen=True)
+class Phases(Spec):
+    """The JKO phases beyond their number: phase 0's length, which phases' maps are kept, the schedule of
+    the strength alpha and the instance noise on the data."""
+
+    first_iters: int | None = option(None, Number(integer=True, low=1, nullable=True),
+                                     "length of phase 0 in steps (None: that of every phase, fit's n_iters; the "
+                                     "paper's init_num_iterations)")
+    keep: Any = option("all", KeepPhases(),
+                       "'all' or N >= 1: keep only the newest N phases' maps for transport(x, phase=k) (the last is "
+                       "always kept); older phase files are deleted once no checkpoint lists them")
+    alpha_final: float | None = option(None, Number(low=0, low_open=True, nullable=True),
+                                       "if set, alpha moves linearly from phi's alpha (phase 0) to alpha_final "
+                                       "(the last phase)")
+    instance_noise: float = option(0.0, Number(low=0),
+                                   "sigma_0 >= 0: phase k adds N(0, (sigma_0/(k+1))² I) to the target samples "
+                                   "(0: off)")
 
 
+@dataclass(frozen=True)
+class SJKOOptions(Spec):
+    """The options of S-JKO (``otgen.SJKO``)."""
+
+    dim: int | None = option(None, DIM, "dimension of the samples (mu_0 and nu), or give event_shape",
+                             positional=True)
+    h: float = option(1.0, POSITIVE, "JKO step size > 0 (cost ‖x − y‖²/(2h), summed over coordinates)",
+                      positional=True)
+    n_phases: int = option(10, Number(integer=True, low=1), "number K >= 1 of JKO steps", positional=True)
+    phi: Any = option("kl", OneOf(CONJUGATE_SPECS),
+                      "conjugate of the target penalty ('kl', 'chi', 'softplus', 'linear'), or {name: kl, alpha: 2.0} "
+                      "with the strength alpha of the functional alpha·D_Psi", positional=True)
+    event_shape: Any = option(None, EVENT_SHAPE, "shape of one sample, e.g. (1, 8, 8); dim=D means (D,)")
+    cost: Any = option(SqEuclidean(), CostOption(),
+                       "'sqeuclidean' (‖x − y‖²/(2h); {name: sqeuclidean, reduce: mean} for the mean, or with "
+                       "its own scale), 'zero', or a Cost / callable c(y_new, y_old) -> (n,) between two samples "
+                       "of the flow (h then only names the step)")
+    phases: Phases = option(Phases(), Nested(Phases), "phase 0's length, the phases kept, the alpha schedule, "
+                                                      "instance noise")
+    generator: Any = option("mlp", NetworkOption("generator"),
+                            "the maps T_k(x, z): a network of otgen.nn ('mlp', {name: conv, width: 32}) with its "
+                            "noise_dim (default 0: deterministic maps), or a torch.nn.Module taking (x, z)")
+    potential: Any = option("mlp", NetworkOption("potential"),
+                            "the potential v(y): a network of otgen.nn or a torch.nn.Module (n, *event_shape) -> (n,)")
+    optim_g: Adam = option(Adam(), Nested(Adam),
+                           "Adam of the generator: schedule 'constant' (the paper's toys), 'cosine' (to 0 over the "
+                           "whole run) or 'phase_cosine' (to 0 within every phase); no ema")
+    optim_v: Adam = option(Adam(), Nested(Adam), "Adam of the potential (schedules as optim_g; no ema)")
+    critic: JKOCritic = option(JKOCritic(), Nested(JKOCritic), "the potential's training: R1 penalty r1")
+    seed: int = option(0, SEED, "seed of the initial weights and of every random draw")
+    device: Any = option("cpu", DEVICE, "'cpu', 'cuda', 'cuda:N' or 'auto'")
+
+    def validate(self, where: str) -> None:
+        check_dim_or_shape(self.dim, self.event_shape, where)
+        if isinstance(self.cost, GeneratorCost):
+            raise ValueError(f"{where}cost: a GeneratorCost compares two different spaces; a JKO step compares two "
+                             "samples of the flow (give a Cost or a callable c(y_new, y_old) -> (n,))")
+        self.optim_g.supported(f"{where}optim_g", LR_SCHEDULES, ema=False)
+        self.optim_v.supported(f"{where}optim_v", LR_SCHEDULES, ema=False)
+
+    @classmethod
+    def from_legacy(cls, flat: Mapping[str, Any], saved: bool = True) -> dict[str, Any]:
+        """The options of a mapping of the first (flat) layout (a format-1 model file's config, an old
+        config's model section, or one with flat keys mixed in): alpha into phi; first_phase_iters,
+        keep_phases, alpha_final, instance_noise into phases; noise_dim/hidden/activation into the
+        network specs; lr_g/lr_v/betas/grad_clip/lr_schedule into optim_g/optim_v; r1 into critic.
+        Keys of today's layout pass through (a flat key wins over them). S-JKO had no
+        ``earlier_defaults``: a key not given takes today's default, which is the old one, whether
+        ``flat`` comes from a model file (``saved``) or not."""
+        names = cls.option_names()
+        out = {k: v for k, v in flat.items() if k in names or k not in MOVED}
+        legacy_conjugate(flat, out, "phi", "alpha")
+        legacy_cost(flat, out, old_layout=not any(k in flat for k in NEW_ONLY))
+        fold(flat, out, "phases", {"first_phase_iters": "first_iters", "keep_phases": "keep",
+                                   "alpha_final": "alpha_final", "instance_noise": "instance_noise"})
+        legacy_networks(flat, out)
+        legacy_optimisers(flat, out, ema=False)
+        fold(flat, out, "critic", {"r1": "r1"})
+        return out
+
+
+@takes(SJKOOptions)
 class SJKOSolver(Solver):
     """S-JKO phases and update step (``otgen.SJKO`` adds ``fit``; its ``n_iters`` counts per phase).
 
-    Args:
-        dim: dimension of the samples (the initial measure mu_0 and the target nu), or give
-            ``event_shape`` (e.g. (1, 8, 8)).
-        h: JKO step size, > 0 (cost ‖x − y‖²/(2h), summed over coordinates).
-        n_phases: number K ≥ 1 of JKO steps.
-        phi: conjugate of the target penalty ("kl" default, "chi", "softplus", "linear").
-        cost: None (the cost above) or a ``Cost`` / callable c(y_new, y_old) -> (n,) between two
-            samples of the flow; h then only names the step (it is not applied to a custom cost).
-        alpha: strength of the functional alpha·D_Psi, > 0. alpha_final: if set, alpha moves linearly
-            from ``alpha`` (phase 0) to ``alpha_final`` (last phase) (an alpha schedule).
-        instance_noise: sigma_0 ≥ 0; phase k adds N(0, (sigma_0/(k+1))² I) to the target samples (0: off).
-        noise_dim: dimension of the generator's own noise z (default 0: deterministic maps).
-        first_phase_iters: length of phase 0 in steps (None: the same as the other phases, i.e. ``fit``'s
-            ``n_iters``).
-        lr_schedule: "constant" (the paper's toys); "cosine" (to 0 over the whole run; the paper's CIFAR
-            runs decay over the whole run to a floor of 5e-5); "phase_cosine" (from the base rate to 0
-            within every phase: each JKO step is its own problem).
-        keep_phases: "all" (default) or N >= 1: keep only the newest N phases' maps for
-            ``transport(x, phase=k)`` (the last phase is always kept); older phase files are deleted
-            once a checkpoint no longer lists them. Where phases are kept: see the module docstring
-            (files of the run directory when ``fit`` has ``out``, else memory).
-        generator, potential, hidden, activation, lr_g, lr_v, betas, grad_clip, r1: as ``otgen.UOTM``.
-        seed, device: as every solver.
+    Options (``SJKOOptions``; YAML: the same names, nested options as mappings)::
+
+        {options}
+
+    Where the phases' maps are kept (``phases.keep``): see the module docstring (files of the run
+    directory when ``fit`` has ``out``, else memory).
     """
 
     name = "SJKO"
-    schema = SCHEMA
+    Options = SJKOOptions
+    small_options = {"dim": 2, "h": 0.5, "n_phases": 2, "generator": {"hidden": [16, 16], "noise_dim": 2},
+                     "potential": {"hidden": [16, 16]}}
     shape_names = ("event_shape", "event_shape")
-    divergence_hint = ("Try a smaller learning rate, an R1 penalty (r1 > 0), instance noise, or a conjugate that "
-                       "grows more slowly than KL's exp (phi = 'softplus' or 'chi').")
+    divergence_hint = ("Try a smaller learning rate, an R1 penalty (critic.r1 > 0), instance noise "
+                       "(phases.instance_noise), or a conjugate that grows more slowly than KL's exp (phi = "
+                       "'softplus' or 'chi').")
 
-    def __init__(self, dim: int | None = None, h: float = 1.0, n_phases: int = 10, phi: str = "kl", *,
-                 event_shape: Sequence[int] | None = None, cost: Cost | Any = None, alpha: float = 1.0,
-                 alpha_final: float | None = None, instance_noise: float = 0.0, noise_dim: int = 0,
-                 first_phase_iters: int | None = None, lr_schedule: str = "constant", keep_phases: int | str = "all",
-                 generator: str | dict | nn.Module | None = None, potential: str | dict | nn.Module | None = None,
-                 hidden: Sequence[int] = (128, 128, 128), activation: str = "silu", lr_g: float = 1e-4,
-                 lr_v: float = 1e-4, betas: Sequence[float] = (0.5, 0.9), grad_clip: float | None = None,
-                 r1: float = 0.0, seed: int = 0, device: str | None = "cpu"):
-        args = SCHEMA.arguments(locals())
-        shape = dim_or_event_shape(dim, event_shape)
-        self.phi = make_conjugate(phi, alpha, "phi")
-        super().__init__(seed=seed, device=device)
+    def __init__(self, *args: Any, **kwargs: Any):
+        check_keywords(self.Options, kwargs, MOVED)
+        o = self.Options(*args, **kwargs)  # every check, before any work
+        shape = dim_or_event_shape(o.dim, o.event_shape)
+        self.phi = o.phi.build("phi")
+        cost = build_cost(o.cost, 1.0 / (2.0 * o.h))
+        cost.check_shapes(shape, shape)
+        self.options = o = o.replace(generator=generator_spec(o.generator, 0))
+        super().__init__(seed=o.seed, device=o.device)
 
         self.event_shape = self.source_shape = shape
         self.dim = math.prod(shape)
-        self.h, self.n_phases = float(h), int(n_phases)
-        self.cost = SquaredEuclidean(1.0 / (2.0 * self.h)) if cost is None else make_cost(cost)
-        if isinstance(self.cost, GeneratorCost):
-            raise ValueError("cost: a GeneratorCost compares two different spaces; a JKO step compares two "
-                             "samples of the flow (give a Cost or a callable c(y_new, y_old) -> (n,))")
-        self.cost.check_shapes(shape, shape)
-        self.alpha, self.alpha_final = float(alpha), None if alpha_final is None else float(alpha_final)
-        self.instance_noise, self.noise_dim, self.r1 = float(instance_noise), int(noise_dim), float(r1)
-        gen, pot = build_map_networks(generator, potential, shape, shape, self.noise_dim, hidden, activation, seed)
+        self.h, self.n_phases, self.cost = float(o.h), int(o.n_phases), cost
+        self.alpha, self.alpha_final = o.phi.alpha, o.phases.alpha_final
+        self.instance_noise, self.r1 = o.phases.instance_noise, o.critic.r1
+        gen, pot = build_map_networks(o.generator, o.potential, shape, shape, o.seed)
+        self.noise_dim = math.prod(getattr(gen, "noise_shape", ()) or (0,))
         self.generator_net = self.add_network("generator_net", gen)
         self.potential = self.add_network("potential", pot)
-        self.first_phase_iters = None if first_phase_iters is None else int(first_phase_iters)
-        self.lr_schedule = lr_schedule
-        schedule = {"constant": None, "cosine": self._run_cosine, "phase_cosine": self._phase_cosine}[lr_schedule]
-        self.opt_g = self.add_optimizer("opt_g", adam("generator", self.generator_net, lr_g, args["betas"]), schedule=schedule,
-                                        grad_clip=args["grad_clip"])
-        self.opt_v = self.add_optimizer("opt_v", adam("potential", self.potential, lr_v, args["betas"]), schedule=schedule,
-                                        grad_clip=args["grad_clip"])
-        self.iters_per_phase = 0  # phases 1.. (and phase 0 unless first_phase_iters): set by prepare()
-        self.keep_phases = args["keep_phases"]
+        self.first_phase_iters = o.phases.first_iters
+        self.opt_g = self.add_optimizer("opt_g", adam("generator", self.generator_net, o.optim_g.lr, o.optim_g.betas),
+                                        schedule=self._schedule(o.optim_g), grad_clip=o.optim_g.grad_clip)
+        self.opt_v = self.add_optimizer("opt_v", adam("potential", self.potential, o.optim_v.lr, o.optim_v.betas),
+                                        schedule=self._schedule(o.optim_v), grad_clip=o.optim_v.grad_clip)
+        self.iters_per_phase = 0  # phases 1.. (and phase 0 unless phases.first_iters): set by prepare()
+        self.keep_phases = o.phases.keep
         keep = None if self.keep_phases == "all" else self.keep_phases
         self._phases: MemoryPhases | FilePhases = MemoryPhases(keep)  # the weights of T_0, T_1, ... once trained
         self._previous: nn.Module | None = None  # frozen T_{k−1} (None: phase 0's identity, or not loaded yet)
@@ -155,12 +216,14 @@ class SJKOSolver(Solver):
         self._run: Path | None = None  # the run directory the phases are written to (attach_run_dir)
         self._writes = False  # whether this process writes them
         self._look_in: list[Path] = []  # where phase files are looked for first
-        self.config = args
+
+    def _schedule(self, optim: Adam):
+        return {"constant": None, "cosine": self._run_cosine, "phase_cosine": self._phase_cosine}[optim.schedule]
 
     # -- phases ----------------------------------------------------------------------------------
     @property
     def phase_zero_iters(self) -> int:
-        """The length of phase 0 in steps (``first_phase_iters``, else that of every phase)."""
+        """The length of phase 0 in steps (``phases.first_iters``, else that of every phase)."""
         return self.first_phase_iters if self.first_phase_iters is not None else self.iters_per_phase
 
     def phase_bounds(self, phase: int) -> tuple[int, int]:
@@ -238,7 +301,7 @@ class SJKOSolver(Solver):
     @property
     def phases_kept(self) -> range:
         """The phases whose maps ``transport(x, phase=k)`` can use (all trained ones, or the newest
-        ``keep_phases``)."""
+        ``phases.keep``)."""
         return range(self._phases.first, self._phases.trained)
 
     @property
@@ -273,12 +336,12 @@ class SJKOSolver(Solver):
         self._phases.prune()
 
     # -- the maps --------------------------------------------------------------------------------
-    def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
-        return draw_noise(self.generator_net, n, generator, self.device)
+    def _noise(self, n: int, rng: torch.Generator) -> torch.Tensor | None:
+        return draw_noise(self.generator_net, n, rng, self.device)
 
     @torch.no_grad()
-    def transport(self, x: torch.Tensor, phase: int | None = None,
-                  generator: torch.Generator | None = None, batch_size: int | None = None) -> torch.Tensor:
+    def transport(self, x: torch.Tensor, *, phase: int | None = None, rng: torch.Generator | None = None,
+                  batch_size: int | None = None) -> torch.Tensor:
         """T_k(x, z) for phase k (default: the last trained one; the current weights while training).
         T_k pushes mu_0 towards mu_{k+1}. (n, *event_shape) -> (n, *event_shape). ``x``: a Tensor, array
         or list, cast to float32 on the model's device (an empty, non-finite or non-numeric x raises
@@ -288,8 +351,8 @@ class SJKOSolver(Solver):
         ``batch_size`` unless None or an int >= 1."""
         x = self._as_input("x", x, self.event_shape)
         batch_size = check_batch_size(batch_size)
-        gen = self._sampling_generator(generator)
-        return push(self._phase_net(phase), x, gen, self.device, batch_size)
+        rng = self._sampling_rng(rng)
+        return push(self._phase_net(phase), x, rng, self.device, batch_size)
 
     def _phase_net(self, phase: int | None) -> nn.Module:
         """T_k of ``phase`` k, or the current generator for None. The last phase, right after it ended
@@ -317,29 +380,29 @@ class SJKOSolver(Solver):
         if phase >= trained:
             raise ValueError(f"phase must be < {trained} (the phases trained so far), got {phase}")
         if phase < self._phases.first:
-            raise ValueError(f"phase={phase} is not kept: keep_phases={self.keep_phases} keeps the newest phases "
+            raise ValueError(f"phase={phase} is not kept: phases.keep={self.keep_phases} keeps the newest phases "
                              f"only, {self._phases.first} to {trained - 1} (phase must be in that range)")
 
-    def sample(self, x: torch.Tensor, n_per_x: int = 1, phase: int | None = None,
-               generator: torch.Generator | None = None, batch_size: int | None = None) -> torch.Tensor:
+    def sample(self, x: torch.Tensor, n_per_x: int = 1, *, phase: int | None = None,
+               rng: torch.Generator | None = None, batch_size: int | None = None) -> torch.Tensor:
         """``n_per_x`` draws T_k(x, z) per x: (n, *event_shape) -> (n, n_per_x, *event_shape) (``x``,
         ``n_per_x``, ``batch_size`` (at most that many x per network call): as the base ``sample``
         checks them; ``phase``: as ``transport``)."""
-        return super().sample(x, n_per_x, generator=generator, batch_size=batch_size, phase=phase)
+        return super().sample(x, n_per_x, rng=rng, batch_size=batch_size, phase=phase)
 
-    def run_arrays(self, x: torch.Tensor, generator: torch.Generator,
+    def run_arrays(self, x: torch.Tensor, rng: torch.Generator,
                    y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``y_hat`` (the last trained map's T(x)) and ``phases`` (K, n, *event_shape): T_k(x) of every
-        kept phase, each with the same x and a generator in the same state (one phase's weights loaded
-        at a time); with ``keep_phases`` below the phases trained, also ``phase_numbers`` (K,): the
-        1-based number of each."""
-        state = generator.get_state()
+        kept phase, each with the same x and ``rng`` in the same state (one phase's weights loaded at a
+        time); with ``phases.keep`` below the phases trained, also ``phase_numbers`` (K,): the 1-based
+        number of each."""
+        state = rng.get_state()
         phases = []
         for k in self.phases_kept:
-            generator.set_state(state)
-            phases.append(self.transport(x, phase=k, generator=generator))
+            rng.set_state(state)
+            phases.append(self.transport(x, phase=k, rng=rng))
         if not phases:
-            return super().run_arrays(x, generator)
+            return super().run_arrays(x, rng)
         arrays = {"y_hat": phases[-1], "phases": torch.stack(phases)}
         if self.phases_kept.start:
             arrays["phase_numbers"] = torch.arange(self.phases_kept.start, self.phases_kept.stop) + 1
@@ -356,7 +419,7 @@ class SJKOSolver(Solver):
 
     def prepare(self, source, target, *, n_iters: int) -> None:
         """Set the phase lengths from the run's total number of steps ``n_iters`` (``fit`` passes
-        ``run_steps(n)``): ``first_phase_iters`` + (n_phases − 1)·n, or n_phases·n without it. A model
+        ``run_steps(n)``): ``phases.first_iters`` + (n_phases − 1)·n, or n_phases·n without it. A model
         that has trained already (a resumed run, a second ``fit``) must keep its phase length."""
         per = self._phase_length(n_iters)
         if self.step and per != self.iters_per_phase:
@@ -377,10 +440,10 @@ class SJKOSolver(Solver):
         if self.n_phases == 1:
             if rest:
                 raise ValueError(f"with one phase the total number of steps ({n_iters}) must equal "
-                                 f"first_phase_iters ({self.first_phase_iters})")
+                                 f"phases.first_iters ({self.first_phase_iters})")
             return self.first_phase_iters
         if rest <= 0 or rest % (self.n_phases - 1):
-            raise ValueError(f"the total number of steps ({n_iters}) must be first_phase_iters "
+            raise ValueError(f"the total number of steps ({n_iters}) must be phases.first_iters "
                              f"({self.first_phase_iters}) plus a positive multiple of n_phases − 1 "
                              f"({self.n_phases - 1})")
         return rest // (self.n_phases - 1)
@@ -398,11 +461,11 @@ class SJKOSolver(Solver):
         self.phi.alpha = self.alpha_of(phase)
         n, m = x.shape[0], y.shape[0]
         if self.instance_noise:
-            y = y + (self.instance_noise / (phase + 1)) * shard.randn(y.shape, generator=self.generator,
+            y = y + (self.instance_noise / (phase + 1)) * shard.randn(y.shape, generator=self.rng,
                                                                        device=self.device)
         # potential step (fixed source: the fake term is linear)
         with torch.no_grad():
-            y_fake = self.generator_net(x, self._noise(n, self.generator))
+            y_fake = self.generator_net(x, self._noise(n, self.rng))
         y = y.detach().requires_grad_(self.r1 > 0)
         v_real = per_sample("v(y)", self.potential(y), m)
         v_fake = per_sample("v(T(x))", self.potential(y_fake), n)
@@ -412,9 +475,9 @@ class SJKOSolver(Solver):
         self.update("opt_v", loss_v)
         # generator step against the frozen previous map (identity in phase 0), independent noises
         with torch.no_grad():
-            x_old = x if self.previous is None else self.previous(x, self._noise(n, self.generator))
+            x_old = x if self.previous is None else self.previous(x, self._noise(n, self.rng))
         with frozen(self.potential):
-            x_new = self.generator_net(x, self._noise(n, self.generator))
+            x_new = self.generator_net(x, self._noise(n, self.rng))
             cost = per_sample("cost", self.cost(x_new, x_old), n)
             loss_g = (cost - per_sample("v(T(x))", self.potential(x_new), n)).mean()
             self.update("opt_g", loss_g)
@@ -441,6 +504,12 @@ class SJKOSolver(Solver):
             self._phases = MemoryPhases(keep, state["phase_states"], state.get("phases_trained"))
         self.iters_per_phase = int(state["iters_per_phase"])
         self._previous = self._loaded = None
+
+
+
+SJKOSolver.__doc__ += nested_doc(("phi: {name: kl, alpha: 1.0}", Conjugate),
+                                 ("cost: {name: sqeuclidean}", SqEuclidean), ("phases", Phases),
+                                 ("optim_g, optim_v", Adam), ("critic", JKOCritic))
 
 
 class PhaseStates:

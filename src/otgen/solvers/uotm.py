@@ -14,121 +14,168 @@ Psi1*, Psi2* are the normalised conjugates of ``otgen.conjugates`` scaled as alp
 once used different factors in the two), and every per-sample quantity is checked to have shape (n,)
 (the original toy code broadcast (n, 1) against (n, 1, 1) into an n × n matrix).
 
-The cost is an ``otgen.costs.Cost``: by default ``SquaredEuclidean(scale=tau, reduce=cost_reduce)``;
+The cost is an ``otgen.costs.Cost``: by default ``SquaredEuclidean(scale=tau)`` (the option
+``cost={"name": "sqeuclidean", "reduce": "mean"}`` averages over the coordinates instead of summing);
 any other cost c(x, y) -> (n,) differentiable in y (a callable, ``GeneratorCost(G)`` with a
 generator T that outputs latents) plugs in through ``cost=``.
+
+The options (``UOTMOptions``, ``otgen.spec``) nest: the conjugates with their strengths
+(``phi1={"name": "kl", "alpha": 2.0}``), the networks with their widths and the generator's noise
+(``generator={"name": "mlp", "hidden": [64, 64], "noise_dim": 0}``), the two Adam optimisers
+(``optim_g={"lr": 2e-4, "ema": 0.999}``) and the critic's training (``critic={"r1": 0.2, "n_critic": 5}``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
-from torch import nn
 
-from ..checks import check_shape, dim_or_event_shape
-from ..conjugates import make_conjugate
-from ..costs import Cost, SquaredEuclidean, make_cost
-from ..schema import Anything, Choice, Number, Schema, Shape, Text
-from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, SEED, Solver, check_batch_size, frozen
-from .semidual import (NETWORK_FIELDS, adam, build_map_networks, draw_noise, per_sample, push, r1_exclusions,
-                       r1_penalty)
+from ..checks import dim_or_event_shape
+from ..costs import Cost
+from ..spec import Nested, OneOf, Spec, option, takes
+from .base import Solver, check_batch_size, frozen
+from .semidual import (CONJUGATE_SPECS, Conjugate, CostOption, Critic, NetworkOption, SqEuclidean, adam,
+                       build_cost, build_map_networks, check_dim_or_shape, check_keywords, draw_noise, fold,
+                       generator_spec, legacy_conjugate, legacy_cost, legacy_networks, legacy_optimisers,
+                       nested_doc, per_sample, push, r1_exclusions, r1_penalty)
+from .specs import DEVICE, DIM, EVENT_SHAPE, POSITIVE, SEED, SOURCE_SHAPE, Adam
 
 LR_SCHEDULES = ("constant", "cosine")
-COST_REDUCTIONS = SquaredEuclidean.REDUCTIONS
 
-SCHEMA = Schema("UOTM", {
-    "dim": DIM, "tau": Number(low=0, low_open=True), "phi1": Text(),
-    "phi2": Text(), "event_shape": EVENT_SHAPE, "source_shape": Shape(nullable=True),
-    "cost": Anything("None (tau·reduce((x − y)²)), a Cost or a callable c(x, y) -> (n,)"),
-    "alpha1": Number(low=0, low_open=True), "alpha2": Number(low=0, low_open=True),
-    "cost_reduce": Choice(COST_REDUCTIONS), "noise_dim": Number(integer=True, low=0, nullable=True),
-    **NETWORK_FIELDS, "n_critic": Number(integer=True, low=1),
-    "ema": EMA_DECAY, "lr_schedule": Choice(LR_SCHEDULES),
-    "seed": SEED, "device": DEVICE,
-})
+#: the options of the first (flat) layout and where each went
+MOVED = {"alpha1": "phi1.alpha", "alpha2": "phi2.alpha", "cost_reduce": "cost.reduce",
+         "noise_dim": "generator.noise_dim", "hidden": "generator.hidden and potential.hidden",
+         "activation": "generator.activation and potential.activation", "lr_g": "optim_g.lr", "lr_v": "optim_v.lr",
+         "betas": "optim_g.betas and optim_v.betas", "grad_clip": "optim_g.grad_clip and optim_v.grad_clip",
+         "lr_schedule": "optim_g.schedule and optim_v.schedule", "ema": "optim_g.ema", "r1": "critic.r1",
+         "n_critic": "critic.n_critic"}
+
+#: options of today's layout that the first one did not have
+NEW_ONLY = ("optim_g", "optim_v", "critic")
 
 
+@dataclass(frozen=True)
+class UOTMOptions(Spec):
+    """The options of UOTM (``otgen.UOTM``)."""
+
+    dim: int | None = option(None, DIM, "dimension of source and target vectors (or give event_shape)",
+                             positional=True)
+    tau: float = option(1.0, POSITIVE, "cost scale > 0: c(x, y) = tau·reduce((x − y)²) (no ½; uotm-sjko.md §1.3)",
+                        positional=True)
+    phi1: Any = option("kl", OneOf(CONJUGATE_SPECS),
+                       "conjugate of the source penalty: 'kl', 'chi', 'softplus' or 'linear' (a hard marginal; "
+                       "both 'linear' is balanced OT), or {name: kl, alpha: 2.0} with its strength alpha",
+                       positional=True)
+    phi2: Any = option("kl", OneOf(CONJUGATE_SPECS), "conjugate of the target penalty, as phi1", positional=True)
+    event_shape: Any = option(None, EVENT_SHAPE, "shape of one sample, e.g. (1, 8, 8); dim=D means (D,)")
+    source_shape: Any = option(None, SOURCE_SHAPE,
+                               "shape of one source sample where it differs from the target's (a custom cost "
+                               "such as GeneratorCost; None: event_shape)")
+    cost: Any = option(SqEuclidean(), CostOption(),
+                       "'sqeuclidean' (tau·Σ(x − y)²; {name: sqeuclidean, reduce: mean} for the mean), 'zero', "
+                       "or a Cost / callable c(x, y) -> (n,) (then tau stays 1)")
+    generator: Any = option("mlp", NetworkOption("generator"),
+                            "the map T(x, z): a network of otgen.nn ('mlp', {name: conv, width: 32}) with its "
+                            "noise_dim (default: the number of coordinates; 0: deterministic), or a "
+                            "torch.nn.Module taking (x, z) that says its noise_shape")
+    potential: Any = option("mlp", NetworkOption("potential"),
+                            "the potential v(y): a network of otgen.nn ('mlp', {name: conv, width: 32}) or a "
+                            "torch.nn.Module (n, *event_shape) -> (n,)")
+    optim_g: Adam = option(Adam(), Nested(Adam),
+                           "Adam of the generator (schedule 'constant' or 'cosine'; ema: an EMA of T used by "
+                           "transport and sample)")
+    optim_v: Adam = option(Adam(), Nested(Adam), "Adam of the potential (schedule 'constant' or 'cosine'; no ema)")
+    critic: Critic = option(Critic(), Nested(Critic), "the potential's training: R1 penalty r1, n_critic updates "
+                                                      "per generator update")
+    seed: int = option(0, SEED, "seed of the initial weights and of every random draw")
+    device: Any = option("cpu", DEVICE, "'cpu', 'cuda', 'cuda:N' or 'auto'")
+
+    def validate(self, where: str) -> None:
+        check_dim_or_shape(self.dim, self.event_shape, where)
+        if self.tau != 1.0 and not (isinstance(self.cost, SqEuclidean) and self.cost.scale is None):
+            raise ValueError(f"{where}tau scales the default cost; with {where}cost={_shown(self.cost)} leave tau at "
+                             f"1.0 (a sqeuclidean cost without its own scale takes tau), got tau={self.tau!r}")
+        self.optim_g.supported(f"{where}optim_g", LR_SCHEDULES)
+        self.optim_v.supported(f"{where}optim_v", LR_SCHEDULES, ema=False)
+
+    @classmethod
+    def from_legacy(cls, flat: Mapping[str, Any], saved: bool = True) -> dict[str, Any]:
+        """The options of a mapping of the first (flat) layout (a format-1 model file's config, an old
+        config's model section, or one with flat keys mixed in): alpha1/alpha2 into phi1/phi2,
+        cost_reduce into the cost, noise_dim/hidden/activation into the network specs, lr_g/lr_v/betas/
+        grad_clip/lr_schedule/ema into optim_g/optim_v, r1/n_critic into critic. Keys of today's layout
+        pass through (a flat key wins over them). UOTM had no ``earlier_defaults``: a key not given
+        takes today's default, which is the old one, whether ``flat`` comes from a model file
+        (``saved``) or not."""
+        names = cls.option_names()
+        out = {k: v for k, v in flat.items() if k in names or k not in MOVED}
+        legacy_conjugate(flat, out, "phi1", "alpha1")
+        legacy_conjugate(flat, out, "phi2", "alpha2")
+        legacy_cost(flat, out, old_layout=not any(k in flat for k in NEW_ONLY), reduce=flat.get("cost_reduce"))
+        legacy_networks(flat, out)
+        legacy_optimisers(flat, out, ema=True)
+        fold(flat, out, "critic", {"r1": "r1", "n_critic": "n_critic"})
+        return out
+
+
+def _shown(cost: Any) -> str:
+    return repr(cost) if isinstance(cost, (Spec, Cost)) else type(cost).__name__
+
+
+@takes(UOTMOptions)
 class UOTMSolver(Solver):
     """UOTM losses and update step (``otgen.UOTM`` adds ``fit``).
 
-    Args:
-        dim: dimension of source and target vectors (or give ``event_shape``).
-        event_shape: shape of one sample, e.g. (1, 8, 8). ``dim=D`` means ``(D,)``.
-        source_shape: shape of one source sample if it differs from the target's (a custom cost such
-            as ``GeneratorCost``); defaults to ``event_shape``.
-        tau: cost scale, > 0: c(x, y) = tau · reduce((x − y)²) (no ½; uotm-sjko.md §1.3).
-        phi1, phi2: conjugates of the source and target penalties: "kl" (default), "chi", "softplus"
-            or "linear" (a hard marginal; both "linear" is balanced OT).
-        cost: None (the default cost above) or any ``Cost`` / callable c(x, y) -> (n,); tau and
-            cost_reduce then stay at their defaults.
-        alpha1, alpha2: their strengths, > 0 (alpha·Psi*(s/alpha)); larger is closer to balanced.
-        cost_reduce: "sum" (default) or "mean" over coordinates.
-        noise_dim: dimension of the generator's own noise z (default: the number of coordinates; 0: a
-            deterministic map).
-        generator, potential: the networks T(x, z) and v(y): a name of ``otgen.nn.registry`` ("mlp",
-            default), a mapping ``{"name": "mlp", **kwargs}``, or a ``nn.Module`` (a generator module
-            takes ``(x, z)`` and says its ``noise_shape``; without one it gets z = None).
-        hidden, activation: widths and activation of both "mlp" networks.
-        lr_g, lr_v, betas: Adam settings of the generator and the potential. grad_clip: max gradient
-            norm of each update (None: off).
-        n_critic: potential updates per generator update, >= 1 (each ``train_step`` updates v once
-            and T every ``n_critic``-th step, so ``fit``'s ``n_iters`` counts potential updates).
-        r1: weight gamma of the R1 penalty (gamma/2)·E‖∇_y v(y)‖² on real data (0: off).
-        ema: decay of an EMA of the generator used by ``transport``/``sample`` (None: off).
-        lr_schedule: "constant" or "cosine" (to 0 over ``fit``'s ``n_iters``), both networks.
-        seed, device: as every solver.
+    Options (``UOTMOptions``; YAML: the same names, nested options as mappings)::
+
+        {options}
     """
 
     name = "UOTM"
-    schema = SCHEMA
-    divergence_hint = ("Try a smaller learning rate, an R1 penalty (r1 > 0), a larger tau, or a conjugate that "
-                       "grows more slowly than KL's exp (phi1/phi2 = 'softplus' or 'chi').")
+    Options = UOTMOptions
+    small_options = {"dim": 2, "tau": 0.5, "generator": {"hidden": [16, 16]}, "potential": {"hidden": [16, 16]},
+                     "critic": {"r1": 0.1}, "optim_g": {"ema": 0.9, "grad_clip": 1.0}}
+    divergence_hint = ("Try a smaller learning rate, an R1 penalty (critic.r1 > 0), a larger tau, or a conjugate "
+                       "that grows more slowly than KL's exp (phi1/phi2 = 'softplus' or 'chi').")
 
-    def __init__(self, dim: int | None = None, tau: float = 1.0, phi1: str = "kl", phi2: str = "kl", *,
-                 event_shape: Sequence[int] | None = None, source_shape: Sequence[int] | None = None,
-                 cost: Cost | Any = None, alpha1: float = 1.0, alpha2: float = 1.0, cost_reduce: str = "sum",
-                 noise_dim: int | None = None, generator: str | dict | nn.Module | None = None,
-                 potential: str | dict | nn.Module | None = None, hidden: Sequence[int] = (128, 128, 128),
-                 activation: str = "silu", lr_g: float = 1e-4, lr_v: float = 1e-4,
-                 betas: Sequence[float] = (0.5, 0.9), grad_clip: float | None = None, r1: float = 0.0,
-                 n_critic: int = 1, ema: float | None = None, lr_schedule: str = "constant", seed: int = 0,
-                 device: str | None = "cpu"):
-        args = SCHEMA.arguments(locals())
-        shape = dim_or_event_shape(dim, event_shape)
-        source = shape if source_shape is None else check_shape("source_shape", source_shape)
-        self.phi1, self.phi2 = make_conjugate(phi1, alpha1, "phi1"), make_conjugate(phi2, alpha2, "phi2")
-        if cost is not None and (tau != 1.0 or cost_reduce != "sum"):
-            raise ValueError(f"tau and cost_reduce define the default cost; with cost= leave them at 1.0 and 'sum', "
-                             f"got tau={tau!r}, cost_reduce={cost_reduce!r}")
-        args["noise_dim"] = noise_dim = math.prod(shape) if noise_dim is None else noise_dim
-        super().__init__(seed=seed, device=device)
+    def __init__(self, *args: Any, **kwargs: Any):
+        check_keywords(self.Options, kwargs, MOVED)
+        o = self.Options(*args, **kwargs)  # every check, before any work
+        shape = dim_or_event_shape(o.dim, o.event_shape)
+        source = shape if o.source_shape is None else tuple(o.source_shape)
+        self.phi1, self.phi2 = o.phi1.build("phi1"), o.phi2.build("phi2")
+        cost = build_cost(o.cost, o.tau)
+        cost.check_shapes(source, shape)
+        self.options = o = o.replace(generator=generator_spec(o.generator, math.prod(shape)))
+        super().__init__(seed=o.seed, device=o.device)
 
         self.event_shape, self.source_shape = shape, source
         self.dim = math.prod(shape)
-        self.tau, self.cost_reduce = float(tau), cost_reduce
-        self.cost = SquaredEuclidean(self.tau, cost_reduce) if cost is None else make_cost(cost)
-        self.cost.check_shapes(source, shape)
-        self.noise_dim = int(noise_dim)
-        gen, pot = build_map_networks(generator, potential, source, shape, self.noise_dim, hidden, activation, seed)
+        self.tau, self.cost = float(o.tau), cost
+        gen, pot = build_map_networks(o.generator, o.potential, source, shape, o.seed)
+        self.noise_dim = math.prod(getattr(gen, "noise_shape", ()) or (0,))
         self.generator_net = self.add_network("generator_net", gen)
         self.potential = self.add_network("potential", pot)
-        self.n_critic, self.r1, self.lr_schedule = int(n_critic), float(r1), lr_schedule
-        self.ema = self.add_ema("ema", self.generator_net, ema)
-        schedule = self.run_cosine if lr_schedule == "cosine" else None
-        self.opt_g = self.add_optimizer("opt_g", adam("generator", self.generator_net, lr_g, args["betas"]), schedule=schedule,
-                                        grad_clip=args["grad_clip"], ema=self.ema)
-        self.opt_v = self.add_optimizer("opt_v", adam("potential", self.potential, lr_v, args["betas"]), schedule=schedule,
-                                        grad_clip=args["grad_clip"])
-        self.config = args
+        self.n_critic, self.r1 = o.critic.n_critic, o.critic.r1
+        self.ema = self.add_ema("ema", self.generator_net, o.optim_g.ema)
+        self.opt_g = self.add_optimizer("opt_g", adam("generator", self.generator_net, o.optim_g.lr, o.optim_g.betas),
+                                        schedule=self._schedule(o.optim_g), grad_clip=o.optim_g.grad_clip,
+                                        ema=self.ema)
+        self.opt_v = self.add_optimizer("opt_v", adam("potential", self.potential, o.optim_v.lr, o.optim_v.betas),
+                                        schedule=self._schedule(o.optim_v), grad_clip=o.optim_v.grad_clip)
+
+    def _schedule(self, optim: Adam):
+        return self.run_cosine if optim.schedule == "cosine" else None
 
     # -- the map ---------------------------------------------------------------------------------
-    def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
-        return draw_noise(self.generator_net, n, generator, self.device)
+    def _noise(self, n: int, rng: torch.Generator) -> torch.Tensor | None:
+        return draw_noise(self.generator_net, n, rng, self.device)
 
     @torch.no_grad()
-    def transport(self, x: torch.Tensor, generator: torch.Generator | None = None,
+    def transport(self, x: torch.Tensor, *, rng: torch.Generator | None = None,
                   batch_size: int | None = None) -> torch.Tensor:
         """T(x, z) with fresh z for every call: (n, *source_shape) -> (n, *event_shape). Uses the EMA
         weights if any. ``x``: a Tensor, array or list, cast to float32 on the model's device; an empty,
@@ -137,9 +184,9 @@ class UOTMSolver(Solver):
         when that gives one call's numbers); ValueError naming ``batch_size`` unless None or an int >= 1."""
         x = self._as_input("x", x, self.source_shape)
         batch_size = check_batch_size(batch_size)
-        gen = self._sampling_generator(generator)
+        rng = self._sampling_rng(rng)
         net = self.ema.shadow if self.ema is not None else self.generator_net
-        return push(net, x, gen, self.device, batch_size)
+        return push(net, x, rng, self.device, batch_size)
 
     # -- compilation -----------------------------------------------------------------------------
     def compile_exclusions(self) -> dict[str, str]:
@@ -177,15 +224,20 @@ class UOTMSolver(Solver):
         mean v on both sides, R1); nothing is read on the host."""
         x, y = self._as_batch("x", x, self.source_shape), self._as_batch("y", y, self.event_shape)
         with torch.no_grad():
-            y_fake = self.generator_net(x, self._noise(x.shape[0], self.generator))
+            y_fake = self.generator_net(x, self._noise(x.shape[0], self.rng))
         loss_v, stats = self.potential_loss(x, y, y_fake)
         self.update("opt_v", loss_v)
         out = {"loss_v": loss_v.detach(), **stats}
         if (self.step + 1) % self.n_critic == 0:
             with frozen(self.potential):
-                y_fake = self.generator_net(x, self._noise(x.shape[0], self.generator))
+                y_fake = self.generator_net(x, self._noise(x.shape[0], self.rng))
                 loss_g = self.generator_loss(x, y_fake)
                 self.update("opt_g", loss_g)
             out["loss_g"] = loss_g.detach()
         self.step += 1
         return out
+
+
+UOTMSolver.__doc__ += nested_doc(("phi1, phi2: {name: kl, alpha: 1.0}", Conjugate),
+                                 ("cost: {name: sqeuclidean}", SqEuclidean), ("optim_g, optim_v", Adam),
+                                 ("critic", Critic))

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from .. import io
+from ..solvers.base import LEGACY_FORMATS
 
 LAST = "last.pt"
 
@@ -102,16 +103,24 @@ def restore(solver: Any, checkpoint: dict[str, Any], data_generator: torch.Gener
     model = checkpoint["model"]
     if model.get("solver") != solver.name:
         raise ValueError(f"the checkpoint holds a {model.get('solver')} model, not {solver.name}")
-    # a setting the checkpoint does not store had the earlier default when it was written: continue as
-    # it was trained, not with today's default
-    stored = model.get("config", {})
-    changed = {k: (old, solver.config[k]) for k, old in solver.earlier_defaults.items()
-               if k not in stored and k in solver.config and solver.config[k] != old}
-    if changed:
-        raise ValueError("the checkpoint was trained with " + ", ".join(f"{k}={old!r}" for k, (old, _) in changed.items())
-                         + " (the default when it was written); this model has "
-                         + ", ".join(f"{k}={new!r}" for k, (_, new) in changed.items())
-                         + ". Pass the checkpoint's values to continue it")
+    if model.get("format") in LEGACY_FORMATS:
+        # a checkpoint of the first format stores flat options, and a few defaults have changed since
+        # (EgNOT's sampler: Options.EARLIER_DEFAULTS): where the file relies on one, continue as it was
+        # trained, not with today's default
+        options = type(solver).Options
+        flat = {k: v for k, v in model.get("config", {}).items() if v != "custom"}
+        missing = {k: v for k, v in getattr(options, "EARLIER_DEFAULTS", {}).items() if k not in flat}
+        changed: list[str] = []
+        if missing:
+            touched = set(options.from_legacy(dict(missing), saved=False))  # the options they belong to
+            stored = options.from_config(options.from_legacy(flat, saved=True)).to_config()
+            now = solver.config
+            changed = sorted(k for k in touched if now.get(k) != stored.get(k))
+        if changed:
+            raise ValueError("the checkpoint (first file format) was trained with "
+                             + ", ".join(f"{k}={stored[k]!r}" for k in changed) + "; this model has "
+                             + ", ".join(f"{k}={now.get(k)!r}" for k in changed)
+                             + ". Pass the checkpoint's values to continue it")
     solver.load_state_dict(model["state"])
     loop = checkpoint["loop"]
     if data_generator is not None:
