@@ -44,7 +44,7 @@ from .generator import StochasticMLP
 from .mlp import ACTIVATIONS, ScalarMLP
 from .unet import ResNetCritic, ResUNetGenerator, VanillaEnergyNet
 
-__all__ = ["register", "build", "names", "as_spec", "check_spec", "Network", "NETWORKS", "Builder"]
+__all__ = ["register", "build", "names", "as_spec", "check_spec", "takes_defaults", "Network", "NETWORKS", "Builder"]
 
 
 @dataclass(frozen=True)
@@ -116,12 +116,23 @@ def build(role: str, spec: Any, context: Mapping[str, Any] = (), defaults: Mappi
             raise ValueError(f"{key!r} of the {role} network {name!r} is set by the solver (from its own "
                              f"arguments), not in the network spec")
     accepted = set(inspect.signature(builder).parameters)
-    defaults = {k: v for k, v in dict(defaults).items() if k not in entry.own}
+    defaults = {k: v for k, v in dict(defaults).items() if k in takes_defaults(role, name, defaults)}
     given = {k: v for k, v in {**defaults, **context}.items() if k in accepted}
     try:
         return builder(**{**given, **kwargs})
     except ValueError as e:  # e.g. a conv network for vectors: say which of the solver's networks
         raise ValueError(f"{role} {{name: {name}}}: {e}") from None
+
+
+def takes_defaults(role: str, name: Any, keys: Any) -> set[str]:
+    """The solver defaults among ``keys`` (e.g. "hidden", "activation") that :func:`build` passes to
+    network ``name`` of ``role``: those its builder takes and does not own; none for an unknown name."""
+    try:
+        entry = _role(role).get(name)
+    except (KeyError, ValueError, TypeError):
+        return set()
+    accepted = set(inspect.signature(entry.build).parameters)
+    return {k for k in keys if k in accepted and k not in entry.own}
 
 
 def check_spec(role: str, spec: Any, name: str = "") -> None:

@@ -18,7 +18,6 @@ returns (n, k, *event_shape).
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -38,7 +37,7 @@ from ..sampling import (FreshStart, GaussianBase, LangevinSampler, PersistentCha
 from ..schema import Anything, Choice, Flag, Number, Numbers, Text
 from ..spec import Nested, OneOf, Spec, check_keywords, encode, option, takes
 from .base import Solver, check_batch_size, frozen, map_batches
-from .specs import DEVICE, DIM, EVENT_SHAPE, POSITIVE, SEED, SOURCE_SHAPE, Adam
+from .specs import DEVICE, DIM, EVENT_SHAPE, POSITIVE, SEED, SOURCE_SHAPE, Adam, check_dim_or_shape
 
 __all__ = ["EgNOTOptions", "EgNOTSolver", "SMC", "Langevin", "ParticlePool", "FreshParticles", "ChainPool",
            "ReplayChains", "FreshChains", "SAMPLERS", "SMC_CHAINS", "LANGEVIN_CHAINS"]
@@ -256,9 +255,7 @@ class EgNOTOptions(Spec):
     def validate(self, where: str) -> None:
         if isinstance(self.cost, str) or (isinstance(self.cost, Mapping) and self.cost.get("name") != "generator"):
             COSTS.get(self.cost if isinstance(self.cost, str) else self.cost.get("name"), where=f"{where}cost")
-        if (self.dim is None) == (self.event_shape is None):
-            raise ValueError(f"give exactly one of {where}dim (an int >= 1) and {where}event_shape (a list of "
-                             f"ints), got dim={self.dim!r}, event_shape={self.event_shape!r}")
+        check_dim_or_shape(self.dim, self.event_shape, where)
         self.optim.supported(f"{where}optim", LR_SCHEDULES)
         event_shape = [self.dim] if self.dim is not None else list(self.event_shape)
         if self.sampler.init == "source" and self.source_shape is not None and list(self.source_shape) != event_shape:
@@ -317,15 +314,6 @@ def _moved(flat: dict, key: str, renames: Mapping[str, str]) -> Any:
     return {**nested, **moved} if isinstance(nested, Mapping) else nested  # not a mapping: refused as it is
 
 
-def _takes_default(name: str, key: str) -> bool:
-    """Whether ``build`` passes the solver's default ``key`` to the potential network ``name``."""
-    try:
-        entry = networks.NETWORKS["potential"].get(name)
-    except (KeyError, ValueError):
-        return False
-    return key in inspect.signature(entry.build).parameters and key not in entry.own
-
-
 def _legacy_potential(flat: dict) -> Any:
     """The potential spec with the flat ``hidden``, ``activation`` and ``quadratic`` taken out of
     ``flat`` and moved into it where they built the network (not its defaults, not a module's)."""
@@ -345,7 +333,7 @@ def _legacy_potential(flat: dict) -> Any:
     for k, v in changed.items():
         if k in spec:  # the spec's own value built the network
             continue
-        if (k == "quadratic" and name == "mlp") or (k != "quadratic" and _takes_default(name, k)):
+        if (k == "quadratic" and name == "mlp") or (k != "quadratic" and k in networks.takes_defaults("potential", name, (k,))):
             spec[k] = list(v) if isinstance(v, tuple) else v
     return spec if len(spec) > 1 else potential
 

@@ -6,7 +6,6 @@ per-sample shape checks and R1."""
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -17,17 +16,16 @@ from torch import nn
 from .. import conjugates, shard
 from ..costs import Cost, SquaredEuclidean, ZeroCost, make_cost
 from ..nn import build
-from ..nn.registry import NETWORKS, as_spec, check_spec
+from ..nn.registry import as_spec, check_spec, takes_defaults
 from ..registry import Registry
 from ..schema import Choice, Field, Number
-from ..spec import OneOf, Spec, check_keywords, encode, option
+from ..spec import OneOf, Spec, encode, option
 from .base import frozen, map_batches
 from .specs import POSITIVE
 
 __all__ = ["Conjugate", "CONJUGATE_SPECS", "SqEuclidean", "Zero", "COST_SPECS", "CostOption", "NetworkOption",
            "Critic", "JKOCritic", "NETWORK_DEFAULTS", "build_cost", "generator_spec", "build_map_networks",
-           "check_dim_or_shape", "legacy_networks", "legacy_conjugate", "legacy_cost", "legacy_optimisers",
-           "check_keywords", "nested_doc"]
+           "legacy_networks", "legacy_conjugate", "legacy_cost", "legacy_optimisers", "nested_doc"]
 
 
 # ----------------------------------------------------------------------------- conjugates
@@ -180,13 +178,6 @@ def build_map_networks(generator: Any, potential: Any, source_shape: Sequence[in
     return gen, pot
 
 
-def check_dim_or_shape(dim: int | None, event_shape: Any, where: str) -> None:
-    """ValueError unless exactly one of ``dim`` and ``event_shape`` is given (both already checked)."""
-    if (dim is None) == (event_shape is None):
-        raise ValueError(f"give exactly one of {where}dim (an int >= 1) and {where}event_shape (a tuple of ints), "
-                         f"got dim={dim!r}, event_shape={event_shape!r}")
-
-
 # ----------------------------------------------------------------------------- the critic's training
 
 
@@ -274,15 +265,6 @@ def legacy_cost(flat: Mapping[str, Any], out: dict[str, Any], old_layout: bool, 
         out["cost"] = {**cost, "scale": 0.5}
 
 
-def _taken(role: str, name: Any) -> set[str]:
-    """The solver defaults (``NETWORK_DEFAULTS``) that ``nn.build`` passes to network ``name`` of
-    ``role``: those its builder takes and does not own."""
-    if role not in NETWORKS or name not in NETWORKS[role]:
-        return set()
-    entry = NETWORKS[role].get(name)
-    return {k for k in NETWORK_DEFAULTS if k in inspect.signature(entry.build).parameters and k not in entry.own}
-
-
 def legacy_networks(flat: Mapping[str, Any], out: dict[str, Any]) -> None:
     """The flat ``noise_dim`` into the generator spec, and the flat ``hidden`` / ``activation`` (where
     they differ from ``NETWORK_DEFAULTS``) into each network spec whose builder took them from the
@@ -300,7 +282,7 @@ def legacy_networks(flat: Mapping[str, Any], out: dict[str, Any]) -> None:
         if not isinstance(spec, Mapping):
             continue  # a bad value: the check names it
         name = spec.get("name", "mlp")
-        given = {k: copy.deepcopy(v) for k, v in shorthands.items() if k in _taken(role, name) and k not in spec}
+        given = {k: copy.deepcopy(v) for k, v in shorthands.items() if k in takes_defaults(role, name, NETWORK_DEFAULTS) and k not in spec}
         if extra or given:
             out[role] = {**spec, **given, **extra}
 

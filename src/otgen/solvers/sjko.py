@@ -46,14 +46,14 @@ from .. import shard
 from ..checks import check_number, dim_or_event_shape
 from ..costs import GeneratorCost
 from ..schema import Field, Number
-from ..spec import Nested, OneOf, Spec, option, takes
+from ..spec import Nested, OneOf, Spec, check_keywords, option, takes
 from .base import Solver, check_batch_size, cosine_factor, frozen
 from .phase_store import FOLDER, FilePhases, MemoryPhases
 from .semidual import (CONJUGATE_SPECS, Conjugate, CostOption, JKOCritic, NetworkOption, SqEuclidean, adam,
-                       build_cost, build_map_networks, check_dim_or_shape, check_keywords, draw_noise, fold,
+                       build_cost, build_map_networks, draw_noise, fold,
                        generator_spec, legacy_conjugate, legacy_cost, legacy_networks, legacy_optimisers,
                        nested_doc, per_sample, push, r1_exclusions, r1_penalty)
-from .specs import DEVICE, DIM, EVENT_SHAPE, POSITIVE, SEED, Adam
+from .specs import DEVICE, DIM, EVENT_SHAPE, POSITIVE, SEED, Adam, check_dim_or_shape
 
 LR_SCHEDULES = ("constant", "cosine", "phase_cosine")
 

@@ -11,7 +11,7 @@ from ..schema import Betas, Choice, Number, Shape
 from ..spec import Spec, option
 from .base import DEVICE, DIM, EMA_DECAY, EVENT_SHAPE, GRAD_CLIP, SEED
 
-__all__ = ["Adam", "SCHEDULES", "DIM", "EVENT_SHAPE", "SOURCE_SHAPE", "SEED", "DEVICE", "POSITIVE", "EMA_DECAY",
+__all__ = ["Adam", "check_dim_or_shape", "SCHEDULES", "DIM", "EVENT_SHAPE", "SOURCE_SHAPE", "SEED", "DEVICE", "POSITIVE", "EMA_DECAY",
            "GRAD_CLIP"]
 
 #: learning-rate schedules: "constant"; "cosine" (from lr to 0 over ``fit``'s run); "phase_cosine"
@@ -21,6 +21,14 @@ SCHEDULES = ("constant", "cosine", "phase_cosine", "steps")
 
 POSITIVE = Number(low=0, low_open=True)
 SOURCE_SHAPE = Shape(nullable=True)
+
+
+def check_dim_or_shape(dim: int | None, event_shape: Any, where: str) -> None:
+    """ValueError unless exactly one of ``dim`` and ``event_shape`` is given (both already checked by
+    their fields): the one rule between options every solver with a ``dim`` shares (its ``validate``)."""
+    if (dim is None) == (event_shape is None):
+        raise ValueError(f"give exactly one of {where}dim (an int >= 1) and {where}event_shape (a list of ints), "
+                         f"got dim={dim!r}, event_shape={event_shape!r}")
 
 
 @dataclass(frozen=True)

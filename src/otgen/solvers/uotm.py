@@ -35,13 +35,13 @@ import torch
 
 from ..checks import dim_or_event_shape
 from ..costs import Cost
-from ..spec import Nested, OneOf, Spec, option, takes
+from ..spec import Nested, OneOf, Spec, check_keywords, option, takes
 from .base import Solver, check_batch_size, frozen
 from .semidual import (CONJUGATE_SPECS, Conjugate, CostOption, Critic, NetworkOption, SqEuclidean, adam,
-                       build_cost, build_map_networks, check_dim_or_shape, check_keywords, draw_noise, fold,
+                       build_cost, build_map_networks, draw_noise, fold,
                        generator_spec, legacy_conjugate, legacy_cost, legacy_networks, legacy_optimisers,
                        nested_doc, per_sample, push, r1_exclusions, r1_penalty)
-from .specs import DEVICE, DIM, EVENT_SHAPE, POSITIVE, SEED, SOURCE_SHAPE, Adam
+from .specs import DEVICE, DIM, EVENT_SHAPE, POSITIVE, SEED, SOURCE_SHAPE, Adam, check_dim_or_shape
 
 LR_SCHEDULES = ("constant", "cosine")
 
