@@ -13,7 +13,7 @@ import yaml
 
 import otgen
 from otgen.kernels import WAE_SCALES
-from otgen.solvers.specs import Adam
+from otgen.solvers.shared_options import Adam
 from otgen.solvers.wae import GAN, IMQ, MMD, RBF, Pretrain, WAEOptions
 
 ROOT = Path(__file__).resolve().parents[1]

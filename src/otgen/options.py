@@ -19,7 +19,7 @@ from .solvers.egnot import (SAMPLERS, ChainPool, EgNOTOptions, FreshChains, Fres
                             ReplayChains, SMC)
 from .solvers.semidual import CONJUGATE_SPECS, Critic, JKOCritic, SqEuclidean
 from .solvers.sjko import Phases, SJKOOptions
-from .solvers.specs import Adam
+from .solvers.shared_options import Adam
 from .solvers.uotm import UOTMOptions
 from .solvers.wae import GAN, IMQ, MMD, RBF, Pretrain, WAEOptions
 

@@ -59,7 +59,7 @@ from ..spec import Spec
 FORMAT = "otgen-model-2"
 LEGACY_FORMATS = ("otgen-model-1",)
 
-#: fields every solver shares (its Options list them; ``solvers.specs`` re-exports them)
+#: fields every solver shares (its Options list them; ``solvers.shared_options`` re-exports them)
 DIM = Number(integer=True, low=1, nullable=True)
 EVENT_SHAPE = Shape(nullable=True)
 EMA_DECAY = Number(low=0, high=1, low_open=True, high_open=True, nullable=True)

@@ -37,7 +37,7 @@ from ..sampling import (FreshStart, GaussianBase, LangevinSampler, PersistentCha
 from ..schema import Anything, Choice, Flag, Number, Numbers, Text
 from ..spec import Nested, OneOf, Spec, check_keywords, encode, option, takes
 from .base import Solver, check_batch_size, frozen, map_batches
-from .specs import DEVICE, DIM, EVENT_SHAPE, POSITIVE, SEED, SOURCE_SHAPE, Adam, check_dim_or_shape
+from .shared_options import DEVICE, DIM, EVENT_SHAPE, POSITIVE, SEED, SOURCE_SHAPE, Adam, check_dim_or_shape
 
 __all__ = ["EgNOTOptions", "EgNOTSolver", "SMC", "Langevin", "ParticlePool", "FreshParticles", "ChainPool",
            "ReplayChains", "FreshChains", "SAMPLERS", "SMC_CHAINS", "LANGEVIN_CHAINS"]

@@ -21,7 +21,7 @@ from ..registry import Registry
 from ..schema import Choice, Field, Number
 from ..spec import OneOf, Spec, encode, option
 from .base import frozen, map_batches
-from .specs import POSITIVE
+from .shared_options import POSITIVE
 
 __all__ = ["Conjugate", "CONJUGATE_SPECS", "SqEuclidean", "Zero", "COST_SPECS", "CostOption", "NetworkOption",
            "Critic", "JKOCritic", "NETWORK_DEFAULTS", "build_cost", "generator_spec", "build_map_networks",

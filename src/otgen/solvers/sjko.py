@@ -53,7 +53,7 @@ from .semidual import (CONJUGATE_SPECS, Conjugate, CostOption, JKOCritic, Networ
                        build_cost, build_map_networks, draw_noise, fold,
                        generator_spec, legacy_conjugate, legacy_cost, legacy_networks, legacy_optimisers,
                        nested_doc, per_sample, push, r1_exclusions, r1_penalty)
-from .specs import DEVICE, DIM, EVENT_SHAPE, POSITIVE, SEED, Adam, check_dim_or_shape
+from .shared_options import DEVICE, DIM, EVENT_SHAPE, POSITIVE, SEED, Adam, check_dim_or_shape
 
 LR_SCHEDULES = ("constant", "cosine", "phase_cosine")
 

@@ -50,7 +50,7 @@ from ..registry import Registry
 from ..schema import Choice, Flag, Number, Numbers, Shape
 from ..spec import Nested, OneOf, Spec, check_keywords, option, takes
 from .base import Solver, check_batch_size, frozen, map_batches
-from .specs import DEVICE, POSITIVE, SEED, Adam
+from .shared_options import DEVICE, POSITIVE, SEED, Adam
 
 __all__ = ["WAESolver", "WAEOptions", "MMD", "GAN", "IMQ", "RBF", "Pretrain", "PENALTIES", "KERNELS",
            "truncated_normal", "steps_factor"]
