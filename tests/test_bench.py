@@ -188,3 +188,31 @@ def test_each_suite_names_the_solvers_it_can_train(capsys):
     assert bench.check_solver("uot-gaussian", "default") == "uotm" and bench.check_solver("eot", "none") is None
     assert main(["bench", "jko-gaussian", "--solver", "egnot"]) == 2
     assert "--solver must be one of ['sjko', 'none'] for suite 'jko-gaussian'" in capsys.readouterr().err
+
+
+def test_peers_are_trained_and_scored_beside_the_solver(tmp_path):
+    """``--peers lightsb``: LightSB as published (otgen's mixture potential with the official settings)
+    gets its own column, train and score seconds; unknown peers and peers of map suites are refused."""
+    budget = dataclasses.replace(TINY, peer_iters=300, peer_batch=128, n_per_condition=100)
+    r = bench.run_cell(bench.Cell("mixture", 2, 1.0), None, budget, peers=["LightSB"])
+    assert list(r["methods"])[0] == "lightsb"
+    s = r["methods"]["lightsb"]
+    assert "error" not in s and s["train_seconds"] > 0 and s["eval_seconds"] >= 0
+    # 300 exact steps already beat the predictors that ignore the plan's modes
+    assert s["cbw2_uvp"] < r["methods"]["conditional_mean"]["cbw2_uvp"]
+    md = bench.markdown_section([{"kind": "eot", **r}], bench.machine_meta(1), "otgen bench eot-mixture --peers lightsb")
+    assert "| LightSB | floor (exact) |" in md and "**seconds: train / score**" in md
+    with pytest.raises(ValueError, match="did you mean 'lightsb'"):
+        bench.run_cell(bench.Cell("mixture", 2, 1.0), None, budget, peers=["lightsbb"])
+    with pytest.raises(ValueError, match="has no peers"):
+        bench.run_suite("uot-gaussian", quick=True, peers=["lightsb"])
+    assert bench.bench_peers.lightsb_lr(0.1) == pytest.approx(1e-3) and bench.bench_peers.lightsb_lr(10) == 6e-2
+    assert bench.bench_peers.lightsb_lr(1e-3) == pytest.approx(1e-3) and 1e-3 < bench.bench_peers.lightsb_lr(0.3) < 3e-3
+
+
+def test_the_sbcfm_peer_trains_where_torchcfm_imports():
+    pytest.importorskip("torchcfm")
+    budget = dataclasses.replace(TINY, peer_iters=30, peer_batch=64)
+    r = bench.run_cell(bench.Cell("gaussian", 2, 1.0), None, budget, peers=["sbcfm"])
+    s = r["methods"]["sbcfm"]
+    assert "error" not in s and math.isfinite(s["cbw2_uvp"]) and s["train_seconds"] > 0

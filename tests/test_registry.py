@@ -142,7 +142,7 @@ MISSPELT = [  # (what is looked up, the message it must give)
      r"model.name must be one of \['EgNOT', 'SJKO', 'UOTM', 'WAE'\], got 'UOMT' \(did you mean 'UOTM'\?\)"),
     ("suite", lambda: bench.get_suite("uot-gausian"), r"suite must be one of .*did you mean 'uot-gaussian'"),
     ("eot-solver", lambda: bench.run_cell(bench.Cell("gaussian", 2, 1.0), "egnto"),
-     r"solver must be one of \['egnot'\] or None, got 'egnto' \(did you mean 'egnot'"),
+     r"solver must be one of \['egnot', 'egnot_mixture'\] or None, got 'egnto' \(did you mean 'egnot'"),
     ("uot-solver", lambda: bench.check_solver("uot-gaussian", "uotn"),
      r"--solver must be one of \['uotm', 'none'\] for suite 'uot-gaussian', got 'uotn' \(did you mean 'uotm'"),
     ("jko-solver", lambda: bench.check_solver("jko-gaussian", "skjo"),

@@ -27,11 +27,11 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
-from . import bench_maps, metrics
+from . import bench_maps, bench_peers, metrics
 from .baselines import DiscreteEntropicPlan, trivial_samplers
 from .checks import check_number
 from .evaluate.pairs import evaluate_pair, exact_sample_floor, score_sampler
@@ -86,11 +86,14 @@ class EvalBudget:
     n_per_condition: int = 500
     n_marginal: int = 10_000
     n_sinkhorn: int = 2000
+    peer_iters: int = 10_000  # training steps of the peers (bench_peers: LightSB's published 10 000 of batch 128)
+    peer_batch: int = 128  # also the batch of egnot_mixture
+    mixture_iters: int = 8000  # training steps of egnot_mixture
 
 
 FULL_BUDGET = EvalBudget()
 QUICK_BUDGET = EvalBudget(n_iters=200, batch_size=256, n_conditions=20, n_per_condition=100, n_marginal=1000,
-                          n_sinkhorn=500)
+                          n_sinkhorn=500, peer_iters=200, mixture_iters=200)
 
 
 def _eot_cells(families: tuple[str, ...]) -> Callable[[bool], list[Cell]]:
@@ -104,6 +107,24 @@ def _eot_cells(families: tuple[str, ...]) -> Callable[[bool], list[Cell]]:
 
 
 # ----------------------------------------------------------------------------- solvers
+
+
+def mixture_settings(cell: Cell) -> dict:
+    """EgNOT with the Gaussian-mixture potential (closed-form plan, no sampler; docs/egnot.md has the
+    measurements that chose these): 50 diagonal components on the mixture pairs, one full-covariance
+    component on the Gaussian pairs; the means on k-means centres of target samples; Adam (0.9,
+    0.999) at LightSB's lr for eps, decayed by the cosine schedule."""
+    potential = ({"name": "gaussian_mixture", "components": 1, "covariance": "full"} if cell.family == "gaussian"
+                 else {"name": "gaussian_mixture", "components": 50, "covariance": "diagonal"})
+    return dict(dim=cell.dim, eps=cell.eps, potential={**potential, "init": "kmeans", "weight_lr_scale": 1.0 / cell.eps},
+                optim={"lr": bench_peers.lightsb_lr(cell.eps), "betas": [0.9, 0.999], "schedule": "cosine"})
+
+
+def fit_mixture(pair, cell: Cell, budget: EvalBudget, seed: int):
+    """EgNOT with ``mixture_settings``, ``budget.mixture_iters`` steps of batch ``peer_batch``."""
+    model = get_solver("egnot")(**mixture_settings(cell), seed=seed)
+    model.fit(pair.source, pair.target, n_iters=budget.mixture_iters, batch_size=budget.peer_batch, progress=False)
+    return model
 
 
 def fit_registered(name: str, settings: Callable[[Cell], dict]) -> Callable[..., Any]:
@@ -120,6 +141,7 @@ def fit_registered(name: str, settings: Callable[[Cell], dict]) -> Callable[...,
 # EOT solver name -> fit(pair, cell, budget, seed) returning an object with .sample(x, n_per_x)
 EOT_SOLVERS: Registry[Callable[..., Any]] = Registry("EOT suite solver")
 EOT_SOLVERS.add("egnot", fit_registered("egnot", lambda cell: dict(dim=cell.dim, eps=cell.eps)))
+EOT_SOLVERS.add("egnot_mixture", fit_mixture)
 BASELINES = ("exact", "conditional_mean", "independent", "constant", "sinkhorn")
 SINKHORN_TOL = 1e-3  # L1 marginal error above which the Sinkhorn baseline is reported as not converged
 
@@ -127,29 +149,34 @@ SINKHORN_TOL = 1e-3  # L1 marginal error above which the Sinkhorn baseline is re
 # ----------------------------------------------------------------------------- one cell
 
 
-def run_cell(cell: Cell, solver: str | None = "egnot", budget: EvalBudget = FULL_BUDGET, seed: int = 0) -> dict:
-    """Train ``solver`` (None: baselines only) on the cell's pair and score it beside the baselines.
+def run_cell(cell: Cell, solver: str | None = "egnot", budget: EvalBudget = FULL_BUDGET, seed: int = 0,
+             peers: Sequence[str] = ()) -> dict:
+    """Train ``solver`` (None: baselines only) and the ``peers`` (names of ``bench_peers.PEERS``) on the
+    cell's pair and score them beside the baselines.
 
-    Returns a JSON-ready dict: the cell, and per method (the solver, "exact", "conditional_mean",
-    "independent", "constant", "sinkhorn") its scores and ``train_seconds`` (the solver's fit, the
-    Sinkhorn solve; 0 for the others) and ``eval_seconds``.
+    Returns a JSON-ready dict: the cell, and per method (the solver, the peers, "exact",
+    "conditional_mean", "independent", "constant", "sinkhorn") its scores and ``train_seconds`` (a
+    fit, the Sinkhorn solve; 0 for the others) and ``eval_seconds``.
     """
     if solver is not None and solver not in EOT_SOLVERS:
         raise ValueError(f"solver must be one of {sorted(EOT_SOLVERS)} or None, got {solver!r}"
                          f"{EOT_SOLVERS.suggest(solver)}")
     solver = None if solver is None else EOT_SOLVERS.canonical(solver)
+    peers = check_peers(peers)
     torch.manual_seed(seed)
     pair = cell.pair(seed)
     methods: dict[str, tuple[Callable | None, float]] = {}
     errors: dict[str, str] = {}
-    if solver is not None:
+    trained = ([(solver, lambda *a: EOT_SOLVERS[solver](*a).sample)] if solver is not None else []) \
+        + [(name, bench_peers.PEERS[name]) for name in peers]
+    for name, fit in trained:
+        torch.manual_seed(seed)
         t0 = time.perf_counter()
         try:
-            model = EOT_SOLVERS[solver](pair, cell, budget, seed)
-            methods[solver] = (model.sample, time.perf_counter() - t0)
+            methods[name] = (fit(pair, cell, budget, seed), time.perf_counter() - t0)
         except (TrainingDiverged, ValueError, RuntimeError) as e:  # a failed cell is a result, not a crash
-            methods[solver] = (None, time.perf_counter() - t0)
-            errors[solver] = f"training failed: {e}"
+            methods[name] = (None, time.perf_counter() - t0)
+            errors[name] = f"training failed: {e}"
 
     exact_gen = torch.Generator().manual_seed(seed + 29)
     methods["exact"] = (lambda x, k: pair.conditional_sample(x, k, generator=exact_gen), 0.0)
@@ -183,6 +210,19 @@ def run_cell(cell: Cell, solver: str | None = "egnot", budget: EvalBudget = FULL
     return result
 
 
+def check_peers(peers: Sequence[str] | None) -> list[str]:
+    """The peers as registered; ValueError naming the known ones for an unknown name, and for one
+    whose optional package does not import here."""
+    out = []
+    for name in peers or ():
+        canonical = bench_peers.PEERS.canonical(name, where="peer")
+        if canonical not in bench_peers.available_peers():
+            raise ValueError(f"peer {canonical!r} needs the package {bench_peers.NEEDS[canonical]!r} "
+                             f"(pip install --no-deps torchcfm==1.0.7); available here: {bench_peers.available_peers()}")
+        out.append(canonical)
+    return out
+
+
 def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
     """Single-thread float32 matmul speed of this machine in GFLOP/s (machines here differ up to 2×)."""
     threads = torch.get_num_threads()
@@ -205,25 +245,27 @@ def machine_meta(threads: int | None = None) -> dict:
             "threads": threads if threads is not None else torch.get_num_threads()}
 
 
-def _eot_run_cell(cell: Cell, solver: str | None, budget: EvalBudget, seed: int) -> dict:
-    return {"kind": "eot", **run_cell(cell, solver, budget, seed)}
+def _eot_run_cell(cell: Cell, solver: str | None, budget: EvalBudget, seed: int, peers: Sequence[str] = ()) -> dict:
+    return {"kind": "eot", **run_cell(cell, solver, budget, seed, peers)}
 
 
 @dataclass(frozen=True)
 class Suite:
     """A benchmark suite: its cells (``cells(quick)``), budget (``budget(quick)``), the solvers it can
     train (a Registry: name -> settings) with the one it trains by default, and ``run_cell(cell, solver,
-    budget, seed) -> dict`` (a JSON-ready result with ``kind``, the cell's fields and per-method scores)."""
+    budget, seed[, peers]) -> dict`` (a JSON-ready result with ``kind``, the cell's fields and per-method
+    scores). ``peers``: whether its cells also train ``bench_peers.PEERS`` (the EOT suites)."""
 
     cells: Callable[[bool], list]
     budget: Callable[[bool], Any]
     solvers: Registry[Any]
     default_solver: str
     run_cell: Callable[..., dict]
+    peers: bool = False
 
 
 _EOT = dict(budget=lambda quick: QUICK_BUDGET if quick else FULL_BUDGET, solvers=EOT_SOLVERS, default_solver="egnot",
-            run_cell=_eot_run_cell)
+            run_cell=_eot_run_cell, peers=True)
 SUITES: Registry[Suite] = Registry("benchmark suite")  # what `otgen bench SUITE` names
 for _name, _families in EOT_SUITES.items():
     SUITES.add(_name, Suite(cells=_eot_cells(_families), **_EOT))
@@ -272,27 +314,38 @@ def check_solver(suite: str, solver: str | None) -> str | None:
     return spec.solvers.canonical(solver)
 
 
+def check_suite_peers(suite: str, peers: Sequence[str] | None) -> list[str]:
+    """``check_peers``, and ValueError for peers of a suite that trains none."""
+    if peers and not get_suite(suite).peers:
+        raise ValueError(f"--peers: suite {suite!r} has no peers (the EOT suites have: "
+                         f"{list(bench_peers.PEERS.names())})")
+    return check_peers(peers)
+
+
 def run_suite(suite: str, solver: str | None = "default", quick: bool = False, seed: int = 0,
               progress: bool = False, on_cell: Callable[[dict], None] | None = None,
-              cells: list | None = None, n_iters: int | None = None) -> list[dict]:
+              cells: list | None = None, n_iters: int | None = None, peers: Sequence[str] = ()) -> list[dict]:
     """Run every cell of ``suite`` (or the given ``cells``); ``on_cell(result)`` after each one.
     ``solver``: a name the suite accepts, "default" (the suite's), or None for the baselines only.
     ``n_iters``: training iterations per cell instead of the budget's (for S-JKO: per phase after the
-    first)."""
+    first). ``peers``: names of ``bench_peers.PEERS`` trained and scored beside (EOT suites only)."""
     spec = get_suite(suite)
     solver = check_solver(suite, "none" if solver is None else solver)
+    peers = check_suite_peers(suite, peers)
     cells = spec.cells(quick) if cells is None else cells
     budget = spec.budget(quick)
     if n_iters is not None:
         check_number("n_iters", n_iters, low=1, integer=True)
-        budget = dataclasses.replace(budget, n_iters=n_iters)
+        budget = dataclasses.replace(budget, n_iters=n_iters,
+                                     **({"mixture_iters": n_iters} if hasattr(budget, "mixture_iters") else {}))
     from tqdm.auto import tqdm
 
     results = []
     bar = tqdm(cells, desc=f"otgen bench {suite}", unit="cell", disable=not progress)
     for cell in bar:
         bar.set_postfix_str(cell.label)
-        results.append(spec.run_cell(cell, solver, budget, seed))
+        results.append(spec.run_cell(cell, solver, budget, seed, peers) if peers else
+                       spec.run_cell(cell, solver, budget, seed))
         if on_cell is not None:
             on_cell(results[-1])
     return results
@@ -321,7 +374,9 @@ class TableKind:
 
 
 def _eot_budget_text(b: dict) -> str:
-    return (f"Each cell: {b.get('n_iters')} iterations of batch {b.get('batch_size')}; scores on "
+    extra = (f" ({b['mixture_iters']} of batch {b['peer_batch']} for egnot_mixture, {b['peer_iters']} of batch "
+             f"{b['peer_batch']} for the peers)" if "peer_iters" in b else "")
+    return (f"Each cell: {b.get('n_iters')} iterations of batch {b.get('batch_size')}{extra}; scores on "
             f"{b.get('n_conditions')} conditions × {b.get('n_per_condition')} draws and "
             f"{b.get('n_marginal')} marginal samples; Sinkhorn on {b.get('n_sinkhorn')} + "
             f"{b.get('n_sinkhorn')} samples.")
@@ -331,7 +386,8 @@ KINDS: dict[str, TableKind] = {
     "eot": TableKind(columns=(("pair", "family"), ("D", "dim"), ("eps", "eps")), metrics=METRICS,
                      baselines=BASELINES,
                      names={"exact": "floor (exact)", "conditional_mean": "E[y\\|x]", "independent": "independent",
-                            "constant": "constant E[y]", "sinkhorn": "Sinkhorn"},
+                            "constant": "constant E[y]", "sinkhorn": "Sinkhorn", "lightsb": "LightSB",
+                            "sbcfm": "SB-CFM (torchcfm)"},
                      describe_budget=_eot_budget_text),
     "uot": TableKind(**bench_maps.UOT_TABLE),
     "jko": TableKind(**bench_maps.JKO_TABLE),
@@ -401,6 +457,16 @@ def markdown_section(results: list[dict], meta: dict, command: str) -> str:
             train = [f"{r['methods'][solvers[0]]['train_seconds']:.0f}"] if solvers else []
             lines.append("| " + " | ".join(_cell_text(r, k) for _, k in kind.columns) + " | "
                          + " | ".join(cells + train) + " |")
+        lines.append("")
+    timed = [m for m in methods if any(r["methods"].get(m, {}).get("train_seconds") for r in results)]
+    if len(timed) > 1:  # peers or Sinkhorn beside the solver: each one's training and scoring time
+        lines += ["**seconds: train / score**", "",
+                  "| " + " | ".join(h for h, _ in kind.columns) + " | " + " | ".join(kind.names.get(m, m) for m in timed)
+                  + " |", "|" + "---|" * (len(kind.columns) + len(timed))]
+        for r in results:
+            times = [f"{r['methods'][m]['train_seconds']:.0f} / {r['methods'][m]['eval_seconds']:.0f}"
+                     if m in r["methods"] else "—" for m in timed]
+            lines.append("| " + " | ".join(_cell_text(r, k) for _, k in kind.columns) + " | " + " | ".join(times) + " |")
         lines.append("")
     return "\n".join(lines)
 

@@ -501,11 +501,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     args.suite = bench.SUITES.canonical(args.suite, where="suite")  # as registered: "EOT" runs (and files) as "eot"
     solver = bench.check_solver(args.suite, args.solver)  # checks the suite and solver names before any work
+    peers = bench.check_suite_peers(args.suite, args.peers)
     solver_name = solver or "none"
     if args.iters is not None and args.iters < 1:
         raise ValueError(f"--iters must be >= 1 (training iterations per cell), got {args.iters}")
-    if args.from_json and (args.cells or args.iters is not None):
-        raise ValueError("--cells and --iters choose what to run; --from-json runs nothing (drop one of them)")
+    if args.from_json and (args.cells or args.iters is not None or peers):
+        raise ValueError("--cells, --iters and --peers choose what to run; --from-json runs nothing (drop one of them)")
     if args.cells and args.write:
         raise ValueError("--cells with --write would replace the suite's whole section of "
                          f"{args.write} by a partial table; save the cells with --json instead")
@@ -514,12 +515,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if data.get("suite") != args.suite:
             raise ValueError(f"{args.from_json} holds results of suite {data.get('suite')!r}, not {args.suite!r}")
         results, meta, command = data["cells"], data["meta"], data["command"]
+        solver_name = data.get("solver", solver_name)
     else:
         cells = bench.select_cells(args.suite, args.cells, args.quick)  # checks the names before any work
         threads = _threads(args.threads)
         meta = bench.machine_meta(threads)
         command = " ".join(["otgen bench", args.suite, "--solver", solver_name] + (["--quick"] if args.quick else [])
                            + (["--cells"] + [shlex.quote(c) for c in args.cells] if args.cells else [])
+                           + (["--peers"] + peers if peers else [])
                            + (["--iters", str(args.iters)] if args.iters is not None else [])
                            + (["--seed", str(args.seed)] if args.seed else [])
                            + (["--threads", str(args.threads)] if args.threads else []))
@@ -535,14 +538,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                                     indent=1) + "\n")
 
         bench.run_suite(args.suite, solver_name, quick=args.quick, seed=args.seed, progress=True, on_cell=save,
-                        cells=cells, n_iters=args.iters)
+                        cells=cells, n_iters=args.iters, peers=peers)
     print(bench.format_table(results))
     if args.json and not args.from_json:
         print(f"results: {args.json}")
     if args.write:
         path = Path(args.write)
         text = path.read_text() if path.exists() else ""
-        name = "bench-" + args.suite
+        # one section per suite and solver: the default solver's keeps its old name
+        default = bench.get_suite(args.suite).default_solver
+        name = "bench-" + args.suite + ("" if solver_name == default else f"-{solver_name}")
         io.write_text(path, bench.replace_section(text, name, bench.markdown_section(results, meta, command)))
         print(f"tables: {path} (section {name})")
     return 0
@@ -635,6 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "progress bar, e.g. 'mixture D=2 eps=0.1'")
     b.add_argument("--iters", type=int, help="training iterations per cell instead of the suite's budget "
                                              "(S-JKO: per phase after the first)")
+    b.add_argument("--peers", nargs="+", metavar="NAME", help="EOT suites: also train and score these peer methods "
+                                                             "with their published settings: lightsb, sbcfm "
+                                                             "(torchcfm, optional: pip install --no-deps torchcfm==1.0.7)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     b.set_defaults(func=cmd_bench)

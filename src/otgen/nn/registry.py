@@ -8,8 +8,9 @@ A network is named in a solver's arguments (and so in its saved config) as a *sp
 
 Roles, their names and call conventions (each network handles its own input shapes):
 
-* ``"potential"`` ("mlp", "conv", "resnet", "vanilla"): f(y): (n, *event_shape) -> (n,); also the
-  critic v(y) of UOTM and S-JKO. Context: ``event_shape`` (and ``curvature``).
+* ``"potential"`` ("mlp", "conv", "resnet", "vanilla", "gaussian_mixture"): f(y): (n, *event_shape) ->
+  (n,); also the critic v(y) of UOTM and S-JKO (not "gaussian_mixture", EgNOT's). Context:
+  ``event_shape`` (and EgNOT's ``curvature``, ``eps``, ``kernel_variance``).
 * ``"generator"`` ("mlp", "conv", "unet"): T(x, z): x (n, *source_shape), z (n, *noise_shape) ->
   (n, *event_shape); the module says its ``noise_shape`` (``()``: deterministic). Context:
   ``source_shape``, ``event_shape``, ``noise_dim``.
@@ -41,6 +42,7 @@ from ..schema import Field, did_you_mean
 from .autoencoder import LinearDecoder, LinearEncoder, MLPDecoder, MLPEncoder
 from .conv import ConvDecoder, ConvEncoder, ConvGenerator, ConvNoiseGenerator, ConvPotential
 from .generator import StochasticMLP
+from .mixture import GaussianMixturePotential
 from .mlp import ACTIVATIONS, ScalarMLP
 from .unet import ResNetCritic, ResUNetGenerator, VanillaEnergyNet
 
@@ -174,6 +176,23 @@ def mlp_potential(event_shape: Sequence[int], hidden: Sequence[int] = (256, 256)
     """``ScalarMLP``: an MLP on the flattened sample, plus an optional quadratic term bounded by the
     cost's ``curvature`` (EgNOT: "auto", "full", "diag", "none"); ``zero_init`` starts it at f = 0."""
     return ScalarMLP(event_shape, hidden, activation, quadratic, curvature, zero_init=zero_init)
+
+
+@register("potential", "gaussian_mixture")
+def gaussian_mixture_potential(event_shape: Sequence[int], eps: float | None = None,
+                               kernel_variance: float | None = None, components: int = 50,
+                               covariance: str = "diagonal", init_var: float = 1.0,
+                               weight_lr_scale: float = 1.0, init: str = "kmeans") -> GaussianMixturePotential:
+    """``GaussianMixturePotential``: f(y) = eps·log Σ_k a_k N(y | r_k, τ·S_k) + (κ/2)‖y‖² (EgNOT only: it
+    needs the solver's ``eps`` and, for the closed-form plan, the quadratic cost's kernel variance
+    τ = eps/κ); ``components`` K, ``covariance`` "diagonal" or "full", S_k starting at ``init_var``·I,
+    the means on the k-means centres of target samples (``init`` "kmeans") or on K samples ("samples"),
+    the weights' logits learning at ``weight_lr_scale``·lr."""
+    if eps is None:
+        raise ValueError("the gaussian_mixture potential is EgNOT's: it needs the solver's eps (a critic of "
+                         "UOTM or S-JKO cannot be one)")
+    return GaussianMixturePotential(event_shape, components, covariance, eps, kernel_variance, init_var,
+                                    weight_lr_scale, init)
 
 
 @register("generator", "mlp")

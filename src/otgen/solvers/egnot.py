@@ -409,6 +409,23 @@ def _legacy_chains(nested: Any, taken: dict, smc: bool) -> Any:
     return {"name": name, **spec}
 
 
+def _closed_form_plan(potential: nn.Module, eps: float, kernel_std: float | None) -> bool:
+    """Whether EgNOT uses ``potential``'s closed-form plan (``log_partition``, ``log_v``,
+    ``conditional_sample``, built for this eps and the cost's kernel variance); ValueError for such a
+    potential built for another eps or kernel than the solver's cost has."""
+    if not all(callable(getattr(potential, m, None)) for m in ("log_partition", "log_v", "conditional_sample")):
+        return False
+    built_for = getattr(potential, "kernel_variance", None)
+    if built_for is None:
+        return False  # the mixture as a plain energy (a cost without a Gaussian kernel): sampled by the sampler
+    kernel = None if kernel_std is None else kernel_std ** 2
+    if kernel is None or abs(built_for - kernel) > 1e-9 * kernel or abs(potential.eps - eps) > 1e-12 * eps:
+        raise ValueError(f"the potential's closed-form plan was built for eps={potential.eps:g} and kernel variance "
+                         f"{built_for:g}; this solver has eps={eps:g} and a cost whose kernel variance is "
+                         f"{'none (no Gaussian kernel)' if kernel is None else f'{kernel:g}'}")
+    return True
+
+
 def _describe_specs(cls):
     """Class decorator: fills the placeholders {SMC}, {ParticlePool}, ... of the docstring with the
     options of those specs (``Spec.describe``)."""
@@ -499,9 +516,17 @@ class EgNOTSolver(Solver):
             spec["quadratic"] = self._quadratic_for(spec.get("quadratic", QUADRATIC_DEFAULT), curvature)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(o.seed)
-            net = build("potential", spec, context={"event_shape": event_shape, "curvature": curvature or 1.0},
+            net = build("potential", spec, context={"event_shape": event_shape, "curvature": curvature or 1.0,
+                                                    "eps": self.eps,
+                                                    "kernel_variance": None if kernel is None else kernel ** 2},
                         defaults=NET_DEFAULTS)
         self.potential = self.add_network("potential", net)
+        # a potential with a closed-form plan (the Gaussian mixture under the quadratic cost): an exact
+        # loss and exact draws, no sampler
+        self.exact_plan = _closed_form_plan(net, self.eps, kernel)
+        if self.exact_plan and o.energy_reg:
+            raise ValueError(f"energy_reg={o.energy_reg} applies to potentials trained with negatives; the "
+                             f"{type(net).__name__}'s loss is exact (use energy_reg 0)")
         lr = o.optim.lr
         if hasattr(self.potential, "parameter_groups"):
             groups = self.potential.parameter_groups(lr)
@@ -534,7 +559,7 @@ class EgNOTSolver(Solver):
         self._init_scale = s.init_scale
         use_source = s.init == "source" or (s.init == "auto" and self._kernel_std is not None)
         self._init = source_init(self.eps) if use_source else noise_init(event_shape, s.init_scale)
-        self._persistent = isinstance(s.chains, (ParticlePool, ChainPool))
+        self._persistent = isinstance(s.chains, (ParticlePool, ChainPool)) and not self.exact_plan
         self._refresh_every = s.chains.refresh_every if isinstance(s.chains, ParticlePool) else 0
         if isinstance(s.chains, ReplayChains):
             self.chains: Any = ReplayBuffer(self._init, s.chains.size, s.chains.reinit_prob, device=self.device)
@@ -626,7 +651,10 @@ class EgNOTSolver(Solver):
 
     def _draws(self, x: torch.Tensor, n_per_x: int, steps: int, rng: torch.Generator,
                potential: nn.Module) -> torch.Tensor:
-        """One sampler run: n_per_x draws per x, (len(x), n_per_x, *event_shape)."""
+        """One sampler run: n_per_x draws per x, (len(x), n_per_x, *event_shape) (exact draws where
+        the plan has a closed form: ``steps`` then plays no part)."""
+        if self.exact_plan:
+            return potential.conditional_sample(x, n_per_x, rng)
         if self._smc:
             return self._grouped_smc_draws(x, n_per_x, steps, rng, potential)
         xr = x.repeat_interleave(n_per_x, dim=0)
@@ -690,6 +718,19 @@ class EgNOTSolver(Solver):
 
     def prepare(self, source, target, *, n_iters: int) -> None:
         super().prepare(source, target, n_iters=n_iters)
+        init_from = getattr(self.potential, "init_from", None)
+        if callable(init_from) and not bool(self.potential.initialised) and self.step == 0:
+            # the mixture's means from target samples (the same in every process: seeded, on the CPU)
+            rng = torch.Generator().manual_seed(derived_seed(self.seed, 5))
+            n = self.potential.init_draws
+            if isinstance(target, torch.Tensor):
+                rows = torch.randperm(len(target), generator=rng)[:n]
+                samples = target[rows.to(target.device)]
+            else:
+                samples = draw(target, n, rng)
+            init_from(samples, seed=derived_seed(self.seed, 6))
+            if self.ema is not None:
+                self.ema.shadow.load_state_dict(self.potential.state_dict())
         if self._persistent and not isinstance(self.chains, PERSISTENT):
             if self._pending_chains is not None:  # resumed: continue the saved chains
                 state = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
@@ -734,8 +775,18 @@ class EgNOTSolver(Solver):
         """One EgNOT update: negatives from the sampler, then one Adam step on
         mean f(ỹ) − mean f(y) (+ energy_reg·mean(f² on both)); weighted particles enter with their
         self-normalised weights. Returns detached 0-d tensors (the loss, mean f on both sides, the
-        sampler's statistics); nothing is read on the host."""
+        sampler's statistics); nothing is read on the host.
+
+        With a closed-form plan (``exact_plan``) the step minimises the exact loss
+        mean log C(x) − mean log v(y) instead (nn/mixture.py: the dual objective's θ-dependent part
+        over eps; KL(pi* ‖ pi_f) up to a constant), with no negatives."""
         x, y = x.to(self.device), y.to(self.device)
+        if self.exact_plan:
+            loss = self.potential.log_partition(x).mean() - self.potential.log_v(y).mean()
+            if self.optimizer is not None:
+                self.update("optimizer", loss)
+            self.step += 1
+            return {"loss": loss.detach()}
         y_neg, weights, sampler_metrics = self._negatives(x)
         f_pos = self.potential(y)
         f_neg = self.potential(y_neg.reshape(-1, *self.event_shape)).view(weights.shape)
