@@ -216,3 +216,25 @@ def test_the_sbcfm_peer_trains_where_torchcfm_imports():
     r = bench.run_cell(bench.Cell("gaussian", 2, 1.0), None, budget, peers=["sbcfm"])
     s = r["methods"]["sbcfm"]
     assert "error" not in s and math.isfinite(s["cbw2_uvp"]) and s["train_seconds"] > 0
+
+
+def test_the_mixture_solver_writes_its_own_section(tmp_path, capsys):
+    """`--solver egnot_mixture --quick --iters 1000`: EgNOT with the mixture potential (1000 exact steps;
+    the grid's 8000 reach the floor) beats the predictors that ignore x in both quick cells and the
+    conditional mean at eps = 1 (at eps = 0.1 LightSB's lr of 1e-3 needs more steps), and its tables go
+    to a section of their own, so the neural EgNOT's tables of the same suite stay."""
+    md = tmp_path / "B.md"
+    md.write_text("<!-- bench-eot-mixture:begin -->\nneural tables\n<!-- bench-eot-mixture:end -->\n")
+    out = tmp_path / "r.json"
+    assert main(["bench", "eot-mixture", "--quick", "--solver", "egnot_mixture", "--iters", "1000", "--json",
+                 str(out), "--write", str(md)]) == 0
+    text = md.read_text()
+    assert "neural tables" in text and "<!-- bench-eot-mixture-egnot_mixture:begin -->" in text
+    for r in json.loads(out.read_text())["cells"]:
+        m = r["methods"]
+        assert m["egnot_mixture"]["cbw2_uvp"] < min(m["independent"]["cbw2_uvp"], m["constant"]["cbw2_uvp"])
+        if r["eps"] == 1.0:
+            assert m["egnot_mixture"]["cbw2_uvp"] < m["conditional_mean"]["cbw2_uvp"]
+    md2 = tmp_path / "C.md"
+    assert main(["bench", "eot-mixture", "--from-json", str(out), "--write", str(md2)]) == 0
+    assert "<!-- bench-eot-mixture-egnot_mixture:begin -->" in md2.read_text()
