@@ -30,7 +30,8 @@ def case(name):
     """(model, data) of one equivalence case: small networks, Tensors of samples (the same in every
     process). A registered solver's name builds it from its ``small_options`` on Gaussian samples of
     its ``expected_shapes()``, so every solver in the registry is covered; the other cases are EgNOT
-    samplers beyond its small instance's (persistent SMC particles, redrawn at step 2)."""
+    samplers beyond its small instance's (persistent SMC particles, redrawn at step 2) and its
+    Gaussian-mixture potential."""
     x, y = _points(1), _points(2, shift=1.0)
     if name == "egnot_replay_mala":
         return otgen.EgNOT(dim=2, eps=0.5, potential={"hidden": [16, 16]}, seed=0,
@@ -39,6 +40,9 @@ def case(name):
     if name == "egnot_fresh_smc":  # a short tempered SMC per batch: resampling and adaptive steps per x
         return otgen.EgNOT(dim=2, eps=0.5, potential={"hidden": [16, 16]}, seed=0,
                            sampler={"name": "smc", "steps": 8, "chains": "fresh"}), (x, y)
+    if name == "egnot_mixture":  # the closed-form plan: exact loss, the k-means start in every process
+        return otgen.EgNOT(dim=2, eps=0.5, potential={"name": "gaussian_mixture", "components": 4}, seed=0,
+                           optim={"lr": 1e-2}), (x, y)
     cls = SOLVERS.get(name)
     model = cls(**cls.small_options)
     data = [torch.randn(64, *shape, generator=torch.Generator().manual_seed(side + 1)) + side
@@ -46,7 +50,7 @@ def case(name):
     return model, tuple(data)
 
 
-CASES = ["egnot_replay_mala", "egnot_fresh_smc", *SOLVERS.names()]
+CASES = ["egnot_replay_mala", "egnot_fresh_smc", "egnot_mixture", *SOLVERS.names()]
 
 
 def trained_state(name):

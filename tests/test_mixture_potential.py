@@ -181,13 +181,13 @@ def mixture_egnot(dim, eps, **kw):
 
 
 def test_egnot_trains_the_mixture_exactly_on_a_small_pair():
-    """1500 exact steps (no sampler) on the D = 2, eps = 1 mixture pair: cBW2-UVP and mode weights
-    near the exact draws' floor (same conditions, same number of draws)."""
+    """500 exact steps (no sampler) on the D = 2, eps = 1 mixture pair: cBW2-UVP under 1 % (0.38 when
+    written) and mode weights near the exact draws' floor (same conditions, same number of draws)."""
     pair = MixtureEOTPair(dim=2, eps=1.0, n_components=4, seed=0)
     torch.manual_seed(0)
     model = mixture_egnot(2, 1.0)
     assert model.exact_plan
-    model.fit(pair.source, pair.target, n_iters=1500, batch_size=256, progress=False)
+    model.fit(pair.source, pair.target, n_iters=500, batch_size=256, progress=False)
     gen = torch.Generator().manual_seed(5)
     ours = conditional_scores(model, pair, n_conditions=50, n_per_condition=400, seed=1)
     floor = conditional_scores(lambda x, k: pair.conditional_sample(x, k, generator=gen), pair,
@@ -197,12 +197,14 @@ def test_egnot_trains_the_mixture_exactly_on_a_small_pair():
 
 
 def test_egnot_mixture_on_a_gaussian_pair_needs_full_covariance():
+    """500 steps on a rotated Gaussian pair (D = 4): one full-covariance component reaches cBW2-UVP
+    0.24 % (when written), a diagonal one cannot represent the plan (21.6 %)."""
     pair = GaussianEOTPair(dim=4, eps=0.5, seed=1)
     scores = {}
     for cov in ("diagonal", "full"):
         torch.manual_seed(0)
         model = mixture_egnot(4, 0.5, components=1, potential={"covariance": cov})
-        model.fit(pair.source, pair.target, n_iters=1500, batch_size=256, progress=False)
+        model.fit(pair.source, pair.target, n_iters=500, batch_size=256, progress=False)
         scores[cov] = conditional_scores(model, pair, n_conditions=50, n_per_condition=400, seed=1)["cbw2_uvp"]
     assert scores["full"] < 1.0, scores
     assert scores["diagonal"] > 2 * scores["full"], scores
