@@ -104,9 +104,9 @@ def test_networks_by_name_are_rebuilt_from_the_stored_config(tmp_path):
     assert torch.equal(loaded.transport(x, rng=g()), model.transport(x, rng=g()))
     with pytest.raises(ValueError, match=r"unknown key 'hiden' for the generator network 'mlp' \(did you mean"):
         otgen.UOTM(dim=2, generator={"name": "mlp", "hiden": [6]})
-    with pytest.raises(ValueError, match=r"potential network must be one of \['conv', 'mlp', 'resnet', 'vanilla'\]"):
+    with pytest.raises(ValueError, match=r"potential network must be one of \['conv', 'gaussian_mixture', 'mlp', 'resnet', 'vanilla'\]"):
         otgen.EgNOT(dim=2, potential="unet")
-    assert registry.names("potential") == ["conv", "mlp", "resnet", "vanilla"]
+    assert registry.names("potential") == ["conv", "gaussian_mixture", "mlp", "resnet", "vanilla"]
     assert registry.names("generator") == ["conv", "mlp", "unet"]
     assert registry.names("encoder") == registry.names("decoder") == ["conv", "linear", "mlp"]
 

@@ -458,14 +458,15 @@ def markdown_section(results: list[dict], meta: dict, command: str) -> str:
             lines.append("| " + " | ".join(_cell_text(r, k) for _, k in kind.columns) + " | "
                          + " | ".join(cells + train) + " |")
         lines.append("")
-    timed = [m for m in methods if any(r["methods"].get(m, {}).get("train_seconds") for r in results)]
-    if len(timed) > 1:  # peers or Sinkhorn beside the solver: each one's training and scoring time
+    timed = [m for m in methods if any(r["methods"].get(m, {}).get("train_seconds") for r in results)
+             and any("eval_seconds" in r["methods"].get(m, {}) for r in results)]
+    if timed:  # the solver, the peers and Sinkhorn: each one's training and scoring time
         lines += ["**seconds: train / score**", "",
                   "| " + " | ".join(h for h, _ in kind.columns) + " | " + " | ".join(kind.names.get(m, m) for m in timed)
                   + " |", "|" + "---|" * (len(kind.columns) + len(timed))]
         for r in results:
             times = [f"{r['methods'][m]['train_seconds']:.0f} / {r['methods'][m]['eval_seconds']:.0f}"
-                     if m in r["methods"] else "—" for m in timed]
+                     if "eval_seconds" in r["methods"].get(m, {}) else "—" for m in timed]
             lines.append("| " + " | ".join(_cell_text(r, k) for _, k in kind.columns) + " | " + " | ".join(times) + " |")
         lines.append("")
     return "\n".join(lines)
