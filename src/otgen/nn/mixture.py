@@ -188,17 +188,20 @@ class GaussianMixturePotential(nn.Module):
         k = torch.multinomial(torch.softmax(logits, 1).to(dev), n_per_x, replacement=True,
                               generator=generator).to(x.device)  # (n, m)
         noise = torch.randn(n, n_per_x, self.dim, generator=generator, device=dev, dtype=x.dtype).to(x.device)
-        means = self.conditional_component_means(x)  # (n, K, D)
-        y = torch.gather(means, 1, k[..., None].expand(n, n_per_x, self.dim))
+        x = self._flat(x)
         scale = math.sqrt(self.tau)
+        # only the drawn components' means r_k + S_k x: memory O(n·m·D), not O(n·K·D) (nor O(n·m·D²))
         if self.tril is None:
-            y = y + scale * noise * torch.exp(0.5 * self.log_var)[k]
+            var = self.log_var.exp()
+            y = self.means[k] + var[k] * x[:, None, :] + scale * noise * torch.exp(0.5 * self.log_var)[k]
         else:
-            chol = self.cholesky()
-            for j in range(self.components):  # one matmul per component: memory O(n·m·D), not O(n·m·D²)
+            chol, cov = self.cholesky(), self.covariances()
+            y = torch.empty(n, n_per_x, self.dim, dtype=x.dtype, device=x.device)
+            rows = torch.arange(n, device=x.device)[:, None].expand(n, n_per_x)
+            for j in range(self.components):  # one matmul per component
                 mask = k == j
                 if mask.any():
-                    y[mask] += scale * noise[mask] @ chol[j].T
+                    y[mask] = self.means[j] + x[rows[mask]] @ cov[j].T + scale * noise[mask] @ chol[j].T
         return y.reshape(n, n_per_x, *self.event_shape)
 
     # -- training -----------------------------------------------------------------------------------
