@@ -21,17 +21,17 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 	$(BIN)/python benchmarks/egnot_gaussian.py --write BENCHMARKS.md
-	$(BIN)/otgen bench eot-mixture --solver egnot --threads 2 --json benchmarks/results/bench_eot_mixture.json --write BENCHMARKS.md
+	$(BIN)/otgen bench eot-mixture --solver egnot --threads 2 --overwrite --json benchmarks/results/bench_eot_mixture.json --write BENCHMARKS.md
 	$(BIN)/python -m pip install --quiet --no-deps torchcfm==1.0.7  # the sbcfm peer (its declared deps bring torchvision)
-	$(BIN)/otgen bench eot-mixture --solver egnot_mixture --peers lightsb sbcfm --threads 1 --json benchmarks/results/bench_eot_mixture_peers.json --write BENCHMARKS.md
-	$(BIN)/otgen bench eot-gaussian --solver egnot_mixture --peers lightsb sbcfm --threads 1 --json benchmarks/results/bench_eot_gaussian_peers.json --write BENCHMARKS.md
+	$(BIN)/otgen bench eot-mixture --solver egnot_mixture --peers lightsb sbcfm --threads 1 --overwrite --json benchmarks/results/bench_eot_mixture_peers.json --write BENCHMARKS.md
+	$(BIN)/otgen bench eot-gaussian --solver egnot_mixture --peers lightsb sbcfm --threads 1 --overwrite --json benchmarks/results/bench_eot_gaussian_peers.json --write BENCHMARKS.md
 	$(BIN)/python benchmarks/langevin_exact_mixture.py > benchmarks/results/langevin_exact_mixture.md && cat benchmarks/results/langevin_exact_mixture.md
 	$(BIN)/python benchmarks/langevin_exact_mixture.py --sweep > benchmarks/results/smc_sweep.md && cat benchmarks/results/smc_sweep.md
 	$(BIN)/python benchmarks/langevin_exact_mixture.py --cells 64:0.1 64:1 --samplers smc > benchmarks/results/smc_exact_d64.md && cat benchmarks/results/smc_exact_d64.md
 	$(BIN)/python benchmarks/compare_samplers.py
 	$(BIN)/python benchmarks/uotm_outliers.py > benchmarks/results/uotm_outliers.md && cat benchmarks/results/uotm_outliers.md
-	$(BIN)/otgen bench uot-gaussian --threads 1 --json benchmarks/results/bench_uot_gaussian.json --write BENCHMARKS.md
-	$(BIN)/otgen bench jko-gaussian --threads 1 --json benchmarks/results/bench_jko_gaussian.json --write BENCHMARKS.md
+	$(BIN)/otgen bench uot-gaussian --threads 1 --overwrite --json benchmarks/results/bench_uot_gaussian.json --write BENCHMARKS.md
+	$(BIN)/otgen bench jko-gaussian --threads 1 --overwrite --json benchmarks/results/bench_jko_gaussian.json --write BENCHMARKS.md
 	$(BIN)/python benchmarks/sjko_gaussian.py > benchmarks/results/sjko_gaussian.md && cat benchmarks/results/sjko_gaussian.md
 	$(BIN)/python benchmarks/sjko_25gaussians.py > benchmarks/results/sjko_25gaussians.md && cat benchmarks/results/sjko_25gaussians.md
 	$(BIN)/python benchmarks/wae_digits.py --threads 2

@@ -99,7 +99,7 @@ def test_iters_and_cells_select_the_budget_and_cells_and_are_recorded(monkeypatc
     data = json.loads(out.read_text())
     assert seen == [7, 7] and [c["budget"]["n_iters"] for c in data["cells"]] == [7, 7]
     assert "--iters 7" in data["command"]
-    assert main(["bench", "eot-mixture", "--quick", "--solver", "counting", "--cells", "mixture D=2 eps=1",
+    assert main(["bench", "eot-mixture", "--quick", "--solver", "counting", "--cells", "mixture D=2 eps=1", "--overwrite",
                  "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert [(c["dim"], c["eps"]) for c in data["cells"]] == [(2, 1.0)]

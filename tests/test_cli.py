@@ -49,6 +49,42 @@ def test_train_then_sample(tmp_path, capsys):
     assert main(["train", GAUSS, "--out", str(out), *TINY]) == 2
     assert "already holds a run" in capsys.readouterr().err
 
+    # an existing file named by --out, --grid or --json is refused (exit 2) and left as it was
+    before = npz.read_bytes()
+    assert main(["sample", str(out), "--n", "3", "--seed", "5", "--out", str(npz)]) == 2
+    assert f"--out {npz}: exists; pass --overwrite" in capsys.readouterr().err
+    assert npz.read_bytes() == before
+    assert main(["sample", str(out), "--n", "3", "--seed", "5", "--out", str(npz), "--overwrite"]) == 0
+    assert np.load(npz)["y"].shape == (3, 2)
+
+
+@pytest.mark.parametrize("command", ["demo", "train", "bench"])
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_threads_checked_before_any_work(command, value, tmp_path, capsys):
+    """--threads 0 (or any value that is not a whole number >= 1) stops argparse with exit 2 and a
+    line naming the flag and the value, not torch's RuntimeError after the run has started."""
+    args = {"demo": ["demo", "--out", str(tmp_path / "run")], "train": ["train", GAUSS, "--out", str(tmp_path / "run")],
+            "bench": ["bench", "eot-gaussian", "--quick"]}[command]
+    with pytest.raises(SystemExit) as stop:
+        main([*args, "--threads", value])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --threads: must be a whole number of torch threads >= 1, got '{value}'" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_named_files_are_not_overwritten(tmp_path, capsys):
+    """otgen eval --json and otgen bench --json refuse an existing file without --overwrite, before
+    any work (the file keeps its bytes)."""
+    kept = tmp_path / "scores.json"
+    kept.write_text("mine\n")
+    assert main(["bench", "eot-gaussian", "--quick", "--solver", "none", "--json", str(kept)]) == 2
+    assert f"--json {kept}: exists; pass --overwrite" in capsys.readouterr().err
+    (tmp_path / "config.yaml").write_text("{}\n")  # checked before the run's model is looked for
+    assert main(["eval", str(tmp_path), "--json", str(kept)]) == 2
+    assert f"--json {kept}: exists; pass --overwrite" in capsys.readouterr().err
+    assert kept.read_text() == "mine\n"
+
 
 @pytest.mark.parametrize("override, message", [
     ("model.colour=red", "unknown key model.colour"),

@@ -82,6 +82,14 @@ def check_writable(path: Path, flag: str, directory: bool) -> None:
         raise cfgmod.ConfigError(f"{flag} {path}: {folder} is not writable (permission denied)")
 
 
+def check_new_file(path: Path, flag: str, overwrite: bool) -> None:
+    """Before any work: ``path`` (a file the user named) can be written, and does not exist unless
+    ``overwrite``: a ConfigError naming ``flag`` otherwise, so that no earlier output is lost."""
+    check_writable(path, flag, directory=False)
+    if path.exists() and not overwrite:
+        raise cfgmod.ConfigError(f"{flag} {path}: exists; pass --overwrite to replace it, or name another file")
+
+
 # -- otgen demo ----------------------------------------------------------------------------------
 DEMO_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"
 DEMO_POINTS = [(0.1, 0.1), (0.5, 0.5), (1.5, -1.5)]  # the three x of the EgNOT paper's figure
@@ -404,11 +412,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise cfgmod.ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     where = sampling_run.layout(args.out, args.format, args.shard_size)
-    check_writable(where.path, "--out", directory=where.folder)
+    if where.folder:
+        check_writable(where.path, "--out", directory=True)  # layout refused a folder holding earlier outputs
+    else:
+        check_new_file(where.path, "--out", args.overwrite)
     if args.grid:
         if Path(args.grid).suffix != ".png":
             raise cfgmod.ConfigError(f"--grid must name a .png file, got {args.grid!r}")
-        check_writable(Path(args.grid), "--grid", directory=False)
+        check_new_file(Path(args.grid), "--grid", args.overwrite)
     device = getattr(args, "device", None)
     if device is not None:
         check_device(device)
@@ -472,7 +483,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         load_inception()  # FileNotFoundError saying how to get the weights, before any sampling
     if args.json:
-        check_writable(Path(args.json), "--json", directory=False)
+        check_new_file(Path(args.json), "--json", args.overwrite)
     device = getattr(args, "device", None)
     if device is not None:
         check_device(device)
@@ -507,6 +518,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ValueError(f"--iters must be >= 1 (training iterations per cell), got {args.iters}")
     if args.from_json and (args.cells or args.iters is not None or peers):
         raise ValueError("--cells, --iters and --peers choose what to run; --from-json runs nothing (drop one of them)")
+    if args.json and not args.from_json:
+        check_new_file(Path(args.json), "--json", args.overwrite)
     if args.cells and args.write:
         raise ValueError("--cells with --write would replace the suite's whole section of "
                          f"{args.write} by a partial table; save the cells with --json instead")
@@ -553,6 +566,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def thread_count(value: str) -> int:
+    """The value of ``--threads N``: a whole number >= 1 (argparse reports anything else, exit 2,
+    before any work)."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of torch threads >= 1, got {value!r}")
+    return n
+
+
+THREADS_HELP = "torch threads, >= 1 (default: torch's choice)"
+OVERWRITE_HELP = "replace the files named by --out, --grid or --json if they exist (default: refuse, nothing is lost)"
+
+
 def resume_value(value: str) -> str:
     """The value of ``--resume VALUE``: "auto" only (a bare ``--resume`` is True)."""
     if value != "auto":
@@ -574,7 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", help="keep the run (checkpoints, metrics.jsonl) and the plot in this directory "
                                  "(default: only plots/plan.png in the current directory)")
     d.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.n_iters=100")
-    d.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    d.add_argument("--threads", type=thread_count, help=THREADS_HELP)
     d.add_argument("--device", help=DEVICE_HELP)
     d.set_defaults(func=cmd_demo)
 
@@ -586,7 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in --out from its last checkpoint (which must exist); --resume auto: "
                         "continue it if --out holds a checkpoint, else start it there (one command for a first "
                         "start and a restart, e.g. torchrun --max-restarts=N)")
-    t.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    t.add_argument("--threads", type=thread_count, help=THREADS_HELP)
     t.add_argument("--device", help=DEVICE_HELP)
     t.set_defaults(func=cmd_train)
 
@@ -609,6 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                   f"(default {sampling_run.DEFAULT_SHARD_SIZE})")
     s.add_argument("--grid", metavar="PNG", help="also draw the outputs (images) as a grid in this PNG; "
                                                  "image sources are drawn beside their outputs")
+    s.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     s.add_argument("--device", help="device to load the model on: cpu, cuda, cuda:N or auto (default: where it "
                                      "was trained if that is here, else cpu)")
     s.set_defaults(func=cmd_sample)
@@ -625,6 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, help="samples per network call (default: the run's eval.batch_size)")
     e.add_argument("--seed", type=int, help="default: the run's eval.seed; the same seed gives the same numbers")
     e.add_argument("--json", help="also write the scores to this JSON file")
+    e.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     e.add_argument("--device", help="device for the model and the feature network: cpu, cuda, cuda:N or auto")
     e.set_defaults(func=cmd_eval)
     b = sub.add_parser("bench", help="score solvers and baselines against ground truth (one table)")
@@ -643,8 +674,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--peers", nargs="+", metavar="NAME", help="EOT suites: also train and score these peer methods "
                                                              "with their published settings: lightsb, sbcfm "
                                                              "(torchcfm, optional: pip install --no-deps torchcfm==1.0.7)")
+    b.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    b.add_argument("--threads", type=thread_count, help=THREADS_HELP)
     b.set_defaults(func=cmd_bench)
     return p
 
