@@ -220,7 +220,7 @@ def test_the_sbcfm_peer_trains_where_torchcfm_imports():
 
 def test_the_mixture_solver_writes_its_own_section(tmp_path, capsys):
     """`--solver egnot_mixture --quick --iters 1000`: EgNOT with the mixture potential (1000 exact steps;
-    the grid's 8000 reach the floor) beats the predictors that ignore x in both quick cells and the
+    the grid's 10 000 reach the floor) beats the predictors that ignore x in both quick cells and the
     conditional mean at eps = 1 (at eps = 0.1 LightSB's lr of 1e-3 needs more steps), and its tables go
     to a section of their own, so the neural EgNOT's tables of the same suite stay."""
     md = tmp_path / "B.md"

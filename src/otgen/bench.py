@@ -88,7 +88,7 @@ class EvalBudget:
     n_sinkhorn: int = 2000
     peer_iters: int = 10_000  # training steps of the peers (bench_peers: LightSB's published 10 000 of batch 128)
     peer_batch: int = 128  # also the batch of egnot_mixture
-    mixture_iters: int = 8000  # training steps of egnot_mixture
+    mixture_iters: int = 10_000  # training steps of egnot_mixture (as many as the LightSB peer's)
 
 
 FULL_BUDGET = EvalBudget()
