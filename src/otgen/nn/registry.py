@@ -4,7 +4,15 @@ A network is named in a solver's arguments (and so in its saved config) as a *sp
 
     "mlp"                                   # the built-in MLP of that role
     {"name": "mlp", "hidden": [64, 64]}     # with keyword arguments (stored with the model)
+    {"name": "mypkg.nets:MyEncoder", "width": 64}   # a user's class (or function) by import path
     my_module                               # a user's own torch.nn.Module (then passed again at load)
+
+A name "module:attribute" is imported when a spec names it (and only then: importing a module runs
+its code, so name only modules you trust) and called like a registered builder: with the spec's
+keyword arguments and the solver's context (shapes) that its signature takes (all of it if it takes
+``**kwargs``); it must return an ``nn.Module``. The name is stored in the model's config, so
+``otgen.load`` imports it again (the module must be importable there too, e.g. on ``PYTHONPATH``;
+the tensors are still read with ``weights_only``).
 
 Roles, their names and call conventions (each network handles its own input shapes):
 
@@ -31,7 +39,9 @@ mean". Later roles and names register the same way: one ``otgen.registry.Registr
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -79,6 +89,48 @@ def register(role: str, name: str, own: Sequence[str] = ()) -> Callable:
     return deco
 
 
+IMPORT_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
+
+
+def is_import_path(name: Any) -> bool:
+    """Whether a network name is an import path "module:attribute" (a user's network)."""
+    return isinstance(name, str) and ":" in name
+
+
+def _imported(role: str, name: str) -> Builder:
+    """The builder a "module:attribute" name points to (imported now); ValueError saying what failed."""
+    if not IMPORT_PATH.fullmatch(name):
+        raise ValueError(f"{role} network {name!r}: an import path must read 'package.module:Name' "
+                         "(e.g. 'mypkg.nets:MyEncoder')")
+    module_name, attribute = name.split(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"{role} network {name!r}: cannot import {module_name!r} ({e}); is it installed "
+                         "or on PYTHONPATH?") from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ValueError(f"{role} network {name!r}: module {module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ValueError(f"{role} network {name!r} is not a class or function that returns a torch.nn.Module")
+    return Builder(target)
+
+
+def _entry(role: str, name: str) -> Builder:
+    """The builder of network ``name`` of ``role``: registered, or imported from "module:attribute"."""
+    return _imported(role, name) if is_import_path(name) else _role(role).get(name)
+
+
+def _accepted(builder: Callable[..., Any], offered: Any) -> set[str]:
+    """The keywords among ``offered`` that ``builder`` takes: its named parameters, or every one
+    offered if it takes ``**kwargs``."""
+    params = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return set(params) | set(offered)
+    return set(params)
+
+
 def names(role: str) -> list[str]:
     """The registered network names of ``role``, sorted."""
     return sorted(_role(role).names())
@@ -96,7 +148,9 @@ def as_spec(role: str, spec: Any) -> dict[str, Any] | nn.Module:
     if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
         raise ValueError(f"{role} must be a network name {names(role)}, a mapping with a 'name', or a "
                          f"torch.nn.Module, got {spec!r}")
-    name = _role(role).canonical(spec["name"], where=f"{role} network")  # as registered, as stored
+    name = spec["name"]
+    if not is_import_path(name):
+        name = _role(role).canonical(name, where=f"{role} network")  # as registered, as stored
     return {**copy.deepcopy(dict(spec)), "name": name}
 
 
@@ -110,25 +164,30 @@ def build(role: str, spec: Any, context: Mapping[str, Any] = (), defaults: Mappi
         return spec
     kwargs = dict(spec)
     name = kwargs.pop("name")
-    entry = _role(role).get(name)
+    entry = _entry(role, name)
     builder = entry.build
     context = dict(context)
     for key in kwargs:
         if key in context:
             raise ValueError(f"{key!r} of the {role} network {name!r} is set by the solver (from its own "
                              f"arguments), not in the network spec")
-    accepted = set(inspect.signature(builder).parameters)
+    accepted = _accepted(builder, context)
     defaults = {k: v for k, v in dict(defaults).items() if k in takes_defaults(role, name, defaults)}
     given = {k: v for k, v in {**defaults, **context}.items() if k in accepted}
     try:
-        return builder(**{**given, **kwargs})
+        module = builder(**{**given, **kwargs})
     except ValueError as e:  # e.g. a conv network for vectors: say which of the solver's networks
         raise ValueError(f"{role} {{name: {name}}}: {e}") from None
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"{role} network {name!r} returned {type(module).__name__}, not a torch.nn.Module")
+    return module
 
 
 def takes_defaults(role: str, name: Any, keys: Any) -> set[str]:
     """The solver defaults among ``keys`` (e.g. "hidden", "activation") that :func:`build` passes to
     network ``name`` of ``role``: those its builder takes and does not own; none for an unknown name."""
+    if is_import_path(name):  # a user's network gets its own defaults, not the solver's shorthand
+        return set()
     try:
         entry = _role(role).get(name)
     except (KeyError, ValueError, TypeError):
@@ -144,7 +203,7 @@ def check_spec(role: str, spec: Any, name: str = "") -> None:
         spec = as_spec(role, spec)
         if isinstance(spec, nn.Module):
             return
-        accepted = set(inspect.signature(_role(role).get(spec["name"]).build).parameters)
+        accepted = _accepted(_entry(role, spec["name"]).build, spec)
         for key in spec:
             if key != "name" and key not in accepted:
                 raise ValueError(f"unknown key {key!r} for the {role} network {spec['name']!r}"
