@@ -110,7 +110,7 @@ def test_alpha_schedule():
         ({"phi": "wasserstein"}, "phi must be one of"),
         ({"phi": {"name": "kl", "alpha": -1.0}}, "phi.alpha must be"),
         ({"phases": {"instance_noise": -0.1}}, "phases.instance_noise must be"),
-        ({"optim_g": {"ema": 0.9}}, "optim_g.ema must be None"),
+        ({"optim_v": {"ema": 0.9}}, "optim_v.ema must be None"),
         ({"critic": {"n_critic": 2}}, "unknown key critic.n_critic for JKOCritic"),
     ],
 )

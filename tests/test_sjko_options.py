@@ -62,7 +62,7 @@ BAD = [
                              "(did you mean 'unet'?)"),
     ({"potential": "resnt"}, "(did you mean 'resnet'?)"),
     ({"optim_g": {"lr": -1}}, "model.optim_g.lr must be a number > 0, got -1"),
-    ({"optim_g": {"ema": 0.9}}, "model.optim_g.ema must be None"),
+    ({"optim_v": {"ema": 0.9}}, "model.optim_v.ema must be None"),
     ({"optim_v": {"schedule": "steps"}},
      "model.optim_v.schedule must be one of ('constant', 'cosine', 'phase_cosine')"),
     ({"critic": {"r1": -0.5}}, "model.critic.r1 must be a number >= 0, got -0.5"),

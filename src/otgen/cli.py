@@ -428,7 +428,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not weights.is_file():
         raise cfgmod.ConfigError(f"{run} holds no trained model (no model.pt, no checkpoints/{ckpt.LAST})")
     model = load(weights, **({"device": device} if device is not None else {}))
-    own = model.own_source()
+    own = model.own_source(args.latent)  # ValueError for --latent fitted where the model has no fitted sampler
     if own is not None and (args.source or args.n_per_x > 1):
         raise cfgmod.ConfigError(f"{model.name} draws its own source (its prior) and decodes it deterministically; "
                                  "--source and --n-per-x do not apply")
@@ -494,7 +494,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = cfgmod.validate(cfgmod.load_yaml(cfg_path))
     *data, _ = cfgmod.build_data(cfg["data"], model.data_sides)
     result = score_image_run(model, cfg, data, run, n=args.n, features=args.features, ref=args.ref, seed=args.seed,
-                             batch_size=args.batch_size, progress=True)
+                             batch_size=args.batch_size, progress=True, latent=args.latent)
     if result is None:
         raise cfgmod.ConfigError(f"{run} is not a run on images (its target data are not (C, H, W) images); "
                                  "otgen eval scores image runs (a run on a ground-truth pair is scored by otgen train)")
@@ -578,6 +578,9 @@ def thread_count(value: str) -> int:
     return n
 
 
+LATENTS = ("prior", "fitted")
+LATENT_HELP = ("a WAE's codes: prior (N(0, σ² I), the default) or fitted (the Gaussian mixture fitted to its "
+               "training codes at the end of training)")
 THREADS_HELP = "torch threads, >= 1 (default: torch's choice)"
 OVERWRITE_HELP = "replace the files named by --out, --grid or --json if they exist (default: refuse, nothing is lost)"
 
@@ -638,6 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                   f"(default {sampling_run.DEFAULT_SHARD_SIZE})")
     s.add_argument("--grid", metavar="PNG", help="also draw the outputs (images) as a grid in this PNG; "
                                                  "image sources are drawn beside their outputs")
+    s.add_argument("--latent", choices=LATENTS, default="prior", help=LATENT_HELP)
     s.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     s.add_argument("--device", help="device to load the model on: cpu, cuda, cuda:N or auto (default: where it "
                                      "was trained if that is here, else cpu)")
@@ -655,6 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, help="samples per network call (default: the run's eval.batch_size)")
     e.add_argument("--seed", type=int, help="default: the run's eval.seed; the same seed gives the same numbers")
     e.add_argument("--json", help="also write the scores to this JSON file")
+    e.add_argument("--latent", choices=LATENTS, default="prior", help=LATENT_HELP)
     e.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     e.add_argument("--device", help="device for the model and the feature network: cpu, cuda, cuda:N or auto")
     e.set_defaults(func=cmd_eval)

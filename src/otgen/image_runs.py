@@ -54,9 +54,16 @@ DRAW_SOURCES, DRAWS_PER_SOURCE = 10, 6  # the "source | draws" grid of image-to-
 MAX_PHASES_SHOWN = 10  # an S-JKO run of more phases plots and stores these many, evenly spread, the last included
 
 
-def draw_sources(model, data, n: int, generator: torch.Generator) -> torch.Tensor:
-    """n source points: from the model's own source (a WAE's prior) or the first data side."""
-    source = model.own_source()
+def own_source(model, latent: str = "prior"):
+    """``model.own_source(latent)`` (a solver written before ``latent`` existed is asked without it
+    for the prior)."""
+    return model.own_source() if latent == "prior" else model.own_source(latent)
+
+
+def draw_sources(model, data, n: int, generator: torch.Generator, latent: str = "prior") -> torch.Tensor:
+    """n source points: from the model's own source (a WAE's prior, or with ``latent="fitted"`` its
+    fitted latent sampler) or the first data side."""
+    source = own_source(model, latent)
     return source(n, generator=generator) if source is not None else draw(data[0], n, generator).float()
 
 
@@ -116,14 +123,16 @@ def digits_splits(spec: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return digits(split="train", **kw).images, digits(split="test", **kw).images
 
 
-def generated_batches(model, data, n: int, batch_size: int, seed: int = 0) -> Iterator[torch.Tensor]:
+def generated_batches(model, data, n: int, batch_size: int, seed: int = 0,
+                      latent: str = "prior") -> Iterator[torch.Tensor]:
     """``n`` model outputs as the user sees them (``present``), on the CPU, ``batch_size`` at a time:
-    source points drawn block by block from ``Generator().manual_seed(seed)``, the model's draws from
-    one ``Generator(device).manual_seed(seed + 1)`` (for n <= batch_size: the draws of one call)."""
+    source points drawn block by block from ``Generator().manual_seed(seed)`` (``draw_sources`` with
+    ``latent``), the model's draws from one ``Generator(device).manual_seed(seed + 1)`` (for n <=
+    batch_size: the draws of one call)."""
     gen = torch.Generator().manual_seed(seed)
     sample_gen = torch.Generator(device=model.device).manual_seed(seed + 1)
     for lo in range(0, n, batch_size):
-        x = draw_sources(model, data, min(batch_size, n - lo), gen)
+        x = draw_sources(model, data, min(batch_size, n - lo), gen, latent)
         with torch.no_grad():
             yield model.present(model.transport(x.to(model.device), rng=sample_gen)).cpu()
 
@@ -166,11 +175,11 @@ class _Spread:
 @torch.no_grad()
 def image_scores(model, spec: dict | None, data, n: int = 1000, features: Any = "digits", ref: str | None = None,
                  seed: int = 0, batch_size: int = 1000, n_reference: int = 50_000, cache: Path | None = None,
-                 progress: bool = False, samples: torch.Tensor | None = None) -> dict[str, Any]:
+                 progress: bool = False, samples: torch.Tensor | None = None, latent: str = "prior") -> dict[str, Any]:
     """FD, KID and precision/recall (``evaluate.images``) of ``n`` model outputs in ``features`` space
     against the run's reference images (``reference_images``: at most ``n_reference``) or the
     statistics file ``ref``; generated ``batch_size`` at a time (``generated_batches``), or given as
-    ``samples``. ``cache``: the ``.npz`` where the reference statistics are kept between calls
+    ``samples`` (``latent``: as ``generated_batches``). ``cache``: the ``.npz`` where the reference statistics are kept between calls
     (recomputed if the data spec or features change)."""
     net = feature_network(features, model.device)
     if ref is not None:
@@ -184,7 +193,8 @@ def image_scores(model, spec: dict | None, data, n: int = 1000, features: Any = 
         reference = reference_stats(net, images, cache=cache, key=key, source=source, limit=n_reference)
     stats = FeatureStats(keep_features=True)
     bar = progress_bar(n, 0, progress, desc="eval")
-    batches = generated_batches(model, data, n, batch_size, seed) if samples is None else image_batches(samples, batch_size)
+    batches = (generated_batches(model, data, n, batch_size, seed, latent) if samples is None
+               else image_batches(samples, batch_size))
     for batch in batches:
         stats.update(net(batch).cpu())
         bar.update(len(batch))
@@ -194,10 +204,12 @@ def image_scores(model, spec: dict | None, data, n: int = 1000, features: Any = 
 
 @torch.no_grad()
 def digits_scores(model, spec: dict, data, n: int = 1000, seed: int = 0, batch_size: int = 1000,
-                  cache: Path | None = None) -> dict[str, Any]:
+                  cache: Path | None = None, latent: str = "prior") -> dict[str, Any]:
     """Scores of a run on the digits ``spec`` (see the module docstring): ``image_scores`` in the digit
-    classifier's features, with the digits-specific ones beside them."""
-    samples = torch.cat(list(generated_batches(model, data, n, batch_size, seed)))  # small: n digits
+    classifier's features, with the digits-specific ones beside them. A model with a fitted latent
+    sampler scored on its prior also gets ``fitted_latent``: the same scores of n samples decoded
+    from the fitted sampler (the same seed)."""
+    samples = torch.cat(list(generated_batches(model, data, n, batch_size, seed, latent)))  # small: n digits
     scores = image_scores(model, spec, data, n, "digits", seed=seed, batch_size=batch_size, cache=cache,
                           samples=samples)
     evaluator = digits_evaluator()
@@ -208,7 +220,7 @@ def digits_scores(model, spec: dict, data, n: int = 1000, seed: int = 0, batch_s
                   samples_histogram=[round(float(h), 4) for h in classes["histogram"]])
     scores["fd_floor_test_vs_train"] = evaluator.frechet_distance(test, train)
     gen = torch.Generator().manual_seed(seed)
-    draw_sources(model, data, n, gen)  # the data draws below follow the source draws, as they always have
+    draw_sources(model, data, n, gen, latent)  # the data draws below follow the source draws, as they always have
     reference = outlier_reference(spec, train, seed)
     if reference is not None:  # the share of generated images that look like the added outliers
         scores["samples_outlier_share"] = outlier_share(samples, train, reference)
@@ -216,6 +228,16 @@ def digits_scores(model, spec: dict, data, n: int = 1000, seed: int = 0, batch_s
     if model.reconstructs:  # a model with an encoder and a decoder (a WAE)
         rec = model.reconstruct(test.to(model.device)).cpu()
         scores["heldout_reconstruction"] = float((rec - test).pow(2).flatten(1).sum(1).mean())
+    if latent != "prior":
+        scores["latent"] = latent
+    elif "fitted" in getattr(model, "latent_choices", tuple)():
+        fitted = torch.cat(list(generated_batches(model, data, n, batch_size, seed, "fitted")))
+        other = image_scores(model, spec, data, n, "digits", seed=seed, batch_size=batch_size, cache=cache,
+                             samples=fitted)
+        classes = evaluator.class_scores(fitted)
+        scores["fitted_latent"] = {"fd": other["fd"], "kid": other.get("kid"), "precision": other.get("precision"),
+                                   "recall": other.get("recall"), "coverage": classes["coverage"],
+                                   "confidence": classes["confidence"]}
     return scores
 
 
@@ -301,6 +323,12 @@ def scores_line(scores: dict) -> str:
                  f"{scores['samples_coverage']}/10")
     if "heldout_reconstruction" in scores:
         line += f"; held-out reconstruction error {scores['heldout_reconstruction']:.2f}"
+    if scores.get("latent", "prior") != "prior":
+        line += f"\n  (decoded draws of the {scores['latent']} latent sampler)"
+    if "fitted_latent" in scores:
+        f = scores["fitted_latent"]
+        line += (f"\n  from the fitted latent sampler (latent=fitted): {name} {f['fd']:.2f}, classes covered "
+                 f"{f['coverage']}/10")
     return line
 
 
@@ -313,14 +341,17 @@ def default_features() -> str:
 
 def score_image_run(model, cfg: dict, data, out: Path | None = None, n: int | None = None, features: Any = None,
                     ref: str | None = None, seed: int | None = None, batch_size: int | None = None,
-                    progress: bool = False) -> tuple[dict, str] | None:
+                    progress: bool = False, latent: str = "prior") -> tuple[dict, str] | None:
     """The scores of a run on images and their terminal lines, or None for a run that is not on images:
     what ``otgen train`` writes to ``eval.json`` at the end and ``otgen eval`` computes again (the same
     seed gives the same numbers). A digits A -> B translation run gets ``translation_scores``; a run
     whose target is the digits gets ``digits_scores`` in the digit classifier's features (unless
     ``features`` or ``ref`` asks for others); any other image run ``image_scores`` in ``features``
     (``eval.features``; "auto": inception where its weights are found, else digits). ``out``: the run
-    directory, where reference statistics are cached (``eval_reference_<features>.npz``)."""
+    directory, where reference statistics are cached (``eval_reference_<features>.npz``). ``latent``:
+    where a model that draws its own codes (a WAE) draws them from, "prior" or "fitted"
+    (``Solver.own_source``; checked first)."""
+    own_source(model, latent)  # ValueError for a latent the model has not
     if "pair" in cfg["data"]:
         return None
     ev = cfg["eval"]
@@ -341,11 +372,13 @@ def score_image_run(model, cfg: dict, data, out: Path | None = None, n: int | No
     cache_name = None
     if plain and is_digits(target):
         cache = out / "eval_reference_digits.npz" if out is not None else None
-        scores = digits_scores(model, target, data, n=n, seed=seed, batch_size=batch_size, cache=cache)
+        scores = digits_scores(model, target, data, n=n, seed=seed, batch_size=batch_size, cache=cache, latent=latent)
         return scores, scores_line(scores)
     features = default_features() if features == "auto" else features
     if out is not None and isinstance(features, str):
         cache_name = out / f"eval_reference_{features}.npz"
     scores = image_scores(model, target, data, n, features, ref, seed, batch_size, ev.get("n_reference", 50_000),
-                          cache_name, progress)
+                          cache_name, progress, latent=latent)
+    if latent != "prior":
+        scores["latent"] = latent
     return scores, scores_line(scores)

@@ -109,6 +109,53 @@ class GaussianMixture(Sampler):
         return np.einsum("k,kij->ij", self.weights, self.covs) + np.einsum("k,ki,kj->ij", self.weights, d, d)
 
     def sample(self, n, generator=None):
-        k = torch.multinomial(self._w_t, n, replacement=True, generator=generator)
-        z = torch.randn(n, self.dim, generator=generator)
-        return self._means_t[k] + torch.einsum("nij,nj->ni", self._chols_t[k], z)
+        """n draws (n, D) float32, on the device of ``generator`` (default: the CPU)."""
+        device = generator.device if generator is not None else torch.device("cpu")
+        w, means, chols = (t.to(device) for t in (self._w_t, self._means_t, self._chols_t))
+        k = torch.multinomial(w, n, replacement=True, generator=generator)
+        z = torch.randn(n, self.dim, generator=generator, device=device)
+        return means[k] + torch.einsum("nij,nj->ni", chols[k], z)
+
+    def log_prob(self, x) -> torch.Tensor:
+        """log density of points x (n, D): (n,) float64."""
+        x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+        chols = torch.as_tensor(np.linalg.cholesky(self.covs))
+        diff = (x[:, None, :] - torch.as_tensor(self.means)[None]).unsqueeze(-1)  # (n, K, D, 1)
+        white = torch.linalg.solve_triangular(chols[None], diff, upper=False).squeeze(-1)
+        log_det = torch.diagonal(chols, dim1=-2, dim2=-1).log().sum(-1)  # ½ log det cov_k
+        log_n = -0.5 * white.pow(2).sum(-1) - log_det - 0.5 * self.dim * np.log(2 * np.pi)
+        return torch.logsumexp(log_n + torch.as_tensor(self.weights).log(), dim=1)
+
+    @classmethod
+    def fit(cls, samples, components: int = 10, covariance: str = "full", seed: int = 0,
+            reg_covar: float = 1e-6, max_iter: int = 200) -> "GaussianMixture":
+        """The mixture of ``components`` Gaussians fitted to ``samples`` (n, D) by EM (scikit-learn's
+        ``GaussianMixture``, started from k-means with ``random_state=seed``; ``reg_covar`` is added
+        to every covariance's diagonal). ``covariance``: "full" or "diag" (diagonal covariances, kept
+        here as (D, D) matrices). ValueError for fewer samples than components."""
+        from sklearn.mixture import GaussianMixture as SkMixture
+
+        x = _as_floats("samples", samples)
+        if x.ndim != 2 or not np.all(np.isfinite(x)):
+            raise ValueError(f"samples must be a finite (n, D) array, got shape {x.shape}")
+        if covariance not in ("full", "diag"):
+            raise ValueError(f"covariance must be 'full' or 'diag', got {covariance!r}")
+        if not (isinstance(components, int) and 1 <= components <= len(x)):
+            raise ValueError(f"components must be an int in [1, {len(x)}] (the number of samples), got {components!r}")
+        fitted = SkMixture(components, covariance_type=covariance, reg_covar=reg_covar, max_iter=max_iter,
+                           random_state=seed).fit(x)
+        covs = fitted.covariances_ if covariance == "full" else np.stack([np.diag(c) for c in fitted.covariances_])
+        return cls(fitted.weights_, fitted.means_, 0.5 * (covs + covs.transpose(0, 2, 1)))
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The parameters as float64 tensors (``weights`` (K,), ``means`` (K, D), ``covs`` (K, D, D)),
+        for a file read with ``weights_only``; ``from_state`` rebuilds the mixture."""
+        return {"weights": torch.as_tensor(self.weights), "means": torch.as_tensor(self.means),
+                "covs": torch.as_tensor(self.covs)}
+
+    @classmethod
+    def from_state(cls, state) -> "GaussianMixture":
+        weights = state["weights"].double().cpu().numpy()
+        mixture = cls(weights, state["means"].double().cpu().numpy(), state["covs"].double().cpu().numpy())
+        mixture.weights, mixture._w_t = weights, torch.as_tensor(weights)  # as saved: not normalised again
+        return mixture

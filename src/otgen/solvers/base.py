@@ -363,6 +363,11 @@ class Solver:
         side) and the run's total step count ``n_iters``."""
         self.total_steps = n_iters
 
+    def finish(self, *data: Any) -> None:
+        """Called once by the loop after the last step, in every process alike, before the final
+        checkpoint and ``model.pt`` are written, with the data as ``prepare`` gets them: what a solver
+        fits on the trained networks (a WAE's latent sampler). Default: nothing."""
+
     def attach_run_dir(self, run: os.PathLike | None, writes: bool | None) -> None:
         """The run directory ``run`` (None: none). A solver whose state grows with the run (S-JKO's
         phases) keeps that part in files of ``run`` instead of in every checkpoint. The loop calls this
@@ -437,12 +442,21 @@ class Solver:
         use frozen (EgNOT's latent-space cost); None (the default) if the solver has none."""
         return None
 
-    def own_source(self) -> Callable[..., torch.Tensor] | None:
+    def own_source(self, latent: str = "prior") -> Callable[..., torch.Tensor] | None:
         """A sampler ``(n, generator=None) -> (n, *source_shape)`` of the source side when the solver
         owns it (a WAE's prior) rather than training on it as data; None (the default) otherwise.
         ``otgen sample`` and a run's plots draw their x from it (and pass them to ``sample`` /
-        ``transport`` like any source points)."""
+        ``transport`` like any source points). ``latent``: one of ``latent_choices()`` ("prior", or
+        "fitted" for a sampler fitted to the training codes); ValueError for another."""
+        if latent != "prior":
+            raise ValueError(f"latent={latent!r}: {self.name} draws no latent codes of its own")
         return None
+
+    def latent_choices(self) -> tuple[str, ...]:
+        """The ``latent`` values ``own_source`` takes: ("prior",) (the default; None from
+        ``own_source`` where the solver owns no source), plus "fitted" where a latent sampler was
+        fitted to the training codes (a WAE's ``fit_latent_sampler``)."""
+        return ("prior",)
 
     def _as_batch(self, name: str, t: Any, shape: Sequence[int]) -> torch.Tensor:
         """``t`` (a Tensor, a numpy array, a list of numbers, ...) as a Tensor of shape (n, *shape) in the

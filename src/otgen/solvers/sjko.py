@@ -127,7 +127,9 @@ class SJKOOptions(Spec):
                             "the potential v(y): a network of otgen.nn or a torch.nn.Module (n, *event_shape) -> (n,)")
     optim_g: Adam = option(Adam(), Nested(Adam),
                            "Adam of the generator: schedule 'constant' (the paper's toys), 'cosine' (to 0 over the "
-                           "whole run) or 'phase_cosine' (to 0 within every phase); no ema")
+                           "whole run) or 'phase_cosine' (to 0 within every phase); ema: an EMA of the generator's "
+                           "weights across the phases (the paper's images: 0.9999), kept as each phase's map T_k "
+                           "and used to sample (None: off, the paper's toys)")
     optim_v: Adam = option(Adam(), Nested(Adam), "Adam of the potential (schedules as optim_g; no ema)")
     critic: JKOCritic = option(JKOCritic(), Nested(JKOCritic), "the potential's training: R1 penalty r1")
     seed: int = option(0, SEED, "seed of the initial weights and of every random draw")
@@ -138,7 +140,7 @@ class SJKOOptions(Spec):
         if isinstance(self.cost, GeneratorCost):
             raise ValueError(f"{where}cost: a GeneratorCost compares two different spaces; a JKO step compares two "
                              "samples of the flow (give a Cost or a callable c(y_new, y_old) -> (n,))")
-        self.optim_g.supported(f"{where}optim_g", LR_SCHEDULES, ema=False)
+        self.optim_g.supported(f"{where}optim_g", LR_SCHEDULES)
         self.optim_v.supported(f"{where}optim_v", LR_SCHEDULES, ema=False)
 
     @classmethod
@@ -203,8 +205,10 @@ class SJKOSolver(Solver):
         self.generator_net = self.add_network("generator_net", gen)
         self.potential = self.add_network("potential", pot)
         self.first_phase_iters = o.phases.first_iters
+        self.ema = self.add_ema("ema", self.generator_net, o.optim_g.ema)
         self.opt_g = self.add_optimizer("opt_g", adam("generator", self.generator_net, o.optim_g.lr, o.optim_g.betas),
-                                        schedule=self._schedule(o.optim_g), grad_clip=o.optim_g.grad_clip)
+                                        schedule=self._schedule(o.optim_g), grad_clip=o.optim_g.grad_clip,
+                                        ema=self.ema)
         self.opt_v = self.add_optimizer("opt_v", adam("potential", self.potential, o.optim_v.lr, o.optim_v.betas),
                                         schedule=self._schedule(o.optim_v), grad_clip=o.optim_v.grad_clip)
         self.iters_per_phase = 0  # phases 1.. (and phase 0 unless phases.first_iters): set by prepare()
@@ -278,18 +282,26 @@ class SJKOSolver(Solver):
             p.requires_grad_(False)
         return net
 
+    @property
+    def sampling_net(self) -> nn.Module:
+        """The generator whose weights are the map T: the EMA's (``optim_g.ema``) or the trained ones."""
+        return self.ema.shadow if self.ema is not None else self.generator_net
+
     def _end_phase(self) -> None:
-        """Keep T_k's weights (in the phase store) and freeze a copy as T_{k−1} of the next phase."""
+        """Keep T_k's weights (in the phase store: the EMA's where there is one) and freeze a copy of
+        the trained generator as T_{k−1} of the next phase (the trained weights, as the paper's code
+        has it, whether or not an EMA is kept)."""
         if isinstance(self._phases, FilePhases) and self._run is None and not self._phases.writes:
             self._phases = self._phases.to_memory()  # a fit without a directory: new phases in memory
-        self._phases.add(self.generator_net.state_dict())
+        self._phases.add(self.sampling_net.state_dict())
         self._previous = self._frozen_copy()
 
     @property
     def previous(self) -> nn.Module | None:
         """The frozen T_{k−1} of the current phase k: the last finished phase (None before phase 0 ends:
-        the identity); after a load it is read from the phase store when first needed."""
-        if self._previous is None and self._phases.trained:
+        the identity); after a load it is read from the phase store when first needed (with an EMA,
+        the store holds the EMA's weights: the trained ones come with the checkpoint)."""
+        if self._previous is None and self._phases.trained and self.ema is None:
             self._previous = self._frozen_copy(self._phases.get(self._phases.trained - 1))
         return self._previous
 
@@ -359,11 +371,11 @@ class SJKOSolver(Solver):
         (a trained model), is the current generator itself; another is loaded into a copy of it from
         the phase store, and that copy is kept for the next call with the same phase."""
         if phase is None:
-            return self.generator_net
+            return self.sampling_net
         phase = self._count("phase", phase, low=0)
         self._check_phase(phase)
         if phase == self._phases.trained - 1 and self.step == self.phase_bounds(phase)[1]:
-            return self.generator_net  # no step since T_k was kept: the same weights
+            return self.sampling_net  # no step since T_k was kept: the same weights
         if self._loaded is None or self._loaded[0] != phase:
             self._loaded = None  # one loaded phase at a time
             net = copy.deepcopy(self.generator_net)
@@ -488,9 +500,13 @@ class SJKOSolver(Solver):
 
     # -- state -----------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
-        """The phase store's state (the list of phase files, or the weights held in memory) and the
-        phase length."""
-        return {**self._phases.state(), "iters_per_phase": self.iters_per_phase}
+        """The phase store's state (the list of phase files, or the weights held in memory), the phase
+        length and, with an EMA after phase 0, the trained weights of T_{k−1} (the store holds the
+        EMA's): one generator, however many phases."""
+        state = {**self._phases.state(), "iters_per_phase": self.iters_per_phase}
+        if self.ema is not None and self.previous is not None:
+            state["previous_generator"] = self.previous.state_dict()
+        return state
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore the phases: a list of phase files (looked for in the attached run directory first,
@@ -504,6 +520,8 @@ class SJKOSolver(Solver):
             self._phases = MemoryPhases(keep, state["phase_states"], state.get("phases_trained"))
         self.iters_per_phase = int(state["iters_per_phase"])
         self._previous = self._loaded = None
+        if self.ema is not None and "previous_generator" in state:
+            self._previous = self._frozen_copy(state["previous_generator"])
 
 
 

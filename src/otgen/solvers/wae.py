@@ -43,6 +43,9 @@ import torch.nn.functional as F
 from .. import shard
 from ..checks import check_shape, derived_seed
 from ..distributions.base import draw
+from ..distributions.datasets import ImageDataset
+from ..distributions.empirical import Empirical
+from ..distributions.gaussian import GaussianMixture
 from ..kernels import WAE_SCALES, imq_mmd2, rbf_mmd2
 from ..nn import build
 from ..nn.registry import Network, check_spec
@@ -60,6 +63,8 @@ LR_SCHEDULES = ("constant", "cosine", "steps")
 LOGVAR_RANGE = (-16.0, 8.0)  # a Gaussian encoder's log-variance is clipped to this (official code: clipped)
 PRETRAIN_STOP = 0.1          # encoder pre-training stops once the moment mismatch is below this (wae.md §6)
 NOISE_BOUND = 2.0            # input noise: a standard normal truncated to [−2, 2] (the official code's)
+LATENT_COMPONENTS = 10       # the fitted latent sampler's Gaussians (pythae's GaussianMixtureSampler default)
+LATENT_CODES = 10_000        # ... fitted to the codes of at most this many training samples
 
 #: the keyword arguments the default networks get unless their spec sets them (``nn.build``'s
 #: ``defaults``): the widths of the conv encoder/decoder and of the MLP ones, and the adversary's
@@ -361,6 +366,20 @@ def _with_defaults(role: str, spec: Any, given: dict[str, Any]) -> Any:
 # ----------------------------------------------------------------------------- the solver
 
 
+def training_rows(data: Any, n: int, rng: torch.Generator) -> torch.Tensor:
+    """At most n training samples of ``data``: every row of a finite set (a Tensor, an ``Empirical`` /
+    ``ImageSet``, a streaming ``ImageDataset``) that holds at most n, else n rows of it drawn without
+    replacement from ``rng``; n draws of any other sampler."""
+    if isinstance(data, Empirical):
+        data = data.samples
+    if not isinstance(data, (torch.Tensor, ImageDataset)):
+        return draw(data, n, rng)
+    rows = torch.arange(len(data)) if len(data) <= n else torch.randperm(len(data), generator=rng)[:n].sort().values
+    if isinstance(data, torch.Tensor):
+        return data[rows.to(data.device)]
+    return torch.cat([data.convert(data[int(i)][None]) for i in rows])  # stored sizes may differ: one at a time
+
+
 def truncated_normal(shape: Sequence[int], bound: float, rng: torch.Generator,
                      device: torch.device) -> torch.Tensor:
     """Draws (shape, float64) of a standard normal conditioned on [−bound, bound], for this process's
@@ -448,6 +467,7 @@ class WAESolver(Solver):
         self.pretrain_steps = 0 if o.pretrain is None else o.pretrain.steps
         self.pretrain_batch = None if o.pretrain is None else o.pretrain.batch
         self.pretrained = False
+        self.latent_mixture: GaussianMixture | None = None  # fit_latent_sampler; saved with the model
 
         code_dim = 2 * self.latent_dim if self.gaussian_encoder else self.latent_dim
         with torch.random.fork_rng(devices=[]):
@@ -486,18 +506,52 @@ class WAESolver(Solver):
         return steps_factor(step, self.total_steps)
 
     # -- the prior, the encoder, the decoder ----------------------------------------------------------
-    def sample_prior(self, n: int, *, rng: torch.Generator | None = None) -> torch.Tensor:
-        """n codes drawn from the prior N(0, prior_scale² I_d): (n, latent_dim) on the model's device,
-        from ``rng`` (a ``torch.Generator`` on any device; default: the model's sampling stream). The
-        inputs of ``transport`` and ``sample``. ``n``: an int >= 1 (ValueError otherwise)."""
+    def sample_prior(self, n: int, *, rng: torch.Generator | None = None, latent: str = "prior") -> torch.Tensor:
+        """n codes: (n, latent_dim) on the model's device, from ``rng`` (a ``torch.Generator`` on any
+        device; default: the model's sampling stream); the inputs of ``transport`` and ``sample``.
+        ``latent="prior"`` draws from the prior N(0, prior_scale² I_d); ``"fitted"`` from the Gaussian
+        mixture fitted to the training codes (``fit_latent_sampler``; fitted at the end of training).
+        ``n``: an int >= 1. ValueError otherwise, or for "fitted"
+        before a mixture is fitted."""
         n = self._count("n", n, low=1)
+        self._check_latent(latent)
         rng = self._sampling_rng(rng)
+        if latent == "fitted":
+            return self.latent_mixture.sample(n, generator=rng).to(self.device)
         return self.prior_scale * torch.randn(n, self.latent_dim, generator=rng, device=rng.device).to(self.device)
 
-    def own_source(self) -> Callable[..., torch.Tensor]:
-        """The prior as a source sampler ``(n, generator=None) -> (n, latent_dim)`` (the faces' data
-        sampler convention): ``sample_prior``."""
-        return lambda n, generator=None: self.sample_prior(n, rng=generator)
+    def latent_choices(self) -> tuple[str, ...]:
+        """("prior",), and "fitted" once a latent mixture is fitted."""
+        return ("prior",) + (("fitted",) if self.latent_mixture is not None else ())
+
+    def _check_latent(self, latent: str) -> None:
+        if latent not in ("prior", "fitted"):
+            raise ValueError(f"latent must be 'prior' or 'fitted', got {latent!r}")
+        if latent == "fitted" and self.latent_mixture is None:
+            raise ValueError("latent='fitted': this WAE holds no fitted latent sampler (it is not trained, or it "
+                             "was saved by an otgen before the sampler); fit one with model.fit_latent_sampler(data)")
+
+    def own_source(self, latent: str = "prior") -> Callable[..., torch.Tensor]:
+        """The codes' sampler ``(n, generator=None) -> (n, latent_dim)`` (the faces' data sampler
+        convention): ``sample_prior`` with ``latent`` ("prior" or "fitted"; checked here)."""
+        self._check_latent(latent)
+        return lambda n, generator=None: self.sample_prior(n, rng=generator, latent=latent)
+
+    @torch.no_grad()
+    def fit_latent_sampler(self, data: Any, components: int = LATENT_COMPONENTS, covariance: str = "full",
+                           codes: int = LATENT_CODES) -> GaussianMixture:
+        """Fit the latent sampler (pythae's ``GaussianMixtureSampler``): a Gaussian mixture of
+        ``components`` Gaussians with "full" or "diag" ``covariance`` (``GaussianMixture.fit``: EM by
+        scikit-learn, from the model's seed) to the codes E(x) (the encoder's mean) of at most
+        ``codes`` training samples of ``data`` (``training_rows``). Training fits it after the last
+        step with these defaults (at most as many components as codes); call this to refit it. Kept,
+        and saved with the model, for ``sample_prior(n, latent="fitted")``; returned."""
+        codes = self._count("codes", codes, low=2)
+        x = training_rows(data, codes, torch.Generator().manual_seed(derived_seed(self.seed, 7)))
+        x = self._as_batch("data", x, self.data_shape)
+        z = torch.cat([self.encode(x[i:i + 1000].to(self.device)) for i in range(0, len(x), 1000)])
+        self.latent_mixture = GaussianMixture.fit(z.double().cpu().numpy(), components, covariance, seed=self.seed)
+        return self.latent_mixture
 
     def expected_shapes(self):
         return (self.data_shape,)
@@ -677,6 +731,11 @@ class WAESolver(Solver):
         if self.pretrain_steps and self.step == 0 and not self.pretrained:
             self.pretrain_encoder(data)
 
+    def finish(self, data: Any) -> None:
+        """After the last step: the latent sampler (``fit_latent_sampler``; a few seconds)."""
+        n = len(data) if isinstance(data, (torch.Tensor, Empirical, ImageDataset)) else LATENT_CODES
+        self.fit_latent_sampler(data, components=max(1, min(LATENT_COMPONENTS, n)))
+
     def pretrain_encoder(self, data: Any) -> dict[str, float]:
         """Encoder pre-training (wae.md §6): Adam steps (through the shared ``update``) on
         ‖mean(z̃) − mean(z)‖² + ‖cov(z̃) − cov(z)‖²_F between encoded data batches of ``pretrain.batch``
@@ -707,8 +766,13 @@ class WAESolver(Solver):
         return self._as_batch("data", batch, self.data_shape)
 
     def extra_state(self) -> dict[str, Any]:
-        return {"pretrained": self.pretrained, "pretrain_result": dict(self.pretrain_result)}
+        state = {"pretrained": self.pretrained, "pretrain_result": dict(self.pretrain_result)}
+        if self.latent_mixture is not None:
+            state["latent_mixture"] = self.latent_mixture.state()
+        return state
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.pretrained = bool(state.get("pretrained", False))
         self.pretrain_result = dict(state.get("pretrain_result", {}))
+        mixture = state.get("latent_mixture")  # absent in files of otgen before the fitted sampler
+        self.latent_mixture = None if mixture is None else GaussianMixture.from_state(mixture)

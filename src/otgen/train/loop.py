@@ -243,6 +243,7 @@ def train(solver: Any, data: Sequence[Any], n_iters: int, batch_size: int, *, se
         for stream in streams:
             if isinstance(stream, DatasetStream):
                 stream.close()
+    solver.finish(*(stream.data for stream in streams))
     save(n_iters)
     if out is not None and dist.is_main and start < n_iters:
         solver.save(out / "model.pt")
