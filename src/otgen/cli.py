@@ -19,7 +19,7 @@ from . import io, metrics
 from .bench import pot_entropic_cost
 from .evaluate.pairs import evaluate_pair
 from . import sampling_run
-from .image_runs import score_image_run
+from .image_runs import plan_keywords, score_image_run
 from .models import check_generator_spec, get_solver, is_generator_spec, load, run_weights
 from .runtime import keep_freed_memory
 from .solvers.base import cuda_problem
@@ -429,6 +429,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise cfgmod.ConfigError(f"{run} holds no trained model (no model.pt, no checkpoints/{ckpt.LAST})")
     model = load(weights, **({"device": device} if device is not None else {}))
     own = model.own_source(args.latent)  # ValueError for --latent fitted where the model has no fitted sampler
+    keywords = plan_keywords(model, args.temperature)  # ValueError where the draws take no temperature
     if own is not None and (args.source or args.n_per_x > 1):
         raise cfgmod.ConfigError(f"{model.name} draws its own source (its prior) and decodes it deterministically; "
                                  "--source and --n-per-x do not apply")
@@ -445,7 +446,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         n, draw_x = args.n, lambda k: source(k, generator=gen)
     sample_gen = torch.Generator(device=model.device).manual_seed(args.seed + 1)
     done = sampling_run.write_samples(model, draw_x, n, where, sample_gen, n_per_x=args.n_per_x,
-                                      batch_size=args.batch_size, keep=100 if args.grid else 0)
+                                      batch_size=args.batch_size, keep=100 if args.grid else 0, keywords=keywords)
     files = (str(where.path) if len(done.paths) == 1 and not where.folder
              else f"{len(done.paths)} files to {where.path} ({done.paths[0].name} ... {done.paths[-1].name})")
     print(f"wrote {files}: x {done.x_shape}, y {done.y_shape}")
@@ -494,7 +495,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = cfgmod.validate(cfgmod.load_yaml(cfg_path))
     *data, _ = cfgmod.build_data(cfg["data"], model.data_sides)
     result = score_image_run(model, cfg, data, run, n=args.n, features=args.features, ref=args.ref, seed=args.seed,
-                             batch_size=args.batch_size, progress=True, latent=args.latent)
+                             batch_size=args.batch_size, progress=True, latent=args.latent,
+                             temperature=args.temperature)
     if result is None:
         raise cfgmod.ConfigError(f"{run} is not a run on images (its target data are not (C, H, W) images); "
                                  "otgen eval scores image runs (a run on a ground-truth pair is scored by otgen train)")
@@ -581,6 +583,8 @@ def thread_count(value: str) -> int:
 LATENTS = ("prior", "fitted")
 LATENT_HELP = ("a WAE's codes: prior (N(0, σ² I), the default) or fitted (the Gaussian mixture fitted to its "
                "training codes at the end of training)")
+TEMPERATURE_HELP = ("EgNOT: draw from pi(y|x)^(1/T), T in (0, 1], the plan sharpened around its modes "
+                    "(1: the plan itself; docs/egnot.md)")
 THREADS_HELP = "torch threads, >= 1 (default: torch's choice)"
 OVERWRITE_HELP = "replace the files named by --out, --grid or --json if they exist (default: refuse, nothing is lost)"
 
@@ -642,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", metavar="PNG", help="also draw the outputs (images) as a grid in this PNG; "
                                                  "image sources are drawn beside their outputs")
     s.add_argument("--latent", choices=LATENTS, default="prior", help=LATENT_HELP)
+    s.add_argument("--temperature", type=float, default=1.0, help=TEMPERATURE_HELP)
     s.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     s.add_argument("--device", help="device to load the model on: cpu, cuda, cuda:N or auto (default: where it "
                                      "was trained if that is here, else cpu)")
@@ -660,6 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, help="default: the run's eval.seed; the same seed gives the same numbers")
     e.add_argument("--json", help="also write the scores to this JSON file")
     e.add_argument("--latent", choices=LATENTS, default="prior", help=LATENT_HELP)
+    e.add_argument("--temperature", type=float, help=TEMPERATURE_HELP + "; default: the run's eval.temperature, else 1")
     e.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     e.add_argument("--device", help="device for the model and the feature network: cpu, cuda, cuda:N or auto")
     e.set_defaults(func=cmd_eval)

@@ -43,7 +43,7 @@ EVAL = Schema("the eval section", {
     "n_samples": Number(integer=True, low=1), "n_draws": Number(integer=True, low=1),
     "seed": Number(integer=True, low=0), "batch_size": Number(integer=True, low=1),
     "features": Choice(("auto", "digits", "inception")), "ref": Text(nullable=True),
-    "n_reference": Number(integer=True, low=2)})
+    "n_reference": Number(integer=True, low=2), "temperature": Number(low=0, high=1, low_open=True)})
 DEFAULTS = {"train": {"seed": 0, "log_every": 50, "checkpoint_every": 500, "precision": "fp32", "compile": False},
             "eval": {"n_conditions": 100, "n_per_condition": 500, "n_samples": 10000, "n_draws": 4, "seed": 0,
                      "batch_size": 1000, "features": "auto", "n_reference": 50000}}

@@ -33,6 +33,7 @@ Every output is ``model.present``-ed first: for EgNOT in a generator's latent sp
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any, Iterator
@@ -52,6 +53,18 @@ from .train.logging import progress_bar
 IMAGE_SAMPLES = 100  # images drawn for the plots and samples.npz of an image run
 DRAW_SOURCES, DRAWS_PER_SOURCE = 10, 6  # the "source | draws" grid of image-to-image runs
 MAX_PHASES_SHOWN = 10  # an S-JKO run of more phases plots and stores these many, evenly spread, the last included
+
+
+def plan_keywords(model, temperature: float = 1.0) -> dict[str, float]:
+    """The keywords of ``model.sample`` / ``transport`` for a sampling ``temperature`` (none for 1);
+    ValueError where the model's draws take no temperature (only EgNOT's plans do)."""
+    if temperature == 1:
+        return {}
+    if "temperature" not in inspect.signature(model.sample).parameters:
+        raise ValueError(f"temperature={temperature!r}: {getattr(model, 'name', type(model).__name__)}'s draws "
+                         "take no temperature (EgNOT's plans do)")
+    model.check_temperature(temperature)
+    return {"temperature": temperature}
 
 
 def own_source(model, latent: str = "prior"):
@@ -124,17 +137,18 @@ def digits_splits(spec: dict) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def generated_batches(model, data, n: int, batch_size: int, seed: int = 0,
-                      latent: str = "prior") -> Iterator[torch.Tensor]:
+                      latent: str = "prior", temperature: float = 1.0) -> Iterator[torch.Tensor]:
     """``n`` model outputs as the user sees them (``present``), on the CPU, ``batch_size`` at a time:
     source points drawn block by block from ``Generator().manual_seed(seed)`` (``draw_sources`` with
     ``latent``), the model's draws from one ``Generator(device).manual_seed(seed + 1)`` (for n <=
-    batch_size: the draws of one call)."""
+    batch_size: the draws of one call; ``temperature``: ``plan_keywords``)."""
     gen = torch.Generator().manual_seed(seed)
     sample_gen = torch.Generator(device=model.device).manual_seed(seed + 1)
+    keywords = plan_keywords(model, temperature)
     for lo in range(0, n, batch_size):
         x = draw_sources(model, data, min(batch_size, n - lo), gen, latent)
         with torch.no_grad():
-            yield model.present(model.transport(x.to(model.device), rng=sample_gen)).cpu()
+            yield model.present(model.transport(x.to(model.device), rng=sample_gen, **keywords)).cpu()
 
 
 #: readers whose data come in a train and a test split: a run on "train" is scored against "test"
@@ -175,7 +189,8 @@ class _Spread:
 @torch.no_grad()
 def image_scores(model, spec: dict | None, data, n: int = 1000, features: Any = "digits", ref: str | None = None,
                  seed: int = 0, batch_size: int = 1000, n_reference: int = 50_000, cache: Path | None = None,
-                 progress: bool = False, samples: torch.Tensor | None = None, latent: str = "prior") -> dict[str, Any]:
+                 progress: bool = False, samples: torch.Tensor | None = None, latent: str = "prior",
+                 temperature: float = 1.0) -> dict[str, Any]:
     """FD, KID and precision/recall (``evaluate.images``) of ``n`` model outputs in ``features`` space
     against the run's reference images (``reference_images``: at most ``n_reference``) or the
     statistics file ``ref``; generated ``batch_size`` at a time (``generated_batches``), or given as
@@ -193,7 +208,7 @@ def image_scores(model, spec: dict | None, data, n: int = 1000, features: Any = 
         reference = reference_stats(net, images, cache=cache, key=key, source=source, limit=n_reference)
     stats = FeatureStats(keep_features=True)
     bar = progress_bar(n, 0, progress, desc="eval")
-    batches = (generated_batches(model, data, n, batch_size, seed, latent) if samples is None
+    batches = (generated_batches(model, data, n, batch_size, seed, latent, temperature) if samples is None
                else image_batches(samples, batch_size))
     for batch in batches:
         stats.update(net(batch).cpu())
@@ -204,12 +219,12 @@ def image_scores(model, spec: dict | None, data, n: int = 1000, features: Any = 
 
 @torch.no_grad()
 def digits_scores(model, spec: dict, data, n: int = 1000, seed: int = 0, batch_size: int = 1000,
-                  cache: Path | None = None, latent: str = "prior") -> dict[str, Any]:
+                  cache: Path | None = None, latent: str = "prior", temperature: float = 1.0) -> dict[str, Any]:
     """Scores of a run on the digits ``spec`` (see the module docstring): ``image_scores`` in the digit
     classifier's features, with the digits-specific ones beside them. A model with a fitted latent
     sampler scored on its prior also gets ``fitted_latent``: the same scores of n samples decoded
     from the fitted sampler (the same seed)."""
-    samples = torch.cat(list(generated_batches(model, data, n, batch_size, seed, latent)))  # small: n digits
+    samples = torch.cat(list(generated_batches(model, data, n, batch_size, seed, latent, temperature)))  # n digits
     scores = image_scores(model, spec, data, n, "digits", seed=seed, batch_size=batch_size, cache=cache,
                           samples=samples)
     evaluator = digits_evaluator()
@@ -259,22 +274,34 @@ def _translation_row(evaluator, x, y, target_classes, reference) -> dict[str, fl
 
 
 @torch.no_grad()
-def translation_scores(model, source_spec: dict, target_spec: dict, n_draws: int = 4,
-                       seed: int = 0) -> dict[str, Any]:
-    """Scores of a digits A -> digits B translation run (see the module docstring); the sources are
-    the held-out test images of ``source_spec``, the reference the held-out images of ``target_spec``."""
-    evaluator = digits_evaluator()
+def translation_draws(model, source_spec: dict, n_draws: int = 4, seed: int = 0,
+                      temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) of ``translation_scores``: the held-out test images x (n, C, H, W) of ``source_spec``
+    and ``n_draws`` draws of the model for each, as images y (n, n_draws, C, H, W) on the CPU, from
+    ``Generator(device).manual_seed(seed + 1)`` at ``temperature``."""
     _, x = digits_splits(source_spec)
+    gen = torch.Generator(device=model.device).manual_seed(seed + 1)
+    y = model.sample(x.to(model.device), n_draws, rng=gen, **plan_keywords(model, temperature))
+    return x, model.present(y).cpu()
+
+
+@torch.no_grad()
+def translation_scores(model, source_spec: dict, target_spec: dict, n_draws: int = 4,
+                       seed: int = 0, temperature: float = 1.0) -> dict[str, Any]:
+    """Scores of a digits A -> digits B translation run (see the module docstring); the sources are
+    the held-out test images of ``source_spec``, the reference the held-out images of ``target_spec``;
+    the draws at ``temperature`` (``plan_keywords``; recorded in the scores unless 1)."""
+    keywords = plan_keywords(model, temperature)
+    evaluator = digits_evaluator()
+    x, y = translation_draws(model, source_spec, n_draws, seed, temperature)
     target_train, target_test = digits_splits(target_spec)
     classes = target_spec.get("classes", list(range(10)))
     classes = [classes] if isinstance(classes, int) else list(classes)
-    gen = torch.Generator(device=model.device).manual_seed(seed + 1)
-    y = model.present(model.sample(x.to(model.device), n_draws, rng=gen)).cpu()
     pick = torch.randint(len(target_train), (len(x), n_draws), generator=torch.Generator().manual_seed(seed))
     rows = {"model": _translation_row(evaluator, x, y, classes, target_test),
             "identity": _translation_row(evaluator, x, x[:, None], classes, target_test),
             "random_target": _translation_row(evaluator, x, target_train[pick], classes, target_test)}
-    return {"n_sources": len(x), "n_draws": n_draws, "target_classes": classes,
+    return {"n_sources": len(x), "n_draws": n_draws, "target_classes": classes, **keywords,
             "sample_sizes": {"model": len(x) * n_draws, "identity": len(x), "random_target": len(x) * n_draws},
             "sources": f"digits test split of the source ({len(x)} images)",
             "reference": f"digits test split of the target ({len(target_test)} images)", **rows}
@@ -307,7 +334,8 @@ def translation_line(scores: dict) -> str:
         hue = f", hue error {r['hue_error']:.3f}" if "hue_error" in r else ""
         return (f"{name}: target-class accuracy {r['accuracy']:.1%}, E|x - y|^2 {r['content']:.1f}{hue}, "
                 f"digits-FD {r['fd']:.1f}")
-    return (f"translation of {scores['n_sources']} held-out sources x {scores['n_draws']} draws into classes "
+    at = f" at temperature {scores['temperature']:g}" if "temperature" in scores else ""
+    return (f"translation of {scores['n_sources']} held-out sources x {scores['n_draws']} draws{at} into classes "
             f"{scores['target_classes']}:\n  " + "\n  ".join(row(k) for k in ("model", "identity", "random_target")))
 
 
@@ -341,7 +369,8 @@ def default_features() -> str:
 
 def score_image_run(model, cfg: dict, data, out: Path | None = None, n: int | None = None, features: Any = None,
                     ref: str | None = None, seed: int | None = None, batch_size: int | None = None,
-                    progress: bool = False, latent: str = "prior") -> tuple[dict, str] | None:
+                    progress: bool = False, latent: str = "prior",
+                    temperature: float | None = None) -> tuple[dict, str] | None:
     """The scores of a run on images and their terminal lines, or None for a run that is not on images:
     what ``otgen train`` writes to ``eval.json`` at the end and ``otgen eval`` computes again (the same
     seed gives the same numbers). A digits A -> B translation run gets ``translation_scores``; a run
@@ -350,8 +379,11 @@ def score_image_run(model, cfg: dict, data, out: Path | None = None, n: int | No
     (``eval.features``; "auto": inception where its weights are found, else digits). ``out``: the run
     directory, where reference statistics are cached (``eval_reference_<features>.npz``). ``latent``:
     where a model that draws its own codes (a WAE) draws them from, "prior" or "fitted"
-    (``Solver.own_source``; checked first)."""
+    (``Solver.own_source``; checked first). ``temperature``: of the draws of a plan (``eval.temperature``;
+    ``plan_keywords``, checked first)."""
     own_source(model, latent)  # ValueError for a latent the model has not
+    temperature = cfg["eval"].get("temperature", 1.0) if temperature is None else temperature
+    plan_keywords(model, temperature)
     if "pair" in cfg["data"]:
         return None
     ev = cfg["eval"]
@@ -367,18 +399,23 @@ def score_image_run(model, cfg: dict, data, out: Path | None = None, n: int | No
         return None
     plain = features in ("auto", "digits") and ref is None
     if plain and is_digits(target) and is_digits(first) and len(sides) == 2:  # digits A -> B
-        scores = translation_scores(model, first, target, n_draws=ev["n_draws"], seed=seed)
+        scores = translation_scores(model, first, target, n_draws=ev["n_draws"], seed=seed, temperature=temperature)
         return scores, translation_line(scores)
     cache_name = None
     if plain and is_digits(target):
         cache = out / "eval_reference_digits.npz" if out is not None else None
-        scores = digits_scores(model, target, data, n=n, seed=seed, batch_size=batch_size, cache=cache, latent=latent)
+        scores = digits_scores(model, target, data, n=n, seed=seed, batch_size=batch_size, cache=cache, latent=latent,
+                               temperature=temperature)
+        if temperature != 1:
+            scores["temperature"] = temperature
         return scores, scores_line(scores)
     features = default_features() if features == "auto" else features
     if out is not None and isinstance(features, str):
         cache_name = out / f"eval_reference_{features}.npz"
     scores = image_scores(model, target, data, n, features, ref, seed, batch_size, ev.get("n_reference", 50_000),
-                          cache_name, progress, latent=latent)
+                          cache_name, progress, latent=latent, temperature=temperature)
     if latent != "prior":
         scores["latent"] = latent
+    if temperature != 1:
+        scores["temperature"] = temperature
     return scores, scores_line(scores)

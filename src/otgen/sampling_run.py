@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -195,22 +195,24 @@ def rows_of(points: np.ndarray) -> Callable[[int], torch.Tensor]:
     return take
 
 
-def draws(model, x: torch.Tensor, n_per_x: int, generator: torch.Generator) -> torch.Tensor:
-    """One batch of the model's draws: ``transport`` (n_per_x = 1) or ``sample``."""
+def draws(model, x: torch.Tensor, n_per_x: int, generator: torch.Generator, **keywords: Any) -> torch.Tensor:
+    """One batch of the model's draws: ``transport`` (n_per_x = 1) or ``sample``, with ``keywords``
+    (e.g. EgNOT's ``temperature``)."""
     if n_per_x > 1:
-        return model.sample(x, n_per_x, rng=generator)
-    return model.transport(x, rng=generator)
+        return model.sample(x, n_per_x, rng=generator, **keywords)
+    return model.transport(x, rng=generator, **keywords)
 
 
 def write_samples(model, draw_x: Callable[[int], torch.Tensor], n: int, where: Layout, generator: torch.Generator,
                   n_per_x: int = 1, batch_size: int = DEFAULT_BATCH_SIZE, keep: int = 0,
-                  progress: bool = True) -> Written:
+                  progress: bool = True, keywords: dict | None = None) -> Written:
     """Generate the outputs of ``n`` source points and write them to ``where``.
 
     ``draw_x(rows)``: the next ``rows`` source points (rows, *source_shape), called block after block
     (once with n for a file, once per shard for a folder); ``generator``: the model's draws, batch
     after batch of at most ``batch_size`` points; ``n_per_x``: draws per point (``sample``); ``keep``:
-    rows of x and y to return for a grid. A progress bar counts the points (on a terminal only)."""
+    rows of x and y to return for a grid; ``keywords``: passed to every ``sample`` / ``transport`` call.
+    A progress bar counts the points (on a terminal only)."""
     writer = writer_for(where, n, n_per_x)
     result, heads = Written([], (n,), (n,)), []
     with progress_bar(total=n, initial=0, enabled=progress, desc="sample") as bar:
@@ -218,7 +220,7 @@ def write_samples(model, draw_x: Callable[[int], torch.Tensor], n: int, where: L
             x = draw_x(stop - start)
             writer.begin(x.cpu().numpy())
             for i, j in blocks(stop - start, batch_size):
-                y = draws(model, x[i:j], n_per_x, generator)
+                y = draws(model, x[i:j], n_per_x, generator, **(keywords or {}))
                 shown = model.present(y)
                 writer.put(i, shown.cpu().numpy(), None if shown is y else y.cpu().numpy())
                 if start + i < keep:

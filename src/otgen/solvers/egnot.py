@@ -18,6 +18,7 @@ returns (n, k, *event_shape).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -577,11 +578,11 @@ class EgNOTSolver(Solver):
         return "none"
 
     # -- the plan ------------------------------------------------------------------------------
-    def log_density(self, x: torch.Tensor, potential: nn.Module | None = None):
-        """u(y) = (f(y) − c(x, y)) / eps for chains conditioned on ``x``, in the sampler's form
-        ``(y, need_value) -> (u or None, ∇_y u)``; gradients never build a graph of the graph.
-        ``potential`` defaults to the trained f."""
-        eps, cost = self.eps, self.cost
+    def log_density(self, x: torch.Tensor, potential: nn.Module | None = None, temperature: float = 1.0):
+        """u(y) = (f(y) − c(x, y)) / (eps·temperature) for chains conditioned on ``x``, in the sampler's
+        form ``(y, need_value) -> (u or None, ∇_y u)``; gradients never build a graph of the graph.
+        ``potential`` defaults to the trained f; ``temperature`` 1 is the plan itself (``sample``)."""
+        eps, cost = self.eps * temperature, self.cost
         potential = self.potential if potential is None else potential
 
         def value_and_grad(y: torch.Tensor):
@@ -612,11 +613,12 @@ class EgNOTSolver(Solver):
             return GaussianBase(self._kernel_std, x_rows)
         return GaussianBase(self._init_scale)
 
-    def _smc_draws(self, x: torch.Tensor, particles: int, steps: int, rng: torch.Generator, potential: nn.Module):
+    def _smc_draws(self, x: torch.Tensor, particles: int, steps: int, rng: torch.Generator, potential: nn.Module,
+                   temperature: float = 1.0):
         """Tempered SMC: equally weighted draws (len(x), particles, *event_shape) and the stats."""
         xr = x.repeat_interleave(particles, dim=0)
         with frozen(potential, eval_mode=True):
-            return self.smc.run(self.log_density(xr, potential), self._base(xr), x.shape[0], particles,
+            return self.smc.run(self.log_density(xr, potential, temperature), self._base(xr), x.shape[0], particles,
                                 self.event_shape, rng, steps, dtype=x.dtype, device=x.device)
 
     def _refresh_draws(self, x: torch.Tensor) -> torch.Tensor:
@@ -626,7 +628,8 @@ class EgNOTSolver(Solver):
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, n_per_x: int = 1, *, steps: int | None = None,
-               rng: torch.Generator | None = None, batch_size: int | None = None) -> torch.Tensor:
+               rng: torch.Generator | None = None, batch_size: int | None = None,
+               temperature: float = 1.0) -> torch.Tensor:
         """Draws from pi(·|x): (len(x), n_per_x, *event_shape). Fresh chains, ``steps`` sampler
         steps per draw (default the sampler's ``sample_steps``). "smc" runs independent tempered-SMC
         groups of max(``particles``, min(n_per_x, ``sample_group``)) particles per x, as many as
@@ -640,31 +643,48 @@ class EgNOTSolver(Solver):
         after the other (None, the default: all x in one run); an int >= 1 or None (ValueError naming
         ``batch_size`` otherwise). Each run draws its own starting points and noise for all its steps,
         so batched draws are other draws from the same distribution, not one run's numbers (only a
-        ``batch_size`` >= len(x) gives them)."""
+        ``batch_size`` >= len(x) gives them).
+        ``temperature`` T in (0, 1]: draw from pi(·|x)^(1/T) ∝ exp((f(y) − c(x, y))/(eps·T)) instead,
+        the plan sharpened around its modes (the EgNOT paper samples its image plans this way): another
+        law than the plan, with less of its noise (about T·eps per pixel around a mode). 1, the
+        default, is the plan. The sampler keeps its step size, so the chains need
+        step_size < 2·eps·T/curvature to stay stable (docs/egnot.md); a closed-form plan has T = 1 only."""
         x = self._as_source(x, "x")
         n_per_x = self._count("n_per_x", n_per_x, low=1)
         steps = self._count("steps", self.options.sampler.sample_steps if steps is None else steps, low=0)
         batch_size = check_batch_size(batch_size)
+        temperature = self.check_temperature(temperature)
         rng = self._sampling_rng(rng)
         potential = self.ema.shadow if self.ema is not None else self.potential
-        return map_batches(lambda rows: self._draws(rows, n_per_x, steps, rng, potential), x, batch_size)
+        return map_batches(lambda rows: self._draws(rows, n_per_x, steps, rng, potential, temperature), x,
+                           batch_size)
+
+    def check_temperature(self, temperature: Any) -> float:
+        """``temperature`` as a float in (0, 1]; ValueError naming it otherwise, or for T != 1 where the
+        plan is drawn in closed form (pi^(1/T) of a Gaussian mixture is no Gaussian mixture)."""
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature <= 1:
+            raise ValueError(f"temperature must be a number in (0, 1] (1: the plan itself), got {temperature!r}")
+        if self.exact_plan and temperature != 1:
+            raise ValueError(f"temperature={temperature!r}: this EgNOT draws its plan in closed form (the "
+                             "gaussian_mixture potential), at temperature 1 only")
+        return float(temperature)
 
     def _draws(self, x: torch.Tensor, n_per_x: int, steps: int, rng: torch.Generator,
-               potential: nn.Module) -> torch.Tensor:
+               potential: nn.Module, temperature: float = 1.0) -> torch.Tensor:
         """One sampler run: n_per_x draws per x, (len(x), n_per_x, *event_shape) (exact draws where
         the plan has a closed form: ``steps`` then plays no part)."""
         if self.exact_plan:
             return potential.conditional_sample(x, n_per_x, rng)
         if self._smc:
-            return self._grouped_smc_draws(x, n_per_x, steps, rng, potential)
+            return self._grouped_smc_draws(x, n_per_x, steps, rng, potential, temperature)
         xr = x.repeat_interleave(n_per_x, dim=0)
         y0 = self._init(xr, rng)
         with frozen(potential, eval_mode=True):
-            y, _ = self.langevin.run(self.log_density(xr, potential), y0, rng, steps)
+            y, _ = self.langevin.run(self.log_density(xr, potential, temperature), y0, rng, steps)
         return y.reshape(x.shape[0], n_per_x, *self.event_shape)
 
     def _grouped_smc_draws(self, x: torch.Tensor, n_per_x: int, steps: int, rng: torch.Generator,
-                           potential: nn.Module):
+                           potential: nn.Module, temperature: float = 1.0):
         """n_per_x draws per x, (len(x), n_per_x, *event_shape), from independent SMC groups.
 
         Measured on the mixture pairs' exact potential (docs/egnot.md): where the kernel is much
@@ -674,7 +694,7 @@ class EgNOTSolver(Solver):
         s = self.options.sampler
         size = max(s.particles, min(n_per_x, s.sample_group))
         n_groups = -(-n_per_x // size)
-        y, _ = self._smc_draws(x.repeat_interleave(n_groups, dim=0), size, steps, rng, potential)
+        y, _ = self._smc_draws(x.repeat_interleave(n_groups, dim=0), size, steps, rng, potential, temperature)
         y = y.reshape(x.shape[0], n_groups * size, *self.event_shape)
         if n_groups * size > n_per_x:  # a random subset: resampled particles come ordered by ancestor
             keep = torch.rand(y.shape[:2], generator=rng, device=rng.device).argsort(1)[:, :n_per_x]
@@ -682,10 +702,10 @@ class EgNOTSolver(Solver):
         return y
 
     def transport(self, x: torch.Tensor, *, steps: int | None = None, rng: torch.Generator | None = None,
-                  batch_size: int | None = None) -> torch.Tensor:
-        """One draw from pi(·|x) per x: (len(x), *event_shape) (``steps``, ``rng``, ``batch_size``: as
-        ``sample`` takes them)."""
-        return self.sample(x, 1, steps=steps, rng=rng, batch_size=batch_size)[:, 0]
+                  batch_size: int | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """One draw from pi(·|x) per x: (len(x), *event_shape) (``steps``, ``rng``, ``batch_size``,
+        ``temperature``: as ``sample`` takes them)."""
+        return self.sample(x, 1, steps=steps, rng=rng, batch_size=batch_size, temperature=temperature)[:, 0]
 
     def present(self, y: torch.Tensor) -> torch.Tensor:
         """Draws as images: G(z) for a generator cost (latents (n[, k], *event_shape) decoded to
