@@ -73,8 +73,8 @@ def main() -> int:
         target_class = target["classes"][0] if isinstance(target["classes"], list) else target["classes"]
         for t in args.temperatures:
             for seed in args.seeds:
-                s = translation_scores(model, source, target, n_draws=4, seed=seed, temperature=t)["model"]
-                _, y = translation_draws(model, source, 4, seed, t)
+                x, y = translation_draws(model, source, 4, seed, t)
+                s = translation_scores(model, source, target, n_draws=4, seed=seed, temperature=t, draws=(x, y))["model"]
                 s["sklearn_accuracy"] = float((svc.predict(as_8x8(y.flatten(0, 1))) == target_class).mean())
                 rows[t].append({"run": str(run), "seed": seed, **s})
                 print(f"{run.name} T={t:g} seed {seed}: otgen {s['accuracy']:.1%}, sklearn {s['sklearn_accuracy']:.1%}, "

@@ -194,8 +194,8 @@ def image_scores(model, spec: dict | None, data, n: int = 1000, features: Any = 
     """FD, KID and precision/recall (``evaluate.images``) of ``n`` model outputs in ``features`` space
     against the run's reference images (``reference_images``: at most ``n_reference``) or the
     statistics file ``ref``; generated ``batch_size`` at a time (``generated_batches``), or given as
-    ``samples`` (``latent``: as ``generated_batches``). ``cache``: the ``.npz`` where the reference statistics are kept between calls
-    (recomputed if the data spec or features change)."""
+    ``samples`` (``latent``, ``temperature``: as ``generated_batches``). ``cache``: the ``.npz`` where
+    the reference statistics are kept between calls (recomputed if the data spec or features change)."""
     net = feature_network(features, model.device)
     if ref is not None:
         reference = reference_stats(net, path=ref)
@@ -287,13 +287,15 @@ def translation_draws(model, source_spec: dict, n_draws: int = 4, seed: int = 0,
 
 @torch.no_grad()
 def translation_scores(model, source_spec: dict, target_spec: dict, n_draws: int = 4,
-                       seed: int = 0, temperature: float = 1.0) -> dict[str, Any]:
+                       seed: int = 0, temperature: float = 1.0,
+                       draws: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, Any]:
     """Scores of a digits A -> digits B translation run (see the module docstring); the sources are
     the held-out test images of ``source_spec``, the reference the held-out images of ``target_spec``;
-    the draws at ``temperature`` (``plan_keywords``; recorded in the scores unless 1)."""
+    the draws at ``temperature`` (``plan_keywords``; recorded in the scores unless 1), or ``draws``,
+    the (x, y) that ``translation_draws`` gives for these arguments, if already drawn."""
     keywords = plan_keywords(model, temperature)
     evaluator = digits_evaluator()
-    x, y = translation_draws(model, source_spec, n_draws, seed, temperature)
+    x, y = translation_draws(model, source_spec, n_draws, seed, temperature) if draws is None else draws
     target_train, target_test = digits_splits(target_spec)
     classes = target_spec.get("classes", list(range(10)))
     classes = [classes] if isinstance(classes, int) else list(classes)
