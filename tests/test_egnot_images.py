@@ -217,6 +217,7 @@ def test_a_translation_run_scores_itself_against_the_identity_and_random_targets
     assert main(["train", str(path), "--out", str(tmp_path / "run"), "--threads", "1"]) == 0
     scores = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert scores["n_sources"] == 34 and scores["target_classes"] == [3]
+    assert scores["temperature"] == 0.25  # the config's eval.temperature: draws of pi^(1/T)
     assert scores["identity"]["content"] == 0.0 and scores["identity"]["hue_error"] == 0.0
     assert scores["random_target"]["accuracy"] > 0.9 and scores["random_target"]["hue_error"] > 0.15
     assert math.isfinite(scores["model"]["fd"]) and scores["model"]["diversity"] > 0
