@@ -53,7 +53,7 @@ def trained():
     data = digits(size=8, split="train")
     model = tiny()
     model.fit(data, n_iters=30, batch_size=32, progress=False)
-    assert model.latent_mixture.weights.shape == (10,)  # training fits the default: 10 components
+    assert model.latent_mixture.weights.shape == (20,)  # training fits the default: 20 components
     model.fit_latent_sampler(data, components=4)
     return model, data
 

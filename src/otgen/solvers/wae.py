@@ -63,7 +63,8 @@ LR_SCHEDULES = ("constant", "cosine", "steps")
 LOGVAR_RANGE = (-16.0, 8.0)  # a Gaussian encoder's log-variance is clipped to this (official code: clipped)
 PRETRAIN_STOP = 0.1          # encoder pre-training stops once the moment mismatch is below this (wae.md §6)
 NOISE_BOUND = 2.0            # input noise: a standard normal truncated to [−2, 2] (the official code's)
-LATENT_COMPONENTS = 10       # the fitted latent sampler's Gaussians (pythae's GaussianMixtureSampler default)
+LATENT_COMPONENTS = 20       # the fitted latent sampler's Gaussians (pythae's default is 10; 20 measured better on
+                             # digits: docs/wae.md, "The fitted latent sampler")
 LATENT_CODES = 10_000        # ... fitted to the codes of at most this many training samples
 
 #: the keyword arguments the default networks get unless their spec sets them (``nn.build``'s
@@ -540,7 +541,7 @@ class WAESolver(Solver):
     @torch.no_grad()
     def fit_latent_sampler(self, data: Any, components: int = LATENT_COMPONENTS, covariance: str = "full",
                            codes: int = LATENT_CODES) -> GaussianMixture:
-        """Fit the latent sampler (pythae's ``GaussianMixtureSampler``): a Gaussian mixture of
+        """Fit the latent sampler (as pythae's ``GaussianMixtureSampler``): a Gaussian mixture of
         ``components`` Gaussians with "full" or "diag" ``covariance`` (``GaussianMixture.fit``: EM by
         scikit-learn, from the model's seed) to the codes E(x) (the encoder's mean) of at most
         ``codes`` training samples of ``data`` (``training_rows``). Training fits it after the last
