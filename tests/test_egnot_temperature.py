@@ -25,14 +25,14 @@ class Quadratic(nn.Module):
 @pytest.mark.parametrize("temperature", [1.0, 0.25])
 def test_draws_follow_the_tempered_plan(sampler, temperature):
     eps, a = 0.5, 0.5
-    spec = {"name": "langevin", "step_size": 0.01, "sample_steps": 800} if sampler == "langevin" else \
-        {"name": "smc", "sample_steps": 200}
+    spec = {"name": "langevin", "step_size": 0.01, "sample_steps": 400} if sampler == "langevin" else \
+        {"name": "smc", "sample_steps": 100}
     model = otgen.EgNOT(dim=2, eps=eps, potential=Quadratic(a), sampler=spec)
     x = torch.tensor([[1.0, -2.0]])
-    y = model.sample(x, 4000, rng=torch.Generator().manual_seed(0), temperature=temperature)[0].double()
+    y = model.sample(x, 2000, rng=torch.Generator().manual_seed(0), temperature=temperature)[0].double()
     mean, var = x[0].double() / (1 + 2 * a), temperature * eps / (1 + 2 * a)
-    # sampling error of 4000 draws: 0.5 % of the variance... ULA's step bias: eta/4 of the variance
-    assert torch.allclose(y.mean(0), mean, atol=4 * (var / 4000) ** 0.5 + 0.01)
+    # the sampling error of 2000 draws' variance is 3 %, ULA's step bias about eta·precision/4 = 2 %
+    assert torch.allclose(y.mean(0), mean, atol=4 * (var / 2000) ** 0.5 + 0.01)
     assert torch.allclose(y.var(0), torch.full((2,), var, dtype=torch.float64), rtol=0.1)
 
 

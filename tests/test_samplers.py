@@ -269,9 +269,9 @@ def test_sample_draws_in_independent_groups_of_sample_group_particles(monkeypatc
     calls = []
     original = model._smc_draws
 
-    def recording(x, particles, steps, rng, potential):
+    def recording(x, particles, steps, rng, potential, *rest):
         calls.append((len(x), particles))
-        return original(x, particles, steps, rng, potential)
+        return original(x, particles, steps, rng, potential, *rest)
 
     monkeypatch.setattr(model, "_smc_draws", recording)
     x = torch.zeros(3, 2)

@@ -180,7 +180,8 @@ def test_bf16_autocast_runs_the_steps_in_bfloat16_and_keeps_float32_weights():
         conv.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
         model.fit(data, n_iters=10, batch_size=32, progress=False, log_every=10, precision=precision)
         runs[precision] = model.history.metrics["rec"]
-        assert set(seen) == {torch.bfloat16 if precision == "bf16" else torch.float32}
+        # the 10 steps' encoder calls (after them, the latent sampler encodes the training data in float32)
+        assert len(seen) > 10 and set(seen[:10]) == {torch.bfloat16 if precision == "bf16" else torch.float32}
         assert all(p.dtype == torch.float32 for p in model.encoder.parameters())
     assert runs["bf16"] == pytest.approx(runs["fp32"], rel=0.02)  # bfloat16 rounding, the same training
     with pytest.raises(ValueError, match="precision must be one of"):
