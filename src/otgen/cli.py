@@ -19,7 +19,7 @@ from . import io, metrics
 from .bench import pot_entropic_cost
 from .evaluate.pairs import evaluate_pair
 from . import sampling_run
-from .image_runs import plan_keywords, score_image_run
+from .image_runs import own_source, plan_keywords, score_image_run
 from .models import check_generator_spec, get_solver, is_generator_spec, load, run_weights
 from .runtime import keep_freed_memory
 from .solvers.base import cuda_problem
@@ -428,7 +428,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not weights.is_file():
         raise cfgmod.ConfigError(f"{run} holds no trained model (no model.pt, no checkpoints/{ckpt.LAST})")
     model = load(weights, **({"device": device} if device is not None else {}))
-    own = model.own_source(args.latent)  # ValueError for --latent fitted where the model has no fitted sampler
+    own = own_source(model, args.latent)  # ValueError for --latent fitted where the model has no fitted sampler
     keywords = plan_keywords(model, args.temperature)  # ValueError where the draws take no temperature
     if own is not None and (args.source or args.n_per_x > 1):
         raise cfgmod.ConfigError(f"{model.name} draws its own source (its prior) and decodes it deterministically; "
