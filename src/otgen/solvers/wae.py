@@ -35,7 +35,7 @@ import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -367,18 +367,23 @@ def _with_defaults(role: str, spec: Any, given: dict[str, Any]) -> Any:
 # ----------------------------------------------------------------------------- the solver
 
 
-def training_rows(data: Any, n: int, rng: torch.Generator) -> torch.Tensor:
-    """At most n training samples of ``data``: every row of a finite set (a Tensor, an ``Empirical`` /
-    ``ImageSet``, a streaming ``ImageDataset``) that holds at most n, else n rows of it drawn without
-    replacement from ``rng``; n draws of any other sampler."""
+def training_rows(data: Any, n: int, rng: torch.Generator, block: int = 1000) -> Iterator[torch.Tensor]:
+    """At most n training samples of ``data``, in blocks of at most ``block`` rows (only one block of
+    a streaming data set is read into memory at a time): every row of a finite set (a Tensor, an
+    ``Empirical`` / ``ImageSet``, a streaming ``ImageDataset``) that holds at most n, else n rows of it
+    drawn without replacement from ``rng``; n draws of any other sampler."""
     if isinstance(data, Empirical):
         data = data.samples
     if not isinstance(data, (torch.Tensor, ImageDataset)):
-        return draw(data, n, rng)
+        for start in range(0, n, block):
+            yield draw(data, min(block, n - start), rng)
+        return
     rows = torch.arange(len(data)) if len(data) <= n else torch.randperm(len(data), generator=rng)[:n].sort().values
-    if isinstance(data, torch.Tensor):
-        return data[rows.to(data.device)]
-    return torch.cat([data.convert(data[int(i)][None]) for i in rows])  # stored sizes may differ: one at a time
+    for part in rows.split(block):
+        if isinstance(data, torch.Tensor):
+            yield data[part.to(data.device)]
+        else:  # stored sizes may differ: converted one at a time
+            yield torch.cat([data.convert(data[int(i)][None]) for i in part])
 
 
 def truncated_normal(shape: Sequence[int], bound: float, rng: torch.Generator,
@@ -548,9 +553,8 @@ class WAESolver(Solver):
         step with these defaults (at most as many components as codes); call this to refit it. Kept,
         and saved with the model, for ``sample_prior(n, latent="fitted")``; returned."""
         codes = self._count("codes", codes, low=2)
-        x = training_rows(data, codes, torch.Generator().manual_seed(derived_seed(self.seed, 7)))
-        x = self._as_batch("data", x, self.data_shape)
-        z = torch.cat([self.encode(x[i:i + 1000].to(self.device)) for i in range(0, len(x), 1000)])
+        rows = training_rows(data, codes, torch.Generator().manual_seed(derived_seed(self.seed, 7)))
+        z = torch.cat([self.encode(self._as_batch("data", x, self.data_shape).to(self.device)).cpu() for x in rows])
         self.latent_mixture = GaussianMixture.fit(z.double().cpu().numpy(), components, covariance, seed=self.seed)
         return self.latent_mixture
 
