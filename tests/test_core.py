@@ -86,6 +86,23 @@ def test_unknown_keys_get_a_did_you_mean_in_configs_and_files(tmp_path):
         otgen.models.from_config("EgNOT", {"dim": 2, "potentail": "mlp"})
 
 
+def test_a_learning_rate_written_1e_3_is_a_float_in_files_and_in_set(tmp_path):
+    # PyYAML reads 1e-3 (no dot) as a string, which no float option takes; configs read it as 0.001
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {name: UOTM, dim: 2, optim_g: {lr: 5e-5}, optim_v: {lr: 2E-4}}\n"
+                    "data: {source: {name: normal, dim: 2}, target: {name: normal, dim: 2}}\n"
+                    "train: {n_iters: 10, batch_size: 8}\n")
+    cfg = cfgmod.load_yaml(path)
+    assert cfg["model"]["optim_g"]["lr"] == 5e-5 and cfg["model"]["optim_v"]["lr"] == 2e-4
+    cfg = cfgmod.apply_overrides(cfg, ["model.optim_g.lr=1e-3", "model.phi1=kl", "train.seed=7"])
+    assert cfg["model"]["optim_g"]["lr"] == 1e-3 and cfg["model"]["phi1"] == "kl" and cfg["train"]["seed"] == 7
+    model = cfgmod.build_model(cfgmod.validate(cfg)["model"])
+    assert model.options.optim_g.lr == 1e-3 and model.options.optim_v.lr == 2e-4
+    # an exponent makes a float, never an int: train.n_iters = 1e3 is refused by its type, by name
+    with pytest.raises(cfgmod.ConfigError, match=r"train.n_iters must be an int >= 1, got 1000.0"):
+        cfgmod.validate(cfgmod.apply_overrides(cfgmod.load_yaml(path), ["train.n_iters=1e3"]))
+
+
 def test_the_registry_is_case_insensitive_and_serves_every_face():
     assert get_solver("uotm") is get_solver("UOTM") is otgen.UOTM
     assert sorted(cls.name for cls in SOLVERS.values()) == ["EgNOT", "SJKO", "UOTM", "WAE"]

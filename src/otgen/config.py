@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,22 @@ class ConfigError(ValueError):
         super().__init__(message)
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (YAML 1.1), except that a number with an exponent and no dot, ``1e-3`` or
+    ``5E-5``, is a float as in YAML 1.2 (PyYAML reads it as the string "1e-3", which no float option
+    takes: the way learning rates are usually written)."""
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def parse_yaml(text: str) -> Any:
+    """``text`` read by :class:`ConfigLoader` (yaml.YAMLError if it is not YAML)."""
+    return yaml.load(text, Loader=ConfigLoader)
+
+
 def _yaml_problem(e: yaml.YAMLError) -> tuple[str, str]:
     """(where, what) of a YAML error: ``"line 3, column 7"`` (1-based) and the parser's problem, with
     the context it was parsing (and that context's line)."""
@@ -93,7 +110,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.start} cannot be read); a config is YAML text") from None
     try:
-        cfg = yaml.safe_load(text) or {}
+        cfg = parse_yaml(text) or {}
     except yaml.YAMLError as e:
         where, what = _yaml_problem(e)
         raise ConfigError(f"{path}{', ' + where if where else ''}: invalid YAML: {what}") from None
@@ -115,7 +132,7 @@ def apply_overrides(cfg: dict[str, Any], assignments: list[str]) -> dict[str, An
         if len(parts) < 2 or not all(parts):
             raise ConfigError(f"--set key must be section.name (e.g. train.n_iters), got {key!r}")
         try:
-            value = yaml.safe_load(raw)
+            value = parse_yaml(raw)
         except yaml.YAMLError as e:
             raise ConfigError(f"--set {key}: the value {raw!r} is not valid YAML ({_yaml_problem(e)[1]})") from None
         node = cfg
