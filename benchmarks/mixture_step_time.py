@@ -1,12 +1,17 @@
 """Training time of EgNOT with the mixture potential (bench's egnot_mixture settings) against the
 LightSB peer (bench_peers.lightsb_settings) on one mixture cell, interleaved so that both see the same
-load: ``--rounds`` rounds of (egnot_mixture: a fresh model, ``--steps`` steps, its k-means start
-included; LightSB: a fresh model, ``--steps`` steps), one process, ``--threads`` torch threads.
+load: ``--rounds`` rounds of (egnot_mixture: a fresh model, its k-means start included; LightSB: a
+fresh model), one process, ``--threads`` torch threads. Each trains its own budget of the bench
+(``EvalBudget.mixture_iters`` = 9 800 and ``peer_iters`` = 10 000 steps of batch 128) times ``--scale``.
 
-    python benchmarks/mixture_step_time.py [--dim 128] [--eps 10] [--steps 2000] [--rounds 5] [--threads 1]
+    python benchmarks/mixture_step_time.py [--dim 128] [--eps 10] [--scale 1] [--rounds 5] [--threads 1]
+    python benchmarks/mixture_step_time.py --split [--dim 128] [--eps 10] [--rounds 6] [--threads 1]
 
-Prints each round's seconds and the totals: with the same number of steps each, egnot_mixture's
-total holds ``rounds`` k-means starts where one run has one (an upper bound on its time).
+Prints each round's seconds and the totals. With ``--scale`` below 1 each round still holds a whole
+k-means start, so egnot_mixture's share is an upper bound on a full run's. ``--split`` measures the two
+parts of the difference instead, in rounds of (egnot_mixture 1 step, LightSB 1 step, LightSB 201
+steps): the k-means start (egnot_mixture's first step less LightSB's) against the steps that
+egnot_mixture leaves out (``peer_iters − mixture_iters``, timed as LightSB's).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 
 import torch
 
-from otgen.bench import Cell, mixture_settings
+from otgen.bench import FULL_BUDGET, Cell, mixture_settings
 from otgen.bench_peers import lightsb_settings
 from otgen.models import get_solver
 
@@ -25,24 +30,50 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--eps", type=float, default=10.0)
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--scale", type=float, default=1.0, help="fraction of the bench's step budgets")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--split", action="store_true", help="time the k-means start against the steps left out")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cell = Cell("mixture", args.dim, args.eps)
     pair = cell.pair(0)  # the suite's pair of this cell (seed 0)
+    if args.split:
+        split(pair, cell, args)
+        return
     totals = {"egnot_mixture": 0.0, "lightsb": 0.0}
     for r in range(args.rounds):
-        for name, settings in (("egnot_mixture", mixture_settings(cell)),
-                               ("lightsb", lightsb_settings(args.dim, args.eps))):
+        for name, settings, budget in (("egnot_mixture", mixture_settings(cell), FULL_BUDGET.mixture_iters),
+                                       ("lightsb", lightsb_settings(args.dim, args.eps), FULL_BUDGET.peer_iters)):
             model = get_solver("egnot")(**settings, seed=r)
+            steps = max(1, round(budget * args.scale))
             t0 = time.perf_counter()
-            model.fit(pair.source, pair.target, n_iters=args.steps, batch_size=128, progress=False)
+            model.fit(pair.source, pair.target, n_iters=steps, batch_size=FULL_BUDGET.peer_batch, progress=False)
             seconds = time.perf_counter() - t0
             totals[name] += seconds
-            print(f"round {r} {name}: {seconds:.1f} s", flush=True)
+            print(f"round {r} {name}: {steps} steps, {seconds:.1f} s", flush=True)
     print({k: round(v, 1) for k, v in totals.items()}, f"ratio {totals['egnot_mixture'] / totals['lightsb']:.3f}")
+
+
+def split(pair, cell: Cell, args) -> None:
+    left_out = FULL_BUDGET.peer_iters - FULL_BUDGET.mixture_iters
+
+    def fit(settings: dict, steps: int, seed: int) -> float:
+        model = get_solver("egnot")(**settings, seed=seed)
+        t0 = time.perf_counter()
+        model.fit(pair.source, pair.target, n_iters=steps, batch_size=FULL_BUDGET.peer_batch, progress=False)
+        return time.perf_counter() - t0
+
+    start = steps = 0.0
+    for r in range(args.rounds):
+        first = fit(mixture_settings(cell), 1, r)
+        peer_first = fit(lightsb_settings(args.dim, args.eps), 1, r)
+        peer_more = fit(lightsb_settings(args.dim, args.eps), 1 + left_out, r)
+        start, steps = start + first - peer_first, steps + peer_more - peer_first
+        print(f"round {r}: egnot_mixture 1 step {first:.3f} s, LightSB 1 step {peer_first:.3f} s, "
+              f"LightSB {1 + left_out} steps {peer_more:.3f} s", flush=True)
+    print(f"k-means start {start / args.rounds:.3f} s against {left_out} steps {steps / args.rounds:.3f} s "
+          f"(means of {args.rounds} rounds)")
 
 
 if __name__ == "__main__":
