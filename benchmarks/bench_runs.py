@@ -23,10 +23,13 @@ sys.exit(rc)
 """
 
 
-def train_run(name: str, config: Path, out: Path, threads: int, sets: list[str] = ()) -> dict:
-    """``otgen train CONFIG --out OUT --threads T [--set ...]``; returns the run's ``eval.json`` with
-    ``wall_min``, ``peak_rss_mib`` and ``stdout`` added. Exits with the child's output if it fails."""
+def train_run(name: str, config: Path, out: Path, threads: int, sets: list[str] = (), resume: bool = False) -> dict:
+    """``otgen train CONFIG --out OUT --threads T [--set ...] [--resume]``; returns the run's
+    ``eval.json`` with ``wall_min``, ``peak_rss_mib`` and ``stdout`` added. Exits with the child's
+    output if it fails."""
     cmd = [sys.executable, "-c", CHILD, "train", str(config), "--out", str(out), "--threads", str(threads)]
+    if resume:
+        cmd.append("--resume")
     for s in sets:
         cmd += ["--set", s]
     t0 = time.perf_counter()
