@@ -93,6 +93,8 @@ def plot_curves(runs: dict[str, list[dict]], path: Path) -> None:
             axes[1].plot(steps, [100 * c["samples_outlier_share"] for c in r["curve"]], **kw)
     data_share = next(iter(runs.values()))[0]["data_outlier_share"]
     axes[1].axhline(100 * data_share, color="k", ls="--", lw=1, label=f"data ({data_share:.1%})")
+    top = max([data_share] + [c["samples_outlier_share"] for rs in runs.values() for r in rs for c in r["curve"]])
+    axes[1].set_ylim(0, 115 * top)
     axes[0].set(xlabel="training step", ylabel="digits-FD (log scale)", yscale="log",
                 title="digits-FD of 1000 samples, 3 seeds")
     axes[1].set(xlabel="training step", ylabel="generated outliers (%)", title="outlier share of 1000 samples")
