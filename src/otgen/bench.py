@@ -89,7 +89,7 @@ class EvalBudget:
     peer_iters: int = 10_000  # training steps of the peers (bench_peers: LightSB's published 10 000 of batch 128)
     peer_batch: int = 128  # also the batch of egnot_mixture
     # training steps of egnot_mixture: 200 fewer than the LightSB peer's, which pay for its k-means start
-    # (the draws and kmeans2 of 4096 target samples cost the time of about 90 steps at D = 128), so that
+    # (the draws and kmeans2 of 4096 target samples cost the time of 70–80 steps at D = 128), so that
     # its run is no longer than the peer's (BENCHMARKS.md, "EgNOT with the Gaussian-mixture potential")
     mixture_iters: int = 9_800
 
