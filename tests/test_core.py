@@ -103,6 +103,19 @@ def test_a_learning_rate_written_1e_3_is_a_float_in_files_and_in_set(tmp_path):
         cfgmod.validate(cfgmod.apply_overrides(cfgmod.load_yaml(path), ["train.n_iters=1e3"]))
 
 
+def test_a_key_given_twice_in_a_config_is_refused_with_its_lines(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("eval:\n  seed: 0\n  temperature: 0.25\n  temperature: 1.0\n")
+    with pytest.raises(cfgmod.ConfigError, match=r"c.yaml, line 4, column 3: invalid YAML: the key "
+                                                 r"'temperature' is given twice in one mapping \(first on line 3\)"):
+        cfgmod.load_yaml(path)
+    # the same key in two mappings is two keys; every shipped config loads
+    path.write_text("model: {seed: 1}\ntrain: {seed: 1}\n")
+    assert cfgmod.load_yaml(path) == {"model": {"seed": 1}, "train": {"seed": 1}}
+    for config in (Path(__file__).parent.parent / "configs").glob("*.yaml"):
+        cfgmod.load_yaml(config)
+
+
 def test_the_registry_is_case_insensitive_and_serves_every_face():
     assert get_solver("uotm") is get_solver("UOTM") is otgen.UOTM
     assert sorted(cls.name for cls in SOLVERS.values()) == ["EgNOT", "SJKO", "UOTM", "WAE"]

@@ -72,7 +72,19 @@ class ConfigError(ValueError):
 class ConfigLoader(yaml.SafeLoader):
     """PyYAML's safe loader (YAML 1.1), except that a number with an exponent and no dot, ``1e-3`` or
     ``5E-5``, is a float as in YAML 1.2 (PyYAML reads it as the string "1e-3", which no float option
-    takes: the way learning rates are usually written)."""
+    takes: the way learning rates are usually written), and that a key given twice in one mapping is
+    an error (PyYAML keeps the last silently; YAML 1.2 forbids it)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice in one mapping (first on line "
+                    f"{seen[key].start_mark.line + 1})", key_node.start_mark)
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 ConfigLoader.add_implicit_resolver(
