@@ -30,6 +30,7 @@ import torch
 
 from bench_runs import fresh_out, parser, train_run, write_results
 from otgen.bench import machine_meta
+from otgen.config import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "digits_uotm_outliers.yaml"
@@ -59,7 +60,8 @@ def train_curve(label: str, seed: int, out: Path, threads: int, sets: list[str],
         print(f"  {label} step {steps}: outliers {r['samples_outlier_share']:.1%}, digits-FD {r['samples_fd']:.1f}, "
               f"{r['samples_coverage']}/10 classes", flush=True)
     result = {**{k: v for k, v in r.items() if k != "stdout"}, "label": label, "seed": seed, "threads": threads,
-              "settings": [x for x in sets if not x.startswith(("model.seed=", "train.seed="))], "wall_min": wall,
+              "settings": [x for x in sets if not x.startswith(("model.seed=", "train.seed="))],
+              "meta": machine_meta(threads), "wall_min": wall,
               "peak_rss_mib": rss, "curve": curve}
     (out / "curve.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
@@ -116,9 +118,7 @@ def main() -> int:
     p.add_argument("--collect", nargs="+", default=None, metavar="DIR",
                    help="train nothing: report the runs (their curve.json) in these folders")
     args = p.parse_args()
-    import yaml
-
-    total = args.total or yaml.safe_load(CONFIG.read_text())["train"]["n_iters"]
+    total = args.total or load_yaml(CONFIG)["train"]["n_iters"]
     if args.collect:
         runs = collect(args.collect)
         total, args.every = runs[next(iter(runs))][0]["curve"][-1]["step"], runs[next(iter(runs))][0]["curve"][0]["step"]
@@ -135,7 +135,8 @@ def main() -> int:
                       f"{r['data_outlier_share']:.1%}), digits-FD {r['samples_fd']:.1f}, {r['samples_coverage']}/10 "
                       f"classes, {r['wall_min']:.1f} min", flush=True)
         runs = collect([str(out)])
-    meta = machine_meta(args.threads)
+    # the machine as read right after the first run (a collected report is made later, maybe elsewhere)
+    meta = runs[next(iter(runs))][0].get("meta") or machine_meta(args.threads)
     settings = "; ".join(f"{label}: `{' '.join('--set ' + s for s in rs[0]['settings'])}`" for label, rs in runs.items())
     lines = [f"Measured {date.today().isoformat()} on {meta['machine']} ({meta['gflops']} GFLOP/s single-thread "
              f"float32 matmul), {args.threads} threads, torch {torch.__version__}; "
