@@ -89,14 +89,18 @@ def test_ula_with_exact_potential_and_small_step_matches_the_plan():
 
 # eps = 1.0 (about 3 minutes on one core; scores 24x below the bound) runs in `make bench`; the eps = 0.1
 # case (7x below it) stays fast, and test_bench's quick suite trains EgNOT on this pair at eps = 1.0.
-@pytest.mark.parametrize("eps", [0.1, pytest.param(1.0, marks=pytest.mark.slow)])
-def test_egnot_trained_on_gaussian_pair_beats_conditional_mean_baseline_3x(eps):
+# The quick case scores one draw: three scoring draws of the eps = 0.1 model gave 0.16 / 0.24 / 0.20 %
+# against the bound of 1.44 % (2026-12-07), a spread far inside the margin, and its tempered-SMC
+# scoring took as long as the training. `make bench` scores the slow case on the median of three.
+@pytest.mark.parametrize("eps, scoring_draws", [(0.1, 1), pytest.param(1.0, 3, marks=pytest.mark.slow)])
+def test_egnot_trained_on_gaussian_pair_beats_conditional_mean_baseline_3x(eps, scoring_draws):
     """Default settings, 1000 iterations: the learned plan must be at least 3x closer to the exact
     plan than the best deterministic predictor (the exact conditional mean)."""
     pair = GaussianEOTPair(dim=2, eps=eps, seed=0)
     model = otgen.EgNOT(dim=2, eps=eps, seed=0)
     model.fit(pair.source, pair.target, n_iters=1000, batch_size=256, progress=False)
-    scores = [metrics.cbw2_uvp(model, pair, n_conditions=50, n_per_condition=200, seed=s) for s in range(3)]
+    scores = [metrics.cbw2_uvp(model, pair, n_conditions=50, n_per_condition=200, seed=s)
+              for s in range(scoring_draws)]
     baseline = pair.baselines()["conditional_mean"]
     assert np.median(scores) <= baseline / 3, (scores, baseline)
 
