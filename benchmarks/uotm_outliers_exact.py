@@ -19,7 +19,8 @@ reg_m = 1: alpha = 1 as the config), and reports the outliers' share
 beside the data's share and balanced OT's (``ot.emd``), for three outlier kinds: ``inverted`` (the
 experiment's, ``with_outliers(kind="inverted")``), ``noise`` (``kind="noise"``, uniform pixels) and
 ``binarised`` (sign of an inverted digit: every pixel ±1, the largest norm a [-1, 1] image can have,
-built here only). Each kind's outliers are listed with their mean squared norm against the inliers':
+built here only) and ``far`` (the binarised ones doubled: pixels ±2, outside the data's range, so
+out of reach of a tanh generator; built here only, to show what a far outlier does). Each kind's outliers are listed with their mean squared norm against the inliers':
 under N(0, I) the expected cost of reaching y is tau·(256 + ‖y‖²), so only the norm tells an outlier
 apart from the source's side. Mean and range over ``--draws`` source draws. Writes
 ``benchmarks/results/uotm_outliers_exact.{md,json}``.
@@ -41,7 +42,7 @@ from otgen.bench import machine_meta
 from otgen.distributions import digits
 from otgen.distributions.images import OUTLIER_LABEL, with_outliers
 
-KINDS = ("inverted", "noise", "binarised")
+KINDS = ("inverted", "noise", "binarised", "far")
 
 
 def target_set(kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -50,9 +51,9 @@ def target_set(kind: str) -> tuple[np.ndarray, np.ndarray]:
     data = with_outliers(base, fraction=0.03, kind="noise" if kind == "noise" else "inverted", seed=0)
     y = data.images.reshape(len(data), -1).double().numpy()
     out = (data.labels == OUTLIER_LABEL).numpy()
-    if kind == "binarised":
+    if kind in ("binarised", "far"):
         y = y.copy()
-        y[out] = np.where(y[out] >= 0, 1.0, -1.0)
+        y[out] = np.where(y[out] >= 0, 1.0, -1.0) * (2.0 if kind == "far" else 1.0)
     return y, out
 
 
