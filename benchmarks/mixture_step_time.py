@@ -12,10 +12,11 @@ Prints each round's seconds and the totals. With ``--scale`` below 1 each round 
 k-means start, so egnot_mixture's share is an upper bound on a full run's. ``--split`` measures the two
 parts of the difference instead, in rounds of (egnot_mixture 1 step, LightSB 1 step, LightSB 201
 steps): the k-means start (egnot_mixture's first step less LightSB's) against the steps that
-egnot_mixture leaves out (``peer_iters − mixture_iters``, timed as LightSB's). ``--interleave N`` runs both whole trainings of a
-round at once, handing over every N steps (each ``fit`` in a thread of its own, exactly one of them
-running at any moment), and charges each method the wall time of its own turns: the load of the
-machine then falls on both alike, where whole runs one after the other see it move by ±10 %.
+egnot_mixture leaves out (``peer_iters − mixture_iters``, timed as LightSB's). ``--interleave N``
+runs both whole trainings of a round at once, handing over every N steps (each ``fit`` in a thread of
+its own, exactly one of them running at any moment), and charges each method the wall time of its own
+turns: the load of the machine then falls on both alike, where whole runs one after the other see it
+move by several per cent.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def main() -> None:
                 totals[name] += seconds[name]
             print(f"round {r}: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
                   + f", ratio {seconds['egnot_mixture'] / seconds['lightsb']:.3f}", flush=True)
-        print({k: round(v, 1) for k, v in totals.items()}, f"ratio {totals['egnot_mixture'] / totals['lightsb']:.3f}")
+        print_totals(totals)
         return
     totals = {"egnot_mixture": 0.0, "lightsb": 0.0}
     for r in range(args.rounds):
@@ -69,6 +70,10 @@ def main() -> None:
             seconds = time.perf_counter() - t0
             totals[name] += seconds
             print(f"round {r} {name}: {steps} steps, {seconds:.1f} s", flush=True)
+    print_totals(totals)
+
+
+def print_totals(totals: dict[str, float]) -> None:
     print({k: round(v, 1) for k, v in totals.items()}, f"ratio {totals['egnot_mixture'] / totals['lightsb']:.3f}")
 
 
