@@ -1,22 +1,28 @@
 """UOTM's outlier experiment on the built-in digits: UOTM-KL against balanced OTM, 3 seeds, with curves.
 
     python benchmarks/uotm_outliers_digits.py [--threads 2] [--seeds 0 1 2] [--every 500]
-                                              [--methods kl otm] [--out DIR] [--collect DIR ...]
+                                              [--methods kl otm] [--kind inverted|far] [--out DIR]
+                                              [--collect DIR ...]
 
 Trains ``configs/digits_uotm_outliers.yaml`` (16×16 digits with 3 % inverted digits added) as UOTM-KL
 (phi1 = phi2 = kl) and as balanced OTM (phi1 = phi2 = linear), with the settings of ``METHODS`` (the
-measurements behind them: BENCHMARKS.md), for each seed (model and data seed). Each run trains in segments of
-``--every`` steps, each its own ``otgen train`` process that resumes the last (a resumed run is bitwise
-the uninterrupted one, and both methods' learning rates are constant, so the segments change
-nothing) and scores the model it has reached: the share of 1000 generated images that are outliers
-(their nearest neighbour in pixels, among every train digit and every inverted train digit, is an
-inverted one), the data's own share by the same rule, digits-FD against the held-out digits and the
-classes covered. Those scores against the step are the training curves (the paper's claim that UOTM
-trains faster and steadier than OTM). Each run directory keeps its curve (``curve.json``);
-``--collect DIR ...`` trains nothing and makes the report from the runs in those folders (e.g. the
-methods trained by two processes side by side). Writes
+measurements behind them: BENCHMARKS.md), for each seed (model and data seed). ``--kind far`` adds
+"far" outliers instead (inverted digits binarised and doubled, pixels ±2: ``with_outliers``), the
+only kind that costs more to reach from N(0, I) than a digit, as in the paper's CIFAR-10 + MNIST
+(``benchmarks/uotm_outliers_exact.py``: the exact UOT keeps inverted digits and drops far ones), with
+a generator whose last activation is none instead of tanh so that it can reach them (``KINDS``).
+Each run trains in segments of ``--every`` steps, each its own ``otgen train`` process that resumes
+the last (a resumed run is bitwise the uninterrupted one, and both methods' learning rates are
+constant, so the segments change nothing) and scores the model it has reached: the share of 1000
+generated images that are outliers (their nearest neighbour in pixels, among every train digit and
+every train digit made an outlier of the kind, is an outlier), the data's own share by the same
+rule, digits-FD against the held-out digits and the classes covered. Those scores against the step
+are the training curves (the paper's claim that UOTM trains faster and steadier than OTM). Each run
+directory keeps its curve (``curve.json``); ``--collect DIR ...`` trains nothing and makes the report
+from the runs in those folders (e.g. the methods trained by two processes side by side). Writes
 ``benchmarks/results/uotm_outliers_digits.{md,json}`` and the curves' plot
-``docs/images/uotm_outliers_curves.png``.
+``docs/images/uotm_outliers_curves.png`` (with ``--kind far``: ``uotm_outliers_digits_far.*`` and
+``uotm_outliers_far_curves.png``).
 """
 
 from __future__ import annotations
@@ -46,22 +52,29 @@ METHODS = {
     "otm": ("OTM (linear, balanced)", ["model.phi1=linear", "model.phi2=linear", "model.tau=0.01",
                                        "model.critic.r1=5"]),
 }
+#: --kind -> the data and generator settings added to every run
+KINDS = {"inverted": [],
+         "far": ["data.target.outlier_kind=far", "model.generator.output=none"]}
 SCORES = ("samples_outlier_share", "samples_fd", "samples_coverage")
 
 
-def train_curve(label: str, seed: int, out: Path, threads: int, sets: list[str], total: int, every: int) -> dict:
-    """Train one run to ``total`` steps in segments of ``every``; the scores after each segment."""
-    curve, wall, rss = [], 0.0, 0.0
-    for steps in list(range(every, total, every)) + [total]:
-        r = train_run(label, CONFIG, out, threads, [f"train.n_iters={steps}"] + (sets if steps == every else []),
-                      resume=steps > every)
+def train_curve(label: str, seed: int, out: Path, threads: int, sets: list[str], total: int, every: int,
+                done: dict | None = None) -> dict:
+    """Train one run to ``total`` steps in segments of ``every``; the scores after each segment.
+    ``done``: the run's ``curve.json`` so far, to go on from its last step (resumed)."""
+    curve, wall, rss = (list(done["curve"]), done["wall_min"], done["peak_rss_mib"]) if done else ([], 0.0, 0.0)
+    start = curve[-1]["step"] if curve else 0
+    for steps in list(range(start + every, total, every)) + [total]:
+        first = steps == every and not done
+        r = train_run(label, CONFIG, out, threads, [f"train.n_iters={steps}"] + (sets if first else []),
+                      resume=not first)
         wall, rss = wall + r["wall_min"], max(rss, r["peak_rss_mib"])
         curve.append({"step": steps, **{k: r[k] for k in SCORES}})
         print(f"  {label} step {steps}: outliers {r['samples_outlier_share']:.1%}, digits-FD {r['samples_fd']:.1f}, "
               f"{r['samples_coverage']}/10 classes", flush=True)
     result = {**{k: v for k, v in r.items() if k != "stdout"}, "label": label, "seed": seed, "threads": threads,
               "settings": [x for x in sets if not x.startswith(("model.seed=", "train.seed="))],
-              "meta": machine_meta(threads), "wall_min": wall,
+              "meta": done["meta"] if done else machine_meta(threads), "wall_min": wall,
               "peak_rss_mib": rss, "curve": curve}
     (out / "curve.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
@@ -69,7 +82,8 @@ def train_curve(label: str, seed: int, out: Path, threads: int, sets: list[str],
 
 def collect(folders: list[str]) -> dict[str, list[dict]]:
     """The runs (``curve.json``) in ``folders``, by method label in METHODS' order, by seed."""
-    found = [json.loads(f.read_text()) for d in folders for f in sorted(Path(d).glob("*/curve.json"))]
+    found = [{**json.loads(f.read_text()), "run": str(f.parent)} for d in folders
+             for f in sorted(Path(d).glob("*/curve.json"))]
     if not found:
         raise SystemExit(f"no run with a curve.json in {folders}")
     order = [label for label, _ in METHODS.values()]
@@ -114,13 +128,24 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--every", type=int, default=500, help="steps between two scorings (the curves' spacing)")
     p.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(METHODS))
+    p.add_argument("--kind", choices=sorted(KINDS), default="inverted", help="the outliers added (KINDS)")
     p.add_argument("--total", type=int, default=None, help="training steps (default: the config's)")
     p.add_argument("--collect", nargs="+", default=None, metavar="DIR",
                    help="train nothing: report the runs (their curve.json) in these folders")
+    p.add_argument("--extend", nargs="+", default=None, metavar="DIR",
+                   help="train the runs in these folders on (resumed) to --total steps, then report them")
     args = p.parse_args()
     total = args.total or load_yaml(CONFIG)["train"]["n_iters"]
+    if args.extend:
+        for r in [r for rs in collect(args.extend).values() for r in rs]:
+            if r["curve"][-1]["step"] < total:
+                train_curve(r["label"], r["seed"], Path(r["run"]), r["threads"], r["settings"], total,
+                            r["curve"][0]["step"], done=r)
+        args.collect = args.extend
     if args.collect:
         runs = collect(args.collect)
+        first = runs[next(iter(runs))][0]
+        args.kind = "far" if "data.target.outlier_kind=far" in first["settings"] else "inverted"
         total, args.every = runs[next(iter(runs))][0]["curve"][-1]["step"], runs[next(iter(runs))][0]["curve"][0]["step"]
         args.threads = runs[next(iter(runs))][0]["threads"]
     else:
@@ -128,7 +153,7 @@ def main() -> int:
         for key in args.methods:
             label, model_sets = METHODS[key]
             for seed in args.seeds:
-                sets = model_sets + [f"model.seed={seed}", f"train.seed={seed}"]
+                sets = model_sets + KINDS[args.kind] + [f"model.seed={seed}", f"train.seed={seed}"]
                 out_run = out / f"{key}_seed{seed}"
                 r = train_curve(label, seed, out_run, args.threads, sets, total, args.every)
                 print(f"{label} seed {seed}: outliers {r['samples_outlier_share']:.1%} (data "
@@ -140,8 +165,9 @@ def main() -> int:
     settings = "; ".join(f"{label}: `{' '.join('--set ' + s for s in rs[0]['settings'])}`" for label, rs in runs.items())
     lines = [f"Measured {date.today().isoformat()} on {meta['machine']} ({meta['gflops']} GFLOP/s single-thread "
              f"float32 matmul), {args.threads} threads, torch {torch.__version__}; "
-             f"`python benchmarks/uotm_outliers_digits.py --threads {args.threads}`. Target: 16×16 digits with 3 % "
-             f"inverted digits; {total} steps, scored every {args.every}; 1000 samples per scoring; outlier share "
+             f"`python benchmarks/uotm_outliers_digits.py --threads {args.threads} --kind {args.kind}`. Target: 16×16 "
+             f"digits with 3 % {args.kind} outliers; {total} steps, scored every {args.every}; 1000 samples per "
+             "scoring; outlier share "
              f"by the nearest-neighbour rule; digits-FD against the 359 held-out (clean) digits. Settings: {settings}.",
              "", "| method | seed | generated outliers | data outliers | digits-FD | classes covered | train time "
              "(with scoring) | peak memory |", "|---|---|---|---|---|---|---|---|"]
@@ -165,8 +191,9 @@ def main() -> int:
             cells.append(f"{statistics.mean(fd):.0f} ({min(fd):.0f}–{max(fd):.0f}) / {share:.1%}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
-    plot_curves(runs, ROOT / "docs" / "images" / "uotm_outliers_curves.png")
-    write_results("uotm_outliers_digits", text, {"meta": meta, "total": total, "every": args.every, "runs": runs})
+    suffix = "" if args.kind == "inverted" else f"_{args.kind}"
+    plot_curves(runs, ROOT / "docs" / "images" / f"uotm_outliers{suffix}_curves.png")
+    write_results(f"uotm_outliers_digits{suffix}", text, {"meta": meta, "total": total, "every": args.every, "runs": runs})
     return 0
 
 

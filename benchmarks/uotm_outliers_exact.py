@@ -19,8 +19,9 @@ reg_m = 1: alpha = 1 as the config), and reports the outliers' share
 beside the data's share and balanced OT's (``ot.emd``), for three outlier kinds: ``inverted`` (the
 experiment's, ``with_outliers(kind="inverted")``), ``noise`` (``kind="noise"``, uniform pixels) and
 ``binarised`` (sign of an inverted digit: every pixel ±1, the largest norm a [-1, 1] image can have,
-built here only) and ``far`` (the binarised ones doubled: pixels ±2, outside the data's range, so
-out of reach of a tanh generator; built here only, to show what a far outlier does). Each kind's outliers are listed with their mean squared norm against the inliers':
+built here only) and ``far`` (``kind="far"``: the binarised ones doubled, pixels ±2, outside the
+data's range, so out of reach of a tanh generator; ``uotm_outliers_digits.py --kind far`` trains
+on them with an unbounded generator output). Each kind's outliers are listed with their mean squared norm against the inliers':
 under N(0, I) the expected cost of reaching y is tau·(256 + ‖y‖²), so only the norm tells an outlier
 apart from the source's side. Mean and range over ``--draws`` source draws. Writes
 ``benchmarks/results/uotm_outliers_exact.{md,json}``.
@@ -48,12 +49,12 @@ KINDS = ("inverted", "noise", "binarised", "far")
 def target_set(kind: str) -> tuple[np.ndarray, np.ndarray]:
     """(images as (N, 256) float64, is_outlier (N,) bool) of the config's target with ``kind`` outliers."""
     base = digits(size=16, split="train", seed=0)
-    data = with_outliers(base, fraction=0.03, kind="noise" if kind == "noise" else "inverted", seed=0)
+    data = with_outliers(base, fraction=0.03, kind="inverted" if kind == "binarised" else kind, seed=0)
     y = data.images.reshape(len(data), -1).double().numpy()
     out = (data.labels == OUTLIER_LABEL).numpy()
-    if kind in ("binarised", "far"):
+    if kind == "binarised":
         y = y.copy()
-        y[out] = np.where(y[out] >= 0, 1.0, -1.0) * (2.0 if kind == "far" else 1.0)
+        y[out] = np.where(y[out] >= 0, 1.0, -1.0)
     return y, out
 
 

@@ -45,6 +45,21 @@ def test_levels_the_bottom_map_and_channel_changes():
     assert ConvDecoder(2, (1, 8, 8), output="sigmoid")(torch.randn(4, 2)).min() >= 0
 
 
+def test_the_generator_output_activation_can_be_none_for_data_outside_minus_one_one():
+    x = images(3, (1, 8, 8))
+    torch.manual_seed(0)
+    tanh = ConvGenerator((1, 8, 8), (1, 8, 8), noise_dim=0, width=8)
+    torch.manual_seed(0)
+    linear = ConvGenerator((1, 8, 8), (1, 8, 8), noise_dim=0, width=8, output="none")
+    with torch.no_grad():
+        linear.head.bias.fill_(3.0)
+        tanh.head.bias.fill_(3.0)
+    assert linear(x).min() > 1.5 and tanh(x).max() <= 1  # "none" reaches the far outliers' ±2
+    assert torch.equal(tanh(x), torch.tanh(linear(x)))  # the same weights; the default is tanh
+    with pytest.raises(ValueError, match="output must be None or 'none' with residual=True"):
+        ConvGenerator((1, 8, 8), (1, 8, 8), residual=True, output="tanh")
+
+
 def test_parameter_counts_are_modest_for_cpu():
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(ConvEncoder((1, 16, 16), 8, width=32)) < 1e6

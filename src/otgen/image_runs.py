@@ -44,7 +44,7 @@ import torch
 from . import io
 from .distributions import make as make_distribution
 from .distributions.base import draw
-from .distributions.images import digits
+from .distributions.images import digits, far_outliers
 from .evaluate.images import compare, feature_network, image_batches, reference_stats
 from .evaluate.scores import FeatureStats
 from .image_metrics import digits_evaluator, hue_error, outlier_share
@@ -118,11 +118,15 @@ def is_digits(spec: Any) -> bool:
 
 def outlier_reference(spec: dict, train: torch.Tensor, seed: int = 0) -> torch.Tensor | None:
     """For ``digits_with_outliers``, reference images of the outlier kind, as many as the clean train
-    images: every train digit inverted, or fresh uniform noise images; None for clean digits."""
+    images: every train digit inverted (and for "far" binarised and doubled), or fresh uniform noise
+    images; None for clean digits."""
     if str(spec.get("name", "")).lower() != "digits_with_outliers":
         return None
-    if spec.get("outlier_kind", "inverted") == "inverted":
+    kind = spec.get("outlier_kind", "inverted")
+    if kind == "inverted":
         return -train
+    if kind == "far":
+        return far_outliers(-train)
     return torch.rand(train.shape, generator=torch.Generator().manual_seed(seed + 7)) * 2.0 - 1.0
 
 

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from .empirical import Empirical
 
-__all__ = ["ImageSet", "digits", "with_outliers", "hsv_to_rgb", "DIGITS_SIZES", "DIGITS_SPLIT_COUNTS",
-           "OUTLIER_KINDS", "OUTLIER_LABEL"]
+__all__ = ["ImageSet", "digits", "with_outliers", "far_outliers", "hsv_to_rgb", "DIGITS_SIZES",
+           "DIGITS_SPLIT_COUNTS", "OUTLIER_KINDS", "OUTLIER_LABEL"]
 
 #: The output sizes ``digits`` accepts (``size × size`` pixels); 16 and 32 are the intended ones.
 DIGITS_SIZES = (8, 16, 32, 64)
@@ -37,30 +37,34 @@ _SPLITS = ("train", "test", "all")
 class ImageSet(Empirical):
     """A fixed set of images, resampled uniformly with replacement (like ``Empirical``).
 
-    ``images``: Tensor or array ``(N, C, H, W)``, ``C`` in {1, 3}, values in ``[-1, 1]``; stored as
-    float32. ``labels``: optional integer array ``(N,)`` (stored as a LongTensor), for evaluation
+    ``images``: Tensor or array ``(N, C, H, W)``, ``C`` in {1, 3}, values in ``value_range`` (default
+    ``[-1, 1]``; wider only for data built to lie outside it, as ``with_outliers(kind="far")``); stored
+    as float32. ``labels``: optional integer array ``(N,)`` (stored as a LongTensor), for evaluation
     only. ``class_names``: optional names indexed by label value (``class_names[label]``).
 
     ``ImageSet(...)(n, generator=g)`` returns ``(n, C, H, W)``; ``sample_with_labels`` returns the
     same rows together with their labels. ``images`` is the same Tensor as ``samples``.
     """
 
-    value_range = (-1.0, 1.0)
-
-    def __init__(self, images, labels=None, class_names: Sequence[str] | None = None):
+    def __init__(self, images, labels=None, class_names: Sequence[str] | None = None,
+                 value_range: tuple[float, float] = (-1.0, 1.0)):
         super().__init__(images)
         shape = tuple(self.samples.shape)
         if len(shape) != 4 or shape[1] not in (1, 3):
             raise ValueError(f"images must have shape (N, C, H, W) with C in (1, 3), got shape {shape}")
+        low, high = (float(v) for v in value_range)
+        if not low < high:
+            raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}")
+        self.value_range = (low, high)
         lo, hi = float(self.samples.min()), float(self.samples.max())
-        if lo < -1.0 or hi > 1.0:
-            raise ValueError(f"images must lie in [-1, 1], got values in [{lo:.4g}, {hi:.4g}]")
+        if lo < low or hi > high:
+            raise ValueError(f"images must lie in [{low:g}, {high:g}], got values in [{lo:.4g}, {hi:.4g}]")
         self.labels = None if labels is None else _as_labels(labels, shape[0])
         self.class_names = None if class_names is None else tuple(str(c) for c in class_names)
 
     @property
     def images(self) -> torch.Tensor:
-        """The images, ``(N, C, H, W)`` float32 in ``[-1, 1]`` (the same Tensor as ``samples``)."""
+        """The images, ``(N, C, H, W)`` float32 in ``value_range`` (the same Tensor as ``samples``)."""
         return self.samples
 
     @property
@@ -249,10 +253,20 @@ def digits(
 # --------------------------------------------------------------------------- outliers
 
 #: The outlier images ``with_outliers`` can add: "inverted" (−x of a random image of the set: a white
-#: background, a dark stroke) and "noise" (uniform noise images, U[−1, 1] per pixel).
-OUTLIER_KINDS = ("inverted", "noise")
+#: background, a dark stroke), "noise" (uniform noise images, U[−1, 1] per pixel) and "far" (an
+#: inverted image binarised and doubled: every pixel ±2, outside the inliers' [−1, 1]). Only "far"
+#: outliers cost more to reach from N(0, I) noise than the inliers (E‖x − y‖² = D + ‖y‖²: 4·D against
+#: ‖y‖² ≤ D), as the MNIST outliers among CIFAR-10 images of the UOTM paper do (expected, not measured
+#: there); the others have a digit's norm or less.
+OUTLIER_KINDS = ("inverted", "noise", "far")
 #: The label of an added outlier image (the classes of ``digits`` are 0..9).
 OUTLIER_LABEL = 10
+
+
+def far_outliers(inverted: torch.Tensor) -> torch.Tensor:
+    """The "far" outlier of each image of ``inverted`` (already inverted, values in [−1, 1]): its sign
+    (a pixel at 0 counts as +1), doubled: every pixel ±2."""
+    return torch.where(inverted >= 0, 2.0, -2.0).to(inverted.dtype)
 
 
 def with_outliers(images: ImageSet, fraction: float = 0.03, kind: str = "inverted", seed: int = 0) -> ImageSet:
@@ -273,12 +287,15 @@ def with_outliers(images: ImageSet, fraction: float = 0.03, kind: str = "inverte
     n = len(images)
     m = max(1, round(fraction * n / (1.0 - fraction)))
     gen = torch.Generator().manual_seed(int(seed))
-    if kind == "inverted":
+    if kind in ("inverted", "far"):
         outliers = -images.images[torch.randint(n, (m,), generator=gen)]
+        if kind == "far":
+            outliers = far_outliers(outliers)
     else:
         outliers = torch.rand((m, *images.event_shape), generator=gen) * 2.0 - 1.0
     labels = images.labels if images.labels is not None else torch.zeros(n, dtype=torch.long)
     names = list(images.class_names or [str(c) for c in range(OUTLIER_LABEL)])
     names += [str(c) for c in range(len(names), OUTLIER_LABEL)] + ["outlier"]
     return ImageSet(torch.cat([images.images, outliers]),
-                    torch.cat([labels, torch.full((m,), OUTLIER_LABEL, dtype=torch.long)]), class_names=names)
+                    torch.cat([labels, torch.full((m,), OUTLIER_LABEL, dtype=torch.long)]), class_names=names,
+                    value_range=(-2.0, 2.0) if kind == "far" else images.value_range)

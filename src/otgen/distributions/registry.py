@@ -19,7 +19,8 @@ Names (case-insensitive; ``-`` and ``_`` are interchangeable):
                             ``layout, value_range, size, channels, labels_key, classes, limit, flip``)
 ``digits``                  scikit-learn's 8×8 digits as images (``classes, size, colored, split, seed``)
 ``digits_with_outliers``    the same with a fraction of outlier images added (``outlier_fraction`` 0.03,
-                            ``outlier_kind`` "inverted" | "noise", ``outlier_seed``): UOTM's outlier test
+                            ``outlier_kind`` "inverted" | "noise" | "far" (pixels ±2), ``outlier_seed``):
+                            UOTM's outlier test
 ``image_folder``            ``path=`` a folder of PNG/JPEG/BMP (``size, channels, recursive,
                             labels_from_subfolders, classes, limit, flip``)
 ``mnist_idx``               ``path=`` an IDX image file or a folder (``split, size, channels, classes, limit, flip``)

@@ -228,18 +228,22 @@ class ConvGenerator(nn.Module):
     concatenated, a 3×3 block); a 3×3 conv to C channels. Blocks use ``norm`` (GroupNorm by default:
     per-sample, the same in train and eval mode) and ``activation``.
 
-    Output: tanh, in [-1, 1], with ``residual=False``; with ``residual=True`` (equal source and event
-    shapes) x + net(x, z) with no tanh, the last conv zero-initialised so that T starts as the
-    identity exactly. ``noise_dim = 0``: deterministic, ``z`` omitted. Source and event shapes may
-    differ in channels but not in H, W. ``noise_shape``: (noise_dim,), or () without noise.
+    Output: ``output`` of the last conv, "tanh" by default (images in [-1, 1]; "none": unbounded, for
+    data outside [-1, 1]; "sigmoid": [0, 1]); with ``residual=True`` (equal source and event shapes)
+    x + net(x, z) with no output activation (``output`` None or "none"), the last conv
+    zero-initialised so that T starts as the identity exactly. ``noise_dim = 0``: deterministic, ``z``
+    omitted. Source and event shapes may differ in channels but not in H, W. ``noise_shape``: (noise_dim,), or () without noise.
     """
 
     def __init__(self, source_shape: Sequence[int], event_shape: Sequence[int], noise_dim: int = 0,
                  width: int = 32, activation: str = "silu", residual: bool = False, n_down: int | None = None,
-                 norm: str = "group"):
+                 norm: str = "group", output: str | None = None):
         super().__init__()
         self.source_shape, self.event_shape = _ints(source_shape), _ints(event_shape)
         self.n_down = image_levels("event_shape", self.event_shape, n_down, "n_down")
+        if residual and output not in (None, "none"):
+            raise ValueError(f"output must be None or 'none' with residual=True (x + net has no output "
+                             f"activation), got {output!r}")
         if len(self.source_shape) != 3 or self.source_shape[1:] != self.event_shape[1:]:
             raise ValueError(f"source_shape must be (C, H, W) with the H, W of event_shape {self.event_shape}, "
                              f"got {self.source_shape}")
@@ -260,6 +264,7 @@ class ConvGenerator(nn.Module):
         self.ups = nn.ModuleList(_up(b, a, norm, activation) for a, b in zip(chans[:-1], chans[1:]))
         self.fuses = nn.ModuleList(_same(2 * a, a, norm, activation) for a in chans[:-1])
         self.head = nn.Conv2d(width, self.event_shape[0], 3, 1, 1)
+        self.output = output_activation("none" if residual else output or "tanh")
         if self.residual:
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
@@ -282,7 +287,7 @@ class ConvGenerator(nn.Module):
         for up, fuse, skip in zip(reversed(self.ups), reversed(self.fuses), reversed(skips)):
             h = fuse(torch.cat([up(h), skip], dim=1))
         out = self.head(h)
-        return x + out if self.residual else torch.tanh(out)
+        return x + out if self.residual else self.output(out)
 
 
 class ConvNoiseGenerator(nn.Module):

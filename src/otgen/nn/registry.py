@@ -273,19 +273,20 @@ def conv_potential(event_shape: Sequence[int], width: int = 32, n_down: int | No
 @register("generator", "conv")
 def conv_generator(source_shape: Sequence[int], event_shape: Sequence[int], noise_dim: int,
                    width: int | None = None, activation: str = "silu", residual: bool = False,
-                   n_down: int | None = None, norm: str = "group") -> nn.Module:
+                   n_down: int | None = None, norm: str = "group", output: str | None = None) -> nn.Module:
     """An image source (C, H, W): ``ConvGenerator``, a U-Net with z added at the bottleneck (``width``
     32 by default; ``residual``: x + net). A vector source (d,): ``ConvNoiseGenerator``, a decoder on
-    [x, z] (``width`` 64 by default; ``n_down`` is its number of up-sampling levels)."""
+    [x, z] (``width`` 64 by default; ``n_down`` is its number of up-sampling levels). ``output``: the
+    last activation, "tanh" (default: images in [-1, 1]), "sigmoid" or "none" (unbounded)."""
     source_shape = tuple(int(s) for s in source_shape)
     if len(source_shape) == 3:
         return ConvGenerator(source_shape, event_shape, noise_dim, 32 if width is None else width, activation,
-                             residual, n_down, norm)
+                             residual, n_down, norm, output)
     if len(source_shape) == 1:
         if residual:
             raise ValueError(f"residual=True needs an image source_shape equal to event_shape, got {source_shape}")
         return ConvNoiseGenerator(source_shape, event_shape, noise_dim, 64 if width is None else width, n_down,
-                                  norm, activation)
+                                  norm, activation, output or "tanh")
     raise ValueError(f"the conv generator needs source_shape (C, H, W) or (d,), got {source_shape}")
 
 
