@@ -18,7 +18,8 @@ Every run scores the 34 held-out coloured 2s with 4 draws each (``image_runs.tra
 the share of draws classified as 3 by otgen's digit classifier, E‖x − y‖², the stroke-hue error (in
 turns; 0.25 for independent colours), digits-FD to the 52 held-out 3s and the diversity per input,
 beside the identity map and random train 3s. Writes ``benchmarks/results/NAME.md`` and ``.json`` and
-copies the first seed's source | draws grids to ``docs/images/``.
+copies the first seed's source | draws grids to ``docs/images/`` (with another ``--name``: into the
+first seed's folder).
 """
 
 from __future__ import annotations
@@ -53,9 +54,11 @@ def mean_row(name: str, rs: list[dict]) -> str:
             if all(k in x for x in m)}
     acc = [x["accuracy"] for x in m]
     fd_sd = f" (sd {statistics.stdev(x['fd'] for x in m):.1f})" if len(m) > 1 else ""
+    hue = f"{mean['hue_error']:.3f}" if "hue_error" in mean else "–"
+    diversity = f"{mean['diversity']:.1f}" if "diversity" in mean else "–"
     return (f"| **{name}, mean of {len(m)} seeds** | **{mean['accuracy']:.1%}** ({min(acc):.1%}–{max(acc):.1%}) | "
-            f"{mean['hue_error']:.3f} | {mean['content']:.1f} | **{mean['fd']:.1f}**{fd_sd} | "
-            f"{mean.get('diversity', float('nan')):.1f} | {statistics.mean(r['wall_min'] for r in rs):.1f} min | |")
+            f"{hue} | {mean['content']:.1f} | **{mean['fd']:.1f}**{fd_sd} | {diversity} | "
+            f"{statistics.mean(r['wall_min'] for r in rs):.1f} min | |")
 
 
 def main() -> int:
@@ -67,6 +70,9 @@ def main() -> int:
     args = p.parse_args()
     if not args.eps and args.no_latent:
         p.error("nothing to train: --eps is empty and --no-latent is given")
+    for name, values, shown in (("--seeds", args.seeds, args.seeds), ("--eps", args.eps, [f"{e:g}" for e in args.eps])):
+        if len(set(shown)) != len(shown):  # two runs would share a run directory
+            p.error(f"{name} holds a value twice: {values}")
     out = fresh_out(args, "egnot_digits")
     runs: dict[str, list[dict]] = {}  # map -> one result per seed
     for seed in args.seeds:
@@ -89,8 +95,9 @@ def main() -> int:
 
     meta = machine_meta(args.threads)
     command = " ".join(["python benchmarks/egnot_digits.py", f"--threads {args.threads}",
-                        "--eps " + " ".join(f"{e:g}" for e in args.eps), "--seeds " + " ".join(map(str, args.seeds)),
-                        *(["--no-latent"] if args.no_latent else [])])
+                        " ".join(["--eps", *(f"{e:g}" for e in args.eps)]), "--seeds " + " ".join(map(str, args.seeds)),
+                        *(["--no-latent"] if args.no_latent else []),
+                        *([f"--name {args.name}"] if args.name != "egnot_digits" else [])])
     lines = [f"Measured {date.today().isoformat()} on {meta['machine']} ({meta['gflops']} GFLOP/s single-thread "
              f"float32 matmul), {args.threads} threads, torch {torch.__version__}; `{command}`. "
              "34 held-out coloured 2s x 4 draws; accuracy: share classified as 3 by otgen's digit classifier; "
@@ -116,9 +123,10 @@ def main() -> int:
     lines.append(row("identity (y = x)", first["identity"]))
     lines.append(row("random train 3s", first["random_target"]))
     text = "\n".join(lines) + "\n"
-    images = ROOT / "docs" / "images"
-    images.mkdir(parents=True, exist_ok=True)
+    # the first seed's grids; under the default name only, so that another --name leaves docs' images
     first_seed = out / f"seed{args.seeds[0]}"
+    images = ROOT / "docs" / "images" if args.name == "egnot_digits" else first_seed
+    images.mkdir(parents=True, exist_ok=True)
     for eps in args.eps:
         shutil.copyfile(first_seed / f"pixel_eps{eps:g}" / "plots" / "draws.png",
                         images / f"digits_egnot_pixel_eps{eps:g}_draws.png")

@@ -1,8 +1,8 @@
 """UOTM's outlier experiment on the built-in digits: UOTM-KL against balanced OTM, 3 seeds, with curves.
 
-    python benchmarks/uotm_outliers_digits.py [--threads 2] [--seeds 0 1 2] [--every 500]
+    python benchmarks/uotm_outliers_digits.py [--threads 2] [--seeds 0 1 2] [--every 500] [--total N]
                                               [--methods kl otm] [--kind inverted|far] [--out DIR]
-                                              [--collect DIR ...]
+                                              [--collect DIR ... | --extend DIR ... --total N]
 
 Trains ``configs/digits_uotm_outliers.yaml`` (16×16 digits with 3 % inverted digits added) as UOTM-KL
 (phi1 = phi2 = kl) and as balanced OTM (phi1 = phi2 = linear), with the settings of ``METHODS`` (the
@@ -19,7 +19,9 @@ every train digit made an outlier of the kind, is an outlier), the data's own sh
 rule, digits-FD against the held-out digits and the classes covered. Those scores against the step
 are the training curves (the paper's claim that UOTM trains faster and steadier than OTM). Each run
 directory keeps its curve (``curve.json``); ``--collect DIR ...`` trains nothing and makes the report
-from the runs in those folders (e.g. the methods trained by two processes side by side). Writes
+from the runs in those folders (e.g. the methods trained by two processes side by side);
+``--extend DIR ... --total N`` trains those runs on, resumed, to N steps (segments as before), then
+reports them. Writes
 ``benchmarks/results/uotm_outliers_digits.{md,json}`` and the curves' plot
 ``docs/images/uotm_outliers_curves.png`` (with ``--kind far``: ``uotm_outliers_digits_far.*`` and
 ``uotm_outliers_far_curves.png``).
@@ -61,22 +63,23 @@ SCORES = ("samples_outlier_share", "samples_fd", "samples_coverage")
 def train_curve(label: str, seed: int, out: Path, threads: int, sets: list[str], total: int, every: int,
                 done: dict | None = None) -> dict:
     """Train one run to ``total`` steps in segments of ``every``; the scores after each segment.
-    ``done``: the run's ``curve.json`` so far, to go on from its last step (resumed)."""
+    ``done``: the run's ``curve.json`` so far, to go on from its last step (resumed). The run's
+    ``curve.json`` is written after every segment, so that a run stopped midway can be extended."""
     curve, wall, rss = (list(done["curve"]), done["wall_min"], done["peak_rss_mib"]) if done else ([], 0.0, 0.0)
+    meta = (done.get("meta") if done else None) or machine_meta(threads)
     start = curve[-1]["step"] if curve else 0
-    for steps in list(range(start + every, total, every)) + [total]:
-        first = steps == every and not done
+    for i, steps in enumerate(list(range(start + every, total, every)) + [total]):
+        first = i == 0 and not done
         r = train_run(label, CONFIG, out, threads, [f"train.n_iters={steps}"] + (sets if first else []),
                       resume=not first)
         wall, rss = wall + r["wall_min"], max(rss, r["peak_rss_mib"])
         curve.append({"step": steps, **{k: r[k] for k in SCORES}})
         print(f"  {label} step {steps}: outliers {r['samples_outlier_share']:.1%}, digits-FD {r['samples_fd']:.1f}, "
               f"{r['samples_coverage']}/10 classes", flush=True)
-    result = {**{k: v for k, v in r.items() if k != "stdout"}, "label": label, "seed": seed, "threads": threads,
-              "settings": [x for x in sets if not x.startswith(("model.seed=", "train.seed="))],
-              "meta": done["meta"] if done else machine_meta(threads), "wall_min": wall,
-              "peak_rss_mib": rss, "curve": curve}
-    (out / "curve.json").write_text(json.dumps(result, indent=1) + "\n")
+        result = {**{k: v for k, v in r.items() if k != "stdout"}, "label": label, "seed": seed, "threads": threads,
+                  "settings": [x for x in sets if not x.startswith(("model.seed=", "train.seed="))],
+                  "meta": meta, "wall_min": wall, "peak_rss_mib": rss, "curve": curve}
+        (out / "curve.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 
@@ -86,6 +89,12 @@ def collect(folders: list[str]) -> dict[str, list[dict]]:
              for f in sorted(Path(d).glob("*/curve.json"))]
     if not found:
         raise SystemExit(f"no run with a curve.json in {folders}")
+    for d in folders:
+        for run in sorted(p for p in Path(d).iterdir() if p.is_dir() and not (p / "curve.json").is_file()):
+            print(f"warning: {run} has no curve.json (a run not yet scored); left out", flush=True)
+    steps = {r["run"]: [c["step"] for c in r["curve"]] for r in found}
+    if len({tuple(v) for v in steps.values()}) > 1:
+        raise SystemExit(f"the runs were scored at different steps, so their curves do not line up: {steps}")
     order = [label for label, _ in METHODS.values()]
     runs: dict[str, list[dict]] = {}
     for r in sorted(found, key=lambda r: (order.index(r["label"]), r["seed"])):
@@ -133,8 +142,15 @@ def main() -> int:
     p.add_argument("--collect", nargs="+", default=None, metavar="DIR",
                    help="train nothing: report the runs (their curve.json) in these folders")
     p.add_argument("--extend", nargs="+", default=None, metavar="DIR",
-                   help="train the runs in these folders on (resumed) to --total steps, then report them")
+                   help="train the runs in these folders on (resumed, each with the threads and scoring "
+                        "interval it was trained with) to --total steps, then report them")
     args = p.parse_args()
+    if args.every < 1:
+        p.error(f"--every must be a positive number of steps, got {args.every}")
+    if args.extend and args.collect:
+        p.error("--extend and --collect exclude each other (--extend reports the runs it extends)")
+    if args.extend and args.total is None:
+        p.error("--extend needs --total STEPS (the step the runs are trained on to)")
     total = args.total or load_yaml(CONFIG)["train"]["n_iters"]
     if args.extend:
         for r in [r for rs in collect(args.extend).values() for r in rs]:
@@ -146,8 +162,7 @@ def main() -> int:
         runs = collect(args.collect)
         first = runs[next(iter(runs))][0]
         args.kind = "far" if "data.target.outlier_kind=far" in first["settings"] else "inverted"
-        total, args.every = runs[next(iter(runs))][0]["curve"][-1]["step"], runs[next(iter(runs))][0]["curve"][0]["step"]
-        args.threads = runs[next(iter(runs))][0]["threads"]
+        total, args.every, args.threads = first["curve"][-1]["step"], first["curve"][0]["step"], first["threads"]
     else:
         out = fresh_out(args, "uotm_outliers")
         for key in args.methods:
@@ -165,10 +180,10 @@ def main() -> int:
     settings = "; ".join(f"{label}: `{' '.join('--set ' + s for s in rs[0]['settings'])}`" for label, rs in runs.items())
     lines = [f"Measured {date.today().isoformat()} on {meta['machine']} ({meta['gflops']} GFLOP/s single-thread "
              f"float32 matmul), {args.threads} threads, torch {torch.__version__}; "
-             f"`python benchmarks/uotm_outliers_digits.py --threads {args.threads} --kind {args.kind}`. Target: 16×16 "
-             f"digits with 3 % {args.kind} outliers; {total} steps, scored every {args.every}; 1000 samples per "
-             "scoring; outlier share "
-             f"by the nearest-neighbour rule; digits-FD against the 359 held-out (clean) digits. Settings: {settings}.",
+             f"`python benchmarks/uotm_outliers_digits.py --threads {args.threads} --kind {args.kind} "
+             f"--total {total} --every {args.every}`. Target: 16×16 digits with 3 % {args.kind} outliers; {total} "
+             f"steps, scored every {args.every}; 1000 samples per scoring; outlier share by the nearest-neighbour "
+             f"rule; digits-FD against the 359 held-out (clean) digits. Settings: {settings}.",
              "", "| method | seed | generated outliers | data outliers | digits-FD | classes covered | train time "
              "(with scoring) | peak memory |", "|---|---|---|---|---|---|---|---|"]
     for label, rs in runs.items():
@@ -193,7 +208,8 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     suffix = "" if args.kind == "inverted" else f"_{args.kind}"
     plot_curves(runs, ROOT / "docs" / "images" / f"uotm_outliers{suffix}_curves.png")
-    write_results(f"uotm_outliers_digits{suffix}", text, {"meta": meta, "total": total, "every": args.every, "runs": runs})
+    write_results(f"uotm_outliers_digits{suffix}", text,
+                  {"meta": meta, "total": total, "every": args.every, "runs": runs})
     return 0
 
 

@@ -16,15 +16,15 @@ reg_m = 1: alpha = 1 as the config), and reports the outliers' share
 * of T#mu: the generator's law, each source point sent where its row of the plan goes (the share
   of outliers in each row, averaged over the source points with equal weight),
 
-beside the data's share and balanced OT's (``ot.emd``), for three outlier kinds: ``inverted`` (the
+beside the data's share and balanced OT's (``ot.emd``), for four outlier kinds: ``inverted`` (the
 experiment's, ``with_outliers(kind="inverted")``), ``noise`` (``kind="noise"``, uniform pixels) and
 ``binarised`` (sign of an inverted digit: every pixel ±1, the largest norm a [-1, 1] image can have,
 built here only) and ``far`` (``kind="far"``: the binarised ones doubled, pixels ±2, outside the
 data's range, so out of reach of a tanh generator; ``uotm_outliers_digits.py --kind far`` trains
-on them with an unbounded generator output). Each kind's outliers are listed with their mean squared norm against the inliers':
-under N(0, I) the expected cost of reaching y is tau·(256 + ‖y‖²), so only the norm tells an outlier
-apart from the source's side. Mean and range over ``--draws`` source draws. Writes
-``benchmarks/results/uotm_outliers_exact.{md,json}``.
+on them with an unbounded generator output). Each kind's outliers are listed with their mean
+squared norm against the inliers': under N(0, I) the expected cost of reaching y is
+tau·(256 + ‖y‖²), so only the norm tells an outlier apart from the source's side. Mean and range
+over ``--draws`` source draws. Writes ``benchmarks/results/uotm_outliers_exact.{md,json}``.
 """
 
 from __future__ import annotations

@@ -75,6 +75,7 @@ def test_the_scored_digits_specs_include_the_outlier_variant():
 def test_an_image_set_outside_its_value_range_is_refused():
     with pytest.raises(ValueError, match=r"images must lie in \[-1, 1\], got values in \[-2, 2\]"):
         ImageSet(torch.full((2, 1, 4, 4), 2.0) * torch.tensor([1.0, -1.0]).view(2, 1, 1, 1))
-    with pytest.raises(ValueError, match="value_range must be"):
-        ImageSet(torch.zeros(2, 1, 4, 4), value_range=(1.0, -1.0))
+    for bad in [(1.0, -1.0), 2.0, (1, 2, 3), "12", (0, float("inf"))]:
+        with pytest.raises(ValueError, match="value_range must be a pair \\(low, high\\) of finite numbers"):
+            ImageSet(torch.zeros(2, 1, 4, 4), value_range=bad)
     assert ImageSet(torch.full((2, 1, 4, 4), 2.0), value_range=(-2.0, 2.0)).value_range == (-2.0, 2.0)

@@ -14,6 +14,7 @@ The readers of a user's files (a folder of images, ``.npy``/``.npz``, MNIST IDX,
 from __future__ import annotations
 
 import functools
+import math
 from typing import Sequence
 
 import numpy as np
@@ -46,15 +47,15 @@ class ImageSet(Empirical):
     same rows together with their labels. ``images`` is the same Tensor as ``samples``.
     """
 
+    value_range = (-1.0, 1.0)  # the default; an instance built with another keeps its own
+
     def __init__(self, images, labels=None, class_names: Sequence[str] | None = None,
                  value_range: tuple[float, float] = (-1.0, 1.0)):
         super().__init__(images)
         shape = tuple(self.samples.shape)
         if len(shape) != 4 or shape[1] not in (1, 3):
             raise ValueError(f"images must have shape (N, C, H, W) with C in (1, 3), got shape {shape}")
-        low, high = (float(v) for v in value_range)
-        if not low < high:
-            raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}")
+        low, high = _value_range(value_range)
         self.value_range = (low, high)
         lo, hi = float(self.samples.min()), float(self.samples.max())
         if lo < low or hi > high:
@@ -263,6 +264,21 @@ OUTLIER_KINDS = ("inverted", "noise", "far")
 OUTLIER_LABEL = 10
 
 
+def _value_range(value_range) -> tuple[float, float]:
+    """``value_range`` as (low, high) floats; ValueError unless a pair of finite numbers, low < high."""
+    bad = ValueError(f"value_range must be a pair (low, high) of finite numbers with low < high, "
+                     f"got {value_range!r}")
+    if isinstance(value_range, (str, bytes)):
+        raise bad
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise bad from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise bad
+    return low, high
+
+
 def far_outliers(inverted: torch.Tensor) -> torch.Tensor:
     """The "far" outlier of each image of ``inverted`` (already inverted, values in [−1, 1]): its sign
     (a pixel at 0 counts as +1), doubled: every pixel ±2."""
@@ -274,7 +290,8 @@ def with_outliers(images: ImageSet, fraction: float = 0.03, kind: str = "inverte
     (round(fraction·N/(1 − fraction)) of them, at least one): the UOTM paper's outlier experiment
     (CIFAR-10 with a few per cent of MNIST) in small. The outliers are appended after the N inliers
     and labelled ``OUTLIER_LABEL`` (10, class name "outlier"); ``kind`` is one of ``OUTLIER_KINDS``;
-    ``seed`` picks the inverted images or draws the noise. ValueError naming a bad argument.
+    ``seed`` picks the inverted images (also those made "far") or draws the noise. With "far" the
+    returned set's ``value_range`` widens to take ±2. ValueError naming a bad argument.
     """
     if not isinstance(images, ImageSet):
         raise ValueError(f"images must be an ImageSet, got {type(images).__name__}")
@@ -291,6 +308,7 @@ def with_outliers(images: ImageSet, fraction: float = 0.03, kind: str = "inverte
         outliers = -images.images[torch.randint(n, (m,), generator=gen)]
         if kind == "far":
             outliers = far_outliers(outliers)
+            far_range = (min(images.value_range[0], -2.0), max(images.value_range[1], 2.0))
     else:
         outliers = torch.rand((m, *images.event_shape), generator=gen) * 2.0 - 1.0
     labels = images.labels if images.labels is not None else torch.zeros(n, dtype=torch.long)
@@ -298,4 +316,4 @@ def with_outliers(images: ImageSet, fraction: float = 0.03, kind: str = "inverte
     names += [str(c) for c in range(len(names), OUTLIER_LABEL)] + ["outlier"]
     return ImageSet(torch.cat([images.images, outliers]),
                     torch.cat([labels, torch.full((m,), OUTLIER_LABEL, dtype=torch.long)]), class_names=names,
-                    value_range=(-2.0, 2.0) if kind == "far" else images.value_range)
+                    value_range=far_range if kind == "far" else images.value_range)

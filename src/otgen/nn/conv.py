@@ -232,7 +232,8 @@ class ConvGenerator(nn.Module):
     data outside [-1, 1]; "sigmoid": [0, 1]); with ``residual=True`` (equal source and event shapes)
     x + net(x, z) with no output activation (``output`` None or "none"), the last conv
     zero-initialised so that T starts as the identity exactly. ``noise_dim = 0``: deterministic, ``z``
-    omitted. Source and event shapes may differ in channels but not in H, W. ``noise_shape``: (noise_dim,), or () without noise.
+    omitted. Source and event shapes may differ in channels but not in H, W. ``noise_shape``:
+    (noise_dim,), or () without noise.
     """
 
     def __init__(self, source_shape: Sequence[int], event_shape: Sequence[int], noise_dim: int = 0,
@@ -264,7 +265,7 @@ class ConvGenerator(nn.Module):
         self.ups = nn.ModuleList(_up(b, a, norm, activation) for a, b in zip(chans[:-1], chans[1:]))
         self.fuses = nn.ModuleList(_same(2 * a, a, norm, activation) for a in chans[:-1])
         self.head = nn.Conv2d(width, self.event_shape[0], 3, 1, 1)
-        self.output = output_activation("none" if residual else output or "tanh")
+        self.output = output_activation("none" if residual else "tanh" if output is None else output)
         if self.residual:
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)

@@ -277,7 +277,8 @@ def conv_generator(source_shape: Sequence[int], event_shape: Sequence[int], nois
     """An image source (C, H, W): ``ConvGenerator``, a U-Net with z added at the bottleneck (``width``
     32 by default; ``residual``: x + net). A vector source (d,): ``ConvNoiseGenerator``, a decoder on
     [x, z] (``width`` 64 by default; ``n_down`` is its number of up-sampling levels). ``output``: the
-    last activation, "tanh" (default: images in [-1, 1]), "sigmoid" or "none" (unbounded)."""
+    last activation, "tanh" (the default: images in [-1, 1]; with ``residual`` none), "sigmoid" or
+    "none" (unbounded)."""
     source_shape = tuple(int(s) for s in source_shape)
     if len(source_shape) == 3:
         return ConvGenerator(source_shape, event_shape, noise_dim, 32 if width is None else width, activation,
@@ -286,7 +287,7 @@ def conv_generator(source_shape: Sequence[int], event_shape: Sequence[int], nois
         if residual:
             raise ValueError(f"residual=True needs an image source_shape equal to event_shape, got {source_shape}")
         return ConvNoiseGenerator(source_shape, event_shape, noise_dim, 64 if width is None else width, n_down,
-                                  norm, activation, output or "tanh")
+                                  norm, activation, "tanh" if output is None else output)
     raise ValueError(f"the conv generator needs source_shape (C, H, W) or (d,), got {source_shape}")
 
 
