@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/egnot_digits.py --threads 2
 	$(BIN)/python benchmarks/generation_digits.py --threads 2
 	$(BIN)/python benchmarks/uotm_outliers_digits.py --threads 2
+	$(BIN)/python benchmarks/uotm_outliers_digits.py --threads 2 --kind far --total 4000
 	$(BIN)/python benchmarks/ddp_scaling.py
 	$(BIN)/python benchmarks/image_data.py --repeats 3 --throughput --json benchmarks/results/image_data.json
 	$(BIN)/python benchmarks/evaluator_floors.py
