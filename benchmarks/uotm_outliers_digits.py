@@ -39,6 +39,7 @@ import torch
 from bench_runs import fresh_out, parser, train_run, write_results
 from otgen.bench import machine_meta
 from otgen.config import load_yaml
+from otgen.distributions.images import DIGITS_SPLIT_COUNTS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "digits_uotm_outliers.yaml"
@@ -102,6 +103,15 @@ def collect(folders: list[str]) -> dict[str, list[dict]]:
     return runs
 
 
+def outlier_share_of_the_set() -> float:
+    """The outliers' share of the config's training set (``with_outliers`` adds round(f·N/(1 − f)))."""
+    target = load_yaml(CONFIG)["data"]["target"]
+    n = DIGITS_SPLIT_COUNTS["train"]
+    f = target.get("outlier_fraction", 0.03)
+    m = max(1, round(f * n / (1 - f)))
+    return m / (n + m)
+
+
 def plot_curves(runs: dict[str, list[dict]], path: Path) -> None:
     import matplotlib
 
@@ -117,7 +127,9 @@ def plot_curves(runs: dict[str, list[dict]], path: Path) -> None:
             axes[0].plot(steps, [c["samples_fd"] for c in r["curve"]], **kw)
             axes[1].plot(steps, [100 * c["samples_outlier_share"] for c in r["curve"]], **kw)
     data_share = next(iter(runs.values()))[0]["data_outlier_share"]
-    axes[1].axhline(100 * data_share, color="k", ls="--", lw=1, label=f"data ({data_share:.1%})")
+    axes[1].axhline(100 * data_share, color="k", ls="--", lw=1, label=f"the scorer's data draws ({data_share:.1%})")
+    set_share = outlier_share_of_the_set()
+    axes[1].axhline(100 * set_share, color="k", ls=":", lw=1, label=f"the data set ({set_share:.2%})")
     top = max([data_share] + [c["samples_outlier_share"] for rs in runs.values() for r in rs for c in r["curve"]])
     axes[1].set_ylim(0, 115 * top)
     axes[0].set(xlabel="training step", ylabel="digits-FD (log scale)", yscale="log",
