@@ -55,7 +55,7 @@ class ImageSet(Empirical):
         shape = tuple(self.samples.shape)
         if len(shape) != 4 or shape[1] not in (1, 3):
             raise ValueError(f"images must have shape (N, C, H, W) with C in (1, 3), got shape {shape}")
-        low, high = _value_range(value_range)
+        low, high = value_range_pair(value_range)
         self.value_range = (low, high)
         lo, hi = float(self.samples.min()), float(self.samples.max())
         if lo < low or hi > high:
@@ -264,10 +264,10 @@ OUTLIER_KINDS = ("inverted", "noise", "far")
 OUTLIER_LABEL = 10
 
 
-def _value_range(value_range) -> tuple[float, float]:
+def value_range_pair(value_range) -> tuple[float, float]:
     """``value_range`` as (low, high) floats; ValueError unless a pair of finite numbers, low < high."""
-    bad = ValueError(f"value_range must be a pair (low, high) of finite numbers with low < high, "
-                     f"got {value_range!r}")
+    bad = ValueError(f"value_range must be a pair (low, high) of finite numbers with low < high, e.g. (0, 1), "
+                     f"(-1, 1) or (0, 255), got {value_range!r}")
     if isinstance(value_range, (str, bytes)):
         raise bad
     try:

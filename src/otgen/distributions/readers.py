@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from .datasets import ArrayImages, FolderImages, is_grey, open_header
-from .images import check_classes
+from .images import check_classes, value_range_pair
 
 __all__ = ["load_array", "image_folder", "npy_images", "npy_labels", "images_from_array", "mnist_idx", "cifar10",
            "IMAGE_EXTENSIONS", "CIFAR10_CLASSES"]
@@ -220,15 +220,10 @@ def _detect_layout(shape: tuple[int, ...], layout, source: str) -> str:
 
 
 def _check_value_range(value_range, dtype) -> tuple[float, float]:
+    """``value_range`` as (low, high); None: the dtype's natural range ([0, 255] for uint8, else [0, 1])."""
     if value_range is None:
         return (0.0, 255.0) if dtype == np.uint8 else (0.0, 1.0)
-    try:
-        lo, hi = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        raise ValueError(f"value_range must be a pair (low, high), e.g. (0, 1), (-1, 1) or (0, 255), got {value_range!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"value_range must be finite with low < high, got {value_range!r}")
-    return lo, hi
+    return value_range_pair(value_range)
 
 
 def _scan_values(arr: np.ndarray, lo: float, hi: float, source: str, chunk_bytes: int = 1 << 26) -> None:
