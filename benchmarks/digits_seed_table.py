@@ -8,8 +8,10 @@ Every run is scored with ``otgen eval RUN --seed D --json RUN/eval_seedD.json`` 
 (1000 samples, the config's ``eval.n_samples``; a score file already there is read, not redone), and
 the table gives each run's digits-FD per draw and their mean, then each group's mean over its runs
 with the standard deviation of the run means (the training seeds' spread) and the range of the
-single draws. A single draw of one seed is not a figure to compare methods by: one draw of 1000
-digits moves digits-FD by about ±10–20, a training seed by about as much again (BENCHMARKS.md).
+single draws. Where the runs' scores hold a fitted latent sampler's (``fitted_latent``: a WAE), the
+group gets a second row, ``LABEL, fitted latent``, from the same draws. A single draw of one seed is
+not a figure to compare methods by: one draw of 1000 digits moves digits-FD by about ±10–20, a
+training seed by about as much again (BENCHMARKS.md).
 Writes ``benchmarks/results/NAME.{md,json}`` (default NAME: digits_seed_table).
 """
 
@@ -50,6 +52,19 @@ def classes(coverage: list[int]) -> str:
     return f"{min(coverage)}" if min(coverage) == max(coverage) else f"{min(coverage)}–{max(coverage)}"
 
 
+def group_row(label: str, scored: list[tuple[Path, list[dict]]], pick) -> dict:
+    """A group's runs and means; ``pick(score)`` gives one draw's (digits-FD, classes covered)."""
+    rows = []
+    for run, scores in scored:
+        fds, coverage = zip(*map(pick, scores))
+        rows.append({"run": str(run), "fd": list(fds), "mean": statistics.mean(fds), "coverage": list(coverage),
+                     "floor": scores[0].get("fd_floor_test_vs_train")})
+    means = [r["mean"] for r in rows]
+    return {"label": label, "runs": rows, "mean": statistics.mean(means),
+            "seed_sd": statistics.stdev(means) if len(means) > 1 else None,
+            "draw_range": [min(f for r in rows for f in r["fd"]), max(f for r in rows for f in r["fd"])]}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--group", nargs="+", action="append", required=True, metavar=("LABEL", "RUN"),
@@ -62,19 +77,15 @@ def main() -> int:
     for label, *runs in args.group:
         if not runs:
             raise SystemExit(f"--group {label!r} names no run directory")
-        rows = []
+        scored = []
         for run in map(Path, runs):
             if not (run / "model.pt").is_file():
                 raise SystemExit(f"{run} holds no trained model (model.pt)")
-            scores = draw_scores(run, args.draws, args.threads)
-            fds = [s["samples_fd"] for s in scores]
-            rows.append({"run": str(run), "fd": fds, "mean": statistics.mean(fds),
-                         "coverage": [s["samples_coverage"] for s in scores],
-                         "floor": scores[0].get("fd_floor_test_vs_train")})
-        means = [r["mean"] for r in rows]
-        groups.append({"label": label, "runs": rows, "mean": statistics.mean(means),
-                       "seed_sd": statistics.stdev(means) if len(means) > 1 else None,
-                       "draw_range": [min(f for r in rows for f in r["fd"]), max(f for r in rows for f in r["fd"])]})
+            scored.append((run, draw_scores(run, args.draws, args.threads)))
+        groups.append(group_row(label, scored, lambda s: (s["samples_fd"], s["samples_coverage"])))
+        if all("fitted_latent" in s for _, scores in scored for s in scores):
+            groups.append(group_row(f"{label}, fitted latent", scored,
+                                    lambda s: (s["fitted_latent"]["fd"], s["fitted_latent"]["coverage"])))
     meta = machine_meta(args.threads)
     argv = " ".join(f"--group '{g[0]}' {' '.join(g[1:])}" for g in args.group)
     lines = [f"Scored {date.today().isoformat()} on {meta['machine']}, torch {torch.__version__}; `python "
