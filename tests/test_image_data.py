@@ -348,6 +348,8 @@ def test_npy_value_range_errors(tmp_path):
     assert npy_images(p, value_range=(0, 255)).images.max() == 1.0
     with pytest.raises(ValueError, match="value_range"):
         npy_images(p, value_range=(1, 0))
+    with pytest.raises(ValueError, match=r"value_range must be a pair .*got '01'"):
+        npy_images(p, value_range="01")   # a string is not a pair, though float() reads each character
     np.save(p, np.full((2, 4, 4), np.nan))
     with pytest.raises(ValueError, match="non-finite"):
         npy_images(p)
