@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sjko_25gaussians.py > benchmarks/results/sjko_25gaussians.md && cat benchmarks/results/sjko_25gaussians.md
 	$(BIN)/python benchmarks/wae_digits.py --threads 2
 	$(BIN)/python benchmarks/egnot_digits.py --threads 2
+	$(BIN)/python benchmarks/egnot_digits.py --threads 2 --eps --seeds 0 1 2 --name egnot_digits_latent_seeds
+	$(BIN)/python benchmarks/wae_latent_sampler.py --threads 2
 	$(BIN)/python benchmarks/generation_digits.py --threads 2
 	$(BIN)/python benchmarks/uotm_outliers_digits.py --threads 2
 	$(BIN)/python benchmarks/uotm_outliers_digits.py --threads 2 --kind far --total 4000
