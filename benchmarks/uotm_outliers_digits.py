@@ -39,7 +39,8 @@ import torch
 from bench_runs import fresh_out, parser, train_run, write_results
 from otgen.bench import machine_meta
 from otgen.config import load_yaml
-from otgen.distributions.images import DIGITS_SPLIT_COUNTS
+from otgen.distributions import make as make_distribution
+from otgen.distributions.images import OUTLIER_LABEL
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "digits_uotm_outliers.yaml"
@@ -104,12 +105,10 @@ def collect(folders: list[str]) -> dict[str, list[dict]]:
 
 
 def outlier_share_of_the_set() -> float:
-    """The outliers' share of the config's training set (``with_outliers`` adds round(f·N/(1 − f)))."""
-    target = load_yaml(CONFIG)["data"]["target"]
-    n = DIGITS_SPLIT_COUNTS["train"]
-    f = target.get("outlier_fraction", 0.03)
-    m = max(1, round(f * n / (1 - f)))
-    return m / (n + m)
+    """The outliers' share of the config's training set, read from the set the config builds."""
+    spec = dict(load_yaml(CONFIG)["data"]["target"])
+    labels = make_distribution(spec.pop("name"), **spec).labels
+    return (labels == OUTLIER_LABEL).double().mean().item()
 
 
 def plot_curves(runs: dict[str, list[dict]], path: Path) -> None:

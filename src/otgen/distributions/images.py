@@ -304,11 +304,12 @@ def with_outliers(images: ImageSet, fraction: float = 0.03, kind: str = "inverte
     n = len(images)
     m = max(1, round(fraction * n / (1.0 - fraction)))
     gen = torch.Generator().manual_seed(int(seed))
+    value_range = images.value_range
     if kind in ("inverted", "far"):
         outliers = -images.images[torch.randint(n, (m,), generator=gen)]
         if kind == "far":
             outliers = far_outliers(outliers)
-            far_range = (min(images.value_range[0], -2.0), max(images.value_range[1], 2.0))
+            value_range = (min(value_range[0], -2.0), max(value_range[1], 2.0))
     else:
         outliers = torch.rand((m, *images.event_shape), generator=gen) * 2.0 - 1.0
     labels = images.labels if images.labels is not None else torch.zeros(n, dtype=torch.long)
@@ -316,4 +317,4 @@ def with_outliers(images: ImageSet, fraction: float = 0.03, kind: str = "inverte
     names += [str(c) for c in range(len(names), OUTLIER_LABEL)] + ["outlier"]
     return ImageSet(torch.cat([images.images, outliers]),
                     torch.cat([labels, torch.full((m,), OUTLIER_LABEL, dtype=torch.long)]), class_names=names,
-                    value_range=far_range if kind == "far" else images.value_range)
+                    value_range=value_range)
